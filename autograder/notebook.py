@@ -1,0 +1,289 @@
+"""Notebooks: the source's structure (cells, checks, points), and a submission read defensively.
+
+The source notebook says what runs and what is worth what: its setup cells (given code) are run in place of the
+submission's, its test cells list the checks (`run_check(...)` calls, public or between nbgrader's HIDDEN TESTS
+markers), and its `points` are the only points. From a submission the grader takes the answer cells alone, by
+grade_id, and reports every difference in the locked cells it was released with.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .errors import KitError
+from .results import Finding
+
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+HEAVY_TAG = "heavy"  # training, plots, widgets: never run by the grader
+
+
+@dataclass(frozen=True)
+class CheckCall:
+    grade_id: str
+    index: int
+    check: str
+    function: str
+    args: dict
+    hidden: bool
+    expected: Any = None  # the literal `expected=` of a public check, if any
+
+    @property
+    def id(self) -> str:
+        return f"{self.grade_id}/{self.index}"
+
+
+@dataclass(frozen=True)
+class SourceCell:
+    kind: str  # setup | answer | test | heavy | markdown
+    grade_id: str | None
+    code: str
+    points: float = 0.0
+    calls: tuple[CheckCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    assignment: str
+    cells: tuple[SourceCell, ...]
+    sha256: str
+
+    @property
+    def tests(self) -> list[SourceCell]:
+        return [c for c in self.cells if c.kind == "test"]
+
+    @property
+    def answers(self) -> list[SourceCell]:
+        return [c for c in self.cells if c.kind == "answer"]
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(c.points for c in self.tests))
+
+    @property
+    def calls(self) -> list[CheckCall]:
+        return [call for cell in self.tests for call in cell.calls]
+
+
+def _source_text(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _meta(cell) -> dict:
+    meta = cell.get("metadata", {})
+    nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+    return nbg if isinstance(nbg, dict) else {}
+
+
+def _tags(cell) -> list:
+    meta = cell.get("metadata", {})
+    tags = meta.get("tags", []) if isinstance(meta, dict) else []
+    return tags if isinstance(tags, list) else []
+
+
+def load_spec(path: Path, assignment: str) -> Spec:
+    """Parse the source notebook. Mistakes here are the instructor's: they raise KitError naming the cell."""
+    if not path.is_file():
+        raise KitError(f"no source notebook at {path}: each assignment needs source/<name>/<name>.ipynb.")
+    raw = path.read_bytes()
+    nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    cells, seen = [], set()
+    for cell in nb.cells:
+        meta, text = _meta(cell), _source_text(cell)
+        gid = meta.get("grade_id")
+        if gid is not None:
+            if gid in seen:
+                raise KitError(f"{path}: grade_id '{gid}' is used twice; grade_ids must be unique.")
+            seen.add(gid)
+        if cell.cell_type != "code":
+            cells.append(SourceCell("markdown", gid, text))
+        elif meta.get("grade") and not meta.get("solution"):
+            calls = tuple(_parse_test_cell(text, gid, path))
+            cells.append(SourceCell("test", gid, text, float(meta.get("points", 0)), calls))
+        elif meta.get("solution"):
+            cells.append(SourceCell("answer", gid, text))
+        elif HEAVY_TAG in _tags(cell):
+            cells.append(SourceCell("heavy", gid, text))
+        else:
+            cells.append(SourceCell("setup", gid, text))
+    return Spec(assignment, tuple(cells), hashlib.sha256(raw).hexdigest())
+
+
+def _parse_test_cell(text: str, grade_id: str, path: Path) -> list[CheckCall]:
+    calls, hidden, block = [], False, []
+
+    def flush():
+        source = "\n".join(block)
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as err:
+            raise KitError(f"{path}: test cell '{grade_id}' does not parse: {err}") from None
+        for node in tree.body:
+            if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                    and isinstance(node.value.func, ast.Name) and node.value.func.id == "run_check"):
+                raise KitError(f"{path}: test cell '{grade_id}' may hold only run_check(...) calls "
+                               f"(line {node.lineno}: {ast.unparse(node)[:60]}).")
+            call = node.value
+            if len(call.args) != 2 or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[1], ast.Name):
+                raise KitError(f"{path}: test cell '{grade_id}': write run_check(\"check_name\", function_name, ...).")
+            try:
+                kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+            except ValueError:
+                raise KitError(f"{path}: test cell '{grade_id}': run_check arguments must be literals.") from None
+            expected = kwargs.pop("expected", None)
+            calls.append(CheckCall(grade_id, len(calls), call.args[0].value, call.args[1].id, kwargs, hidden,
+                                   expected))
+
+    for line in text.splitlines():
+        if line.strip() in (HIDDEN_BEGIN, HIDDEN_END):
+            flush()
+            block, hidden = [], line.strip() == HIDDEN_BEGIN
+        else:
+            block.append(line)
+    flush()
+    from . import checks
+
+    for call in calls:
+        try:
+            checks.get(call.check)
+        except KeyError as err:
+            raise KitError(f"{path}: test cell '{grade_id}': {err.args[0]}") from None
+    return calls
+
+
+# ----------------------------------------------------------------------------------------------- submissions
+
+
+@dataclass
+class Submission:
+    answers: dict[str, str] = field(default_factory=dict)  # grade_id -> code
+    findings: list[Finding] = field(default_factory=list)
+    sha256: str | None = None
+    readable: bool = False
+
+
+def read_submission(path: Path, spec: Spec, release: dict | None) -> Submission:
+    """Read a student's notebook; never raises for anything inside the file."""
+    sub = Submission()
+    try:
+        size = path.stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            sub.findings.append(Finding("notebook_too_large", f"The notebook is {size / 2**20:.0f} MB, over the "
+                                        f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear its outputs and submit again."))
+            return sub
+        raw = path.read_bytes()
+    except OSError as err:
+        sub.findings.append(Finding("unreadable", f"The notebook could not be read: {err.strerror}."))
+        return sub
+    sub.sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        sub.findings.append(Finding("not_utf8", f"The notebook is not UTF-8 text (byte {err.start}); save it "
+                                                "from Jupyter again."))
+        return sub
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        sub.findings.append(Finding("not_json", f"The file is not a notebook: it is not valid JSON ({err}). "
+                                                "Submit the .ipynb file that Jupyter saves."))
+        return sub
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        sub.findings.append(Finding("not_a_notebook", "The file is JSON but not a Jupyter notebook (no cells)."))
+        return sub
+    if data.get("nbformat") != 4:
+        sub.findings.append(Finding("wrong_format_version", f"The notebook is in format version "
+                                    f"{data.get('nbformat')!r}; the grader reads version 4, which every current "
+                                    "Jupyter writes. Open it in Jupyter and save it again."))
+        return sub
+    try:
+        nbformat.validate(nbformat.from_dict(data))
+    except nbformat.ValidationError as err:
+        sub.findings.append(Finding("invalid_notebook", f"The notebook does not follow the notebook format "
+                                    f"({str(err.message)[:120]}); the grader read what it could."))
+    if "kernelspec" not in data.get("metadata", {}):
+        sub.findings.append(Finding("no_kernel_metadata", "The notebook has no kernel metadata; it was graded "
+                                                          "as Python."))
+    sub.readable = True
+    _extract(data["cells"], spec, release, sub)
+    return sub
+
+
+def _extract(cells: list, spec: Spec, release: dict | None, sub: Submission) -> None:
+    by_id: dict[str, list] = {}
+    for cell in cells:
+        if not isinstance(cell, dict):
+            continue
+        gid = _meta(cell).get("grade_id")
+        if isinstance(gid, str):
+            by_id.setdefault(gid, []).append(cell)
+    for gid, found in by_id.items():
+        if len(found) > 1:
+            sub.findings.append(Finding("duplicated_cell", f"Cell '{gid}' appears {len(found)} times; the grader "
+                                        "used the last one for an answer and the released one otherwise.", gid))
+    for cell in spec.answers:
+        found = by_id.get(cell.grade_id)
+        if not found:
+            sub.findings.append(Finding("missing_answer_cell", f"The answer cell '{cell.grade_id}' is missing, so "
+                                        "its checks fail. Copy it back from the released notebook.", cell.grade_id))
+            continue
+        if found[-1].get("cell_type") != "code":
+            sub.findings.append(Finding("answer_cell_changed_type", f"The answer cell '{cell.grade_id}' is no "
+                                        "longer a code cell.", cell.grade_id))
+            continue
+        sub.answers[cell.grade_id] = _source_text(found[-1])
+    if release is not None:
+        _compare_locked(release, by_id, cells, sub)
+
+
+def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) -> None:
+    """Every locked cell of the release must come back unchanged; the grader uses its own versions regardless."""
+    released = [c for c in release["cells"] if _meta(c).get("grade_id")]
+    for rel in released:
+        meta, gid = _meta(rel), _meta(rel)["grade_id"]
+        if not (meta.get("locked") or meta.get("grade")) or meta.get("solution"):
+            continue
+        found = by_id.get(gid)
+        if not found:
+            sub.findings.append(Finding("locked_cell_deleted", f"Locked cell '{gid}' was deleted; graded with "
+                                        "the released version.", gid))
+            continue
+        mine = found[-1]
+        if _source_text(mine).strip() != _source_text(rel).strip():
+            sub.findings.append(Finding("locked_cell_edited", f"Locked cell '{gid}' was edited; the grader "
+                                        "ignored the edit and used the released version.", gid))
+        mine_meta = _meta(mine)
+        for key in ("points", "grade", "solution", "locked"):
+            if mine_meta.get(key) != meta.get(key):
+                sub.findings.append(Finding("cell_metadata_changed", f"Cell '{gid}': its nbgrader '{key}' was "
+                                            f"changed; the released value counts.", gid))
+        if "checksum" in meta and mine_meta.get("checksum") != meta.get("checksum"):
+            sub.findings.append(Finding("checksum_changed", f"Cell '{gid}': its nbgrader checksum does not match "
+                                        "the released notebook.", gid))
+    order = [gid for gid in (_meta(c).get("grade_id") for c in cells if isinstance(c, dict)) if gid in
+             {_meta(r)["grade_id"] for r in released}]
+    expected = [_meta(r)["grade_id"] for r in released if _meta(r)["grade_id"] in set(order)]
+    if list(dict.fromkeys(order)) != expected:
+        sub.findings.append(Finding("cells_moved", "Cells were moved out of the released order; the grader runs "
+                                                   "them in the released order."))
+    known = {_meta(r)["grade_id"] for r in released}
+    extra = [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"
+             and _meta(c).get("grade_id") not in known and _source_text(c).strip()]
+    if extra:
+        sub.findings.append(Finding("cells_not_graded", f"{len(extra)} code cell(s) you added were not run by the "
+                                    "grader: only answer cells count, so put helper code inside them."))
+
+
+def load_release(course_root: Path, assignment: str) -> dict:
+    path = course_root / "release" / assignment / f"{assignment}.ipynb"
+    if not path.is_file():
+        raise KitError(f"no release notebook at {path}: run `autograder generate {assignment}` first.")
+    return json.loads(path.read_text(encoding="utf-8"))

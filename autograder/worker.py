@@ -1,0 +1,136 @@
+"""The worker: the only place where student code runs. Started as `python -m autograder.worker PLAN` inside the
+sandbox (see runner.py); it never receives expected values or thresholds.
+
+It executes the plan's cells in one namespace (setup cells from the source notebook, answer cells from the
+submission), then calls each probe, then each evaluation, and appends one JSON line per event to the events file:
+`{"start": id}` before an item and `{"done": id, "value": ...}` or `{"done": id, "error": ...}` after it. When an
+item kills the process (os._exit, a crash, a limit), the runner sees which item was in flight and starts a new
+worker that skips it. Each item has its own timer; the sandbox's wall-clock limit backs it up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+
+
+class ItemTimeout(BaseException):
+    """Raised by the item timer; a BaseException so that `except Exception` in student code does not swallow it."""
+
+
+def _on_alarm(signum, frame):
+    raise ItemTimeout()
+
+
+def describe_error(err: BaseException, tb=None) -> str:
+    """One line for the student: the exception and, when it came from an answer cell, where."""
+    if isinstance(err, ItemTimeout):
+        return "it ran past its time limit (an endless loop?)"
+    text = f"{type(err).__name__}: {err}".strip()
+    if len(text) > 300:
+        text = text[:300] + "..."
+    frames = [f for f in traceback.extract_tb(tb or err.__traceback__) if f.filename.startswith("<answer:")]
+    if frames:
+        text += f" (line {frames[-1].lineno} of answer cell {frames[-1].filename[8:-1]})"
+    return text
+
+
+class Worker:
+    def __init__(self, plan: dict):
+        self.plan = plan
+        self.events = open(plan["events"], "a", buffering=1, encoding="utf-8")
+        self.namespaces: dict[str, dict] = {}  # one per variant: the student's, or the reference and each mistake
+        self.skip = set(plan.get("skip", ()))
+
+    def emit(self, **event) -> None:
+        self.events.write(json.dumps(event) + "\n")
+        self.events.flush()
+
+    def run_item(self, item_id: str, timeout: float, fn):
+        if item_id in self.skip:
+            return
+        self.emit(start=item_id)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            value = fn()
+        except BaseException as err:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are student mistakes too
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.emit(done=item_id, error=describe_error(err))
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        from autograder.plain import encode
+
+        try:
+            self.emit(done=item_id, value=encode(value))
+        except (TypeError, ValueError) as err:
+            self.emit(done=item_id, error=f"the result could not be read back: {err}")
+
+    def run(self) -> None:
+        signal.signal(signal.SIGALRM, _on_alarm)
+        timeout = float(self.plan.get("item_timeout_s", 60))
+        for cell in self.plan.get("cells", []):
+            code = compile_cell(cell)
+            ns = self.namespace(cell.get("ns", ""))
+            self.run_item(cell["id"], timeout, lambda code=code, ns=ns: exec(code, ns) and None)
+        from autograder import checks
+
+        for probe in self.plan.get("probes", []):
+            check = checks.get(probe["check"])
+            self.run_item(probe["id"], float(probe.get("timeout_s", timeout)),
+                          lambda check=check, probe=probe: self.call_probe(check, probe))
+        for ev in self.plan.get("evaluations", []):
+            check = checks.get(ev["check"])
+            self.run_item(ev["id"], float(ev.get("timeout_s", timeout)),
+                          lambda check=check, ev=ev: check.evaluate(ev["export_dir"], **ev["args"]))
+        self.emit(finished=True)
+
+    def namespace(self, name: str) -> dict:
+        return self.namespaces.setdefault(name, {"__name__": "__main__"})
+
+    def call_probe(self, check, probe: dict):
+        import keras
+
+        keras.utils.set_random_seed(int(self.plan.get("seed", 0)))
+        name = probe["function"]
+        fn = self.namespace(probe.get("ns", "")).get(name)
+        if fn is None:
+            raise NameError(f"{name} is not defined (did its answer cell run without errors?)")
+        if not callable(fn):
+            raise TypeError(f"{name} is a {type(fn).__name__}, not a function")
+        return check.probe(fn, **probe["args"])
+
+
+def compile_cell(cell: dict):
+    """Answer cells compile under the name `<answer:GRADE_ID>` so that errors can point at the student's line."""
+    item = cell["id"].split("|")[-1]
+    name = f"<{item}>"
+    source = strip_magics(cell["code"])
+    try:
+        return compile(source, name, "exec")
+    except SyntaxError as err:
+        message = f"SyntaxError: {err.msg} (line {err.lineno})"
+        return compile(f"raise SyntaxError({message!r})", name, "exec")
+
+
+def strip_magics(source: str) -> str:
+    """IPython's `%magic` and `!shell` lines mean nothing outside a kernel; they become comments."""
+    lines = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        lines.append(("# " + line) if stripped.startswith(("%", "!")) else line)
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[1], encoding="utf-8") as fh:
+        plan = json.load(fh)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    Worker(plan).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -32,6 +32,13 @@ from .runner import Outcome, run_plan
 from .sandbox import Limits
 
 REFERENCE = "reference"
+
+
+@dataclass
+class StudentRun:
+    outcomes: dict  # item id -> Outcome, from the student's worker
+    deaths: list[str]
+    metrics: dict  # "eval|<call id>" -> Outcome, from the clean worker
 # Course folders that no worker may read: the answers, the instructor's files, other students' work.
 PRIVATE = ("source", "solutions", "reference_weights", "submitted", "autograded", "feedback", "reports",
            "gradebook.db", ".autograder-cache", "tests", "bench")
@@ -74,12 +81,13 @@ class Grader:
     _reference: dict | None = None
 
     @classmethod
-    def create(cls, course: Course, assignment: str, *, hide_extra: list[Path] = ()) -> "Grader":
+    def create(cls, course: Course, assignment: str, *, hide_extra: list[Path] = (),
+               calibrating: bool = False) -> "Grader":
         course.assignment(assignment)
         spec = load_spec(course.source_notebook(assignment), assignment)
         profile = pick_profile(course, assignment)
-        thresholds = load_thresholds(course, assignment, profile.name) if any(
-            checks.get(c.check).quality for c in spec.calls) else {}
+        quality = any(checks.get(c.check).quality for c in spec.calls)
+        thresholds = load_thresholds(course, assignment, profile.name) if quality and not calibrating else {}
         hide = [course.root / p for p in PRIVATE if (course.root / p).exists()] + [Path(p) for p in hide_extra]
         return cls(course, assignment, spec, load_release(course.root, assignment), profile, thresholds,
                    load_mistakes(course.root, assignment), Limits(**course.limits), hide)
@@ -134,7 +142,7 @@ class Grader:
                 cells.append({"id": f"{ns}|answer:{cell.grade_id}", "ns": ns, "code": answers[cell.grade_id]})
         return cells
 
-    def _probes(self, *, ns: str, quality: bool) -> list[dict]:
+    def _probes(self, *, ns: str, quality: bool, seed: int | None = None) -> list[dict]:
         probes = []
         for call in self.spec.calls:
             is_quality = checks.get(call.check).quality
@@ -144,7 +152,8 @@ class Grader:
                      "args": dict(call.args)}
             if is_quality:
                 probe["args"].update(recipe=self.profile.recipe(), data="train.npz",
-                                     export_dir=f"export/{call.grade_id}", seed=self.course.seed)
+                                     export_dir=f"export/{call.grade_id}",
+                                     seed=self.course.seed if seed is None else seed)
                 probe["timeout_s"] = self.profile.wall_s
             probes.append(probe)
         return probes
@@ -163,25 +172,33 @@ class Grader:
         start = time.monotonic()
         sub = read_submission(Path(path), self.spec, self.release)
         findings = list(sub.findings)
-        outcomes: dict[str, Outcome] = {}
-        metrics: dict[str, Outcome] = {}
+        run = StudentRun({}, [], {})
         if sub.readable:
-            with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp:
-                plan = {"seed": self.course.seed, "item_timeout_s": self.limits.wall_s,
-                        "cells": self._cells(sub.answers, ns="student"),
-                        "probes": self._probes(ns="student", quality=True)}
-                files = {"train.npz": self._quality_data("train")} if self.thresholds else {}
-                run = run_plan(plan, workdir=Path(tmp), limits=replace(self.limits, wall_s=self._wall(plan)),
-                               hide=self.hide + [Path(path).resolve().parent], files=files)
-                outcomes = run.outcomes
-                findings += [Finding("worker_stopped", d) for d in run.deaths]
-                findings += cell_errors(outcomes)
-                metrics = self._evaluate(Path(tmp), outcomes)
-        results = [self._judge(call, outcomes, metrics) for call in self.spec.calls]
+            run = self.run_answers(sub.answers, seed=self.course.seed, hide=[Path(path).resolve().parent])
+            findings += [Finding("worker_stopped", d) for d in run.deaths] + cell_errors(run.outcomes)
+        results = [self._judge(call, run.outcomes, run.metrics) for call in self.spec.calls]
         return SubmissionResult(
             assignment=self.assignment, student=student, checks=results, findings=findings,
             max_score=self.spec.max_score, execution_time=time.monotonic() - start, kit_version=__version__,
             notebook_sha256=sub.sha256, timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+    def run_answers(self, answers: dict[str, str], *, seed: int, hide: list[Path] = (), keep: Path | None = None,
+                    quality_only: bool = False) -> "StudentRun":
+        """Run answer cells (with the source's setup cells) and every probe in a worker, then measure the trained
+        models in a clean worker. `keep` receives the exported models (calibration keeps the reference's)."""
+        with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp:
+            probes = self._probes(ns="student", quality=True, seed=seed)
+            if quality_only:
+                probes = [p for p in probes if "timeout_s" in p]
+            plan = {"seed": seed, "item_timeout_s": self.limits.wall_s,
+                    "cells": self._cells(answers, ns="student"), "probes": probes}
+            files = {"train.npz": self._quality_data("train")} if self.thresholds or quality_only else {}
+            run = run_plan(plan, workdir=Path(tmp), limits=replace(self.limits, wall_s=self._wall(plan)),
+                           hide=self.hide + list(hide), files=files)
+            metrics = self._evaluate(Path(tmp), run.outcomes)
+            if keep is not None and (Path(tmp) / "export").is_dir():
+                shutil.copytree(Path(tmp) / "export", keep, dirs_exist_ok=True)
+        return StudentRun(run.outcomes, run.deaths, metrics)
 
     def _wall(self, plan: dict) -> float:
         """The worker's wall-clock limit: each item's own limit, plus start-up. Item timers fire first."""

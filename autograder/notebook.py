@@ -257,7 +257,7 @@ def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) ->
                                         "the released version.", gid))
             continue
         mine = found[-1]
-        if _source_text(mine).strip() != _source_text(rel).strip():
+        if _without_hidden(_source_text(mine)) != _without_hidden(_source_text(rel)):
             sub.findings.append(Finding("locked_cell_edited", f"Locked cell '{gid}' was edited; the grader "
                                         "ignored the edit and used the released version.", gid))
         mine_meta = _meta(mine)
@@ -265,7 +265,7 @@ def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) ->
             if mine_meta.get(key) != meta.get(key):
                 sub.findings.append(Finding("cell_metadata_changed", f"Cell '{gid}': its nbgrader '{key}' was "
                                             f"changed; the released value counts.", gid))
-        if "checksum" in meta and mine_meta.get("checksum") != meta.get("checksum"):
+        if "checksum" in meta and "checksum" in mine_meta and mine_meta["checksum"] != meta["checksum"]:
             sub.findings.append(Finding("checksum_changed", f"Cell '{gid}': its nbgrader checksum does not match "
                                         "the released notebook.", gid))
     order = [gid for gid in (_meta(c).get("grade_id") for c in cells if isinstance(c, dict)) if gid in
@@ -280,6 +280,19 @@ def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) ->
     if extra:
         sub.findings.append(Finding("cells_not_graded", f"{len(extra)} code cell(s) you added were not run by the "
                                     "grader: only answer cells count, so put helper code inside them."))
+
+
+def _without_hidden(text: str) -> str:
+    """A test cell as released: nbgrader removes the HIDDEN TESTS blocks (a solution notebook still has them)."""
+    lines, hidden = [], False
+    for line in text.splitlines():
+        if line.strip() == HIDDEN_BEGIN:
+            hidden = True
+        elif line.strip() == HIDDEN_END:
+            hidden = False
+        elif not hidden:
+            lines.append(line.rstrip())
+    return "\n".join(lines).strip()
 
 
 def load_release(course_root: Path, assignment: str) -> dict:

@@ -65,6 +65,7 @@ class ReconstructionQuality(Check):
         out.mkdir(parents=True, exist_ok=True)
         autoencoder.get_layer("encoder").save(out / "encoder.keras")
         autoencoder.get_layer("decoder").save(out / "decoder.keras")
+        autoencoder.save_weights(out / "model.weights.h5")  # what calibration publishes for the notebook
         return {"train_loss": [float(v) for v in history.history["loss"]], "export_dir": str(out)}
 
     def evaluate(self, export_dir, *, data, recipe):
@@ -84,6 +85,12 @@ class ReconstructionQuality(Check):
         if decoded.shape != x.shape:
             raise ValueError(f"the decoder gives images of shape {decoded.shape[1:]}, expected {x.shape[1:]}")
         return {"test_mse": float(np.mean((decoded.astype("float64") - x) ** 2))}
+
+    def baselines(self, test: dict) -> dict:
+        """What trivial models score on the held-out set: a calibrated threshold must beat them by far."""
+        x = test["x"].astype("float64")
+        return {"test_mse": {"all_zeros": float(np.mean(x ** 2)),
+                             "mean_image": float(np.mean((x - x.mean(axis=0)) ** 2))}}
 
     def judge(self, got, expected, *, hidden):
         # `expected` is the profile's entry of thresholds.json: {"metrics": {"test_mse": {...}}, "profile": "cpu"}

@@ -1,0 +1,112 @@
+"""Calibration: train the source's solution under a profile with several seeds and derive the thresholds.
+
+Threshold rule (lower-is-better metrics; mirrored for higher-is-better): the failure level is the best trivial
+baseline (for reconstruction: predicting the mean image). Calibration refuses a recipe whose worst reference run
+does not reach half the failure level. The full-marks threshold sits a fifth of the way from the worst reference
+run to the failure level, which leaves room for seed-to-seed noise and for correct solutions written differently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, checks
+from .config import Course
+from .errors import KitError
+from .grade import Grader
+
+RULE = ("fail = the best trivial baseline; refuse unless the worst reference run is at most half of it; "
+        "threshold = worst + 0.2 * (fail - worst); higher-is-better metrics mirrored")
+MARGIN = 0.2
+
+
+def derive(values: list[float], baselines: dict[str, float], *, higher_is_better: bool) -> dict:
+    sign = -1.0 if higher_is_better else 1.0
+    runs = [sign * v for v in values]
+    fail = min(sign * b for b in baselines.values())
+    worst = max(runs)
+    if fail - worst < 0.5 * abs(fail):
+        raise KitError(f"the reference reaches only {sign * worst:.4f} against a trivial baseline of "
+                       f"{sign * fail:.4f}: the recipe is too weak to grade with. Give the profile more data or epochs.")
+    threshold = worst + MARGIN * (fail - worst)
+    return {"threshold": sign * threshold, "fail": sign * fail, "higher_is_better": higher_is_better,
+            "reference": values, "mean": float(np.mean(values)), "std": float(np.std(values)), "baselines": baselines}
+
+
+def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, log=print) -> Path:
+    os.environ["AUTOGRADER_PROFILE"] = profile
+    grader = Grader.create(course, assignment, calibrating=True)
+    quality = [c for c in grader.spec.calls if checks.get(c.check).quality]
+    if not quality:
+        raise KitError(f"'{assignment}' has no training-based check to calibrate.")
+    answers = {c.grade_id: c.code for c in grader.spec.answers}
+    test = grader._quality_data("test")
+    out_dir = course.root / "reference_weights" / assignment
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_metric: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="autograder-calibrate-") as tmp:
+        for seed in range(seeds):
+            keep = Path(tmp) / f"seed{seed}"
+            run = grader.run_answers(answers, seed=seed, keep=keep, quality_only=True)
+            for call in quality:
+                measured = run.metrics.get(f"eval|{call.id}")
+                if measured is None or not measured.ok:
+                    trained = run.outcomes.get(f"student|{call.id}")
+                    raise KitError(f"calibration run with seed {seed} failed: "
+                                   f"{(measured and measured.error) or (trained and trained.error)}")
+                for metric, value in measured.value.items():
+                    per_metric.setdefault(metric, []).append(float(value))
+                log(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in measured.value.items()))
+        check = checks.get(quality[0].check)
+        baselines = check.baselines(test)
+        metrics = {m: derive(v, baselines[m], higher_is_better=m in getattr(check, "higher_is_better", ()))
+                   for m, v in per_metric.items()}
+        published = []
+        for call in quality:
+            source = Path(tmp) / "seed0" / call.grade_id
+            for file in sorted(source.iterdir()):
+                name = f"{assignment}.weights.h5" if file.name == "model.weights.h5" else f"{call.grade_id}.{file.name}"
+                shutil.copy2(file, out_dir / name)
+                published.append(out_dir / name)
+    thresholds_file = out_dir / "thresholds.json"
+    data = json.loads(thresholds_file.read_text()) if thresholds_file.is_file() else {"assignment": assignment}
+    data.setdefault("profiles", {})[profile] = {"rule": RULE, "seeds": list(range(seeds)),
+                                                 "recipe": grader.profile.recipe(), "metrics": metrics}
+    thresholds_file.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published)
+    return thresholds_file
+
+
+def write_manifest(out_dir: Path, assignment: str, profile: str, recipe: dict, files: list[Path]) -> None:
+    from importlib.metadata import version
+
+    path = out_dir / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.is_file() else {"assignment": assignment}
+    manifest.setdefault("profiles", {})[profile] = {
+        "recipe": recipe,
+        "seed_of_published_weights": 0,
+        "files": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
+        "versions": {"kit": __version__, "tensorflow": version("tensorflow-cpu" if _has("tensorflow-cpu") else "tensorflow"),
+                     "keras": version("keras"), "numpy": np.__version__, "python": platform.python_version()},
+        "calibrated": dt.date.today().isoformat(),
+    }
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def _has(distribution: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(distribution)
+        return True
+    except PackageNotFoundError:
+        return False

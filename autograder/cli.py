@@ -1,0 +1,125 @@
+"""The `autograder` command: a thin layer over plain functions. User mistakes print one sentence and exit 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import KitError
+
+
+def _course(root):
+    from .config import load_course
+
+    return load_course(Path(root) if root else None)
+
+
+course_option = click.option("--course", "course_root", type=click.Path(file_okay=False), default=None,
+                              help="The course directory (default: the current directory or its nearest parent "
+                                   "holding course.yaml).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="autoencoder-course-kit")
+def cli():
+    """Release, grade and report the autoencoder course's assignments."""
+
+
+@cli.command()
+@click.argument("assignments", nargs=-1)
+@click.option("--check", "check_only", is_flag=True, help="Only report whether release/ and solutions/ are in sync.")
+@course_option
+def generate(assignments, check_only, course_root):
+    """Generate release/ and solutions/ from source/ with nbgrader."""
+    from .generate import generate as run, out_of_sync
+
+    course = _course(course_root)
+    names = list(assignments) or list(course.assignments)
+    if check_only:
+        differ = out_of_sync(course, names)
+        if differ:
+            raise KitError("out of sync with source/: " + ", ".join(differ) + ". Run `autograder generate`.")
+        click.echo("release/ and solutions/ match source/.")
+        return
+    for path in run(course, names):
+        click.echo(f"wrote {path.relative_to(course.root)}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--assignment", "-a", help="The assignment (default: from the submitted/ layout or the file name).")
+@click.option("--out", type=click.Path(file_okay=False), help="Where results go (default: the course's autograded/).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Submissions graded at once.")
+@course_option
+def grade(paths, assignment, out, workers, course_root):
+    """Grade notebooks, or nbgrader submitted/ trees. Exits 0 when grading completed, whatever the scores."""
+    from .batch import grade_paths
+
+    course = _course(course_root)
+    summary = grade_paths(course, [Path(p) for p in paths], assignment=assignment,
+                          out=Path(out) if out else None, workers=workers, log=click.echo)
+    click.echo(summary)
+
+
+@cli.command()
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+def check(notebook):
+    """Student self-check: run the notebook's public checks in a limited worker and print a summary."""
+    from .selfcheck import self_check
+
+    ok = self_check(Path(notebook), log=click.echo)
+    sys.exit(0 if ok else 2)
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--assignment", "-a", "assignments", multiple=True, help="Only these assignments.")
+@course_option
+def report(directory, assignments, course_root):
+    """Class CSV, Canvas CSV, class summary HTML with plots, feedback pages and the nbgrader gradebook."""
+    from .reports import write_reports
+
+    course = _course(course_root)
+    due = {name: a.due for name, a in course.assignments.items()}
+    written = write_reports(course.root, assignments=list(assignments) or None,
+                            out_dir=Path(directory) if directory else None, due=due)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("assignment")
+@click.option("--profile", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True)
+@click.option("--seeds", type=int, default=3, show_default=True, help="Reference trainings to measure the spread.")
+@course_option
+def calibrate(assignment, profile, seeds, course_root):
+    """Train the reference solution, write reference weights, thresholds.json and a manifest."""
+    from .calibrate import calibrate as run
+
+    course = _course(course_root)
+    path = run(course, assignment, profile=profile, seeds=seeds, log=click.echo)
+    data = json.loads(path.read_text())["profiles"][profile]["metrics"]
+    for metric, rule in data.items():
+        click.echo(f"{metric}: threshold {rule['threshold']:.4f}, failure level {rule['fail']:.4f} "
+                   f"(reference {', '.join(f'{v:.4f}' for v in rule['reference'])})")
+    click.echo(f"wrote {path}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except KitError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

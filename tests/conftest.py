@@ -1,0 +1,70 @@
+"""Shared fixtures: a scratch copy of the course with a tiny training profile, and notebook mutators."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# A profile small enough for the default test run (a few seconds of training); the real ones are in course.yaml.
+TINY = {"train_images": 2000, "test_images": 500, "epochs": 1, "batch_size": 32, "learning_rate": 0.001,
+        "latent_dim": 16, "filters": [8, 16], "wall_s": 120}
+
+
+def copy_course(dest: Path, assignments=("autoencoder",)) -> Path:
+    for item in ("course.yaml", "nbgrader_config.py"):
+        shutil.copy2(ROOT / item, dest / item)
+    for folder in ("source", "release", "solutions", "reference_weights"):
+        for name in assignments:
+            if (ROOT / folder / name).is_dir():
+                shutil.copytree(ROOT / folder / name, dest / folder / name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_course(tmp_path_factory):
+    """A copy of the course whose cpu profile is TINY, calibrated once for the session (one seed)."""
+    from autograder.calibrate import calibrate
+    from autograder.config import load_course
+
+    root = copy_course(tmp_path_factory.mktemp("course"))
+    config = yaml.safe_load((root / "course.yaml").read_text())
+    config["assignments"]["autoencoder"]["quality"]["profiles"]["cpu"] = dict(TINY)
+    (root / "course.yaml").write_text(yaml.safe_dump(config))
+    os.environ["AUTOGRADER_PROFILE"] = "cpu"
+    calibrate(load_course(root), "autoencoder", profile="cpu", seeds=1, log=lambda *_: None)
+    return load_course(root)
+
+
+@pytest.fixture(scope="session")
+def grader(tiny_course):
+    from autograder.grade import Grader
+
+    return Grader.create(tiny_course, "autoencoder")
+
+
+def notebook(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def cell(nb: dict, grade_id: str) -> dict:
+    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def with_answer(src: Path, dest: Path, grade_id: str, code: str) -> Path:
+    """A copy of `src` whose answer cell `grade_id` holds `code`."""
+    nb = notebook(src)
+    cell(nb, grade_id)["source"] = code
+    dest.write_text(json.dumps(nb))
+    return dest
+
+
+SOLUTION = ROOT / "solutions" / "autoencoder" / "autoencoder.ipynb"
+RELEASE = ROOT / "release" / "autoencoder" / "autoencoder.ipynb"

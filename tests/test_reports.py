@@ -1,0 +1,371 @@
+"""The TA's reports from a small class of results.json fixtures: CSVs, summary, feedback files, the gradebook."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from autograder.errors import KitError
+from autograder.reports import load_result, validate_result, write_gradebook, write_reports
+
+FIXTURES = Path(__file__).parent / "fixtures" / "results"
+A = "autoencoder"
+DUE = datetime(2026, 11, 21, 21, 0)  # naive: UTC, as nbgrader reads it
+PNG = b"\x89PNG\r\n\x1a\n"
+
+# ada: full marks, on time. bo: decoder wrong (Conv2D instead of Conv2DTranspose), partial quality credit, late.
+# cy: a hidden encoder check failed, the decoder's layers wrong, no quality credit, an edited locked cell.
+# dee: results.json cut off mid-file.
+CLASS_CSV = """\
+student,encoder_block_tests: block_output_shape,encoder_block_tests: block_layers,\
+encoder_block_tests: block_output_values,decoder_block_tests: decoder_output_shape,\
+decoder_block_tests: decoder_layers,reconstruction_quality: test_mse,encoder_block_tests,decoder_block_tests,\
+reconstruction_quality,total,max_score,percent,late,errors
+ada,1,1,1,1.5,1.5,4,3,3,4,10,10,100,no,
+bo,1,1,1,0,0,2,3,0,2,5,10,50,yes,
+cy,1,1,0,1.5,0,0,2,1.5,0,3.5,10,35,no,locked_cell_edited
+dee,,,,,,,,,,,,,,malformed_results
+"""
+CANVAS_CSV = """\
+Student,ID,SIS User ID,SIS Login ID,Section,autoencoder
+Points Possible,,,,,10
+ada,,,ada,,10
+bo,,,bo,,5
+cy,,,cy,,3.5
+dee,,,dee,,
+"""
+
+
+def make_course(root: Path, students=("ada", "bo", "cy", "dee"), thresholds=True) -> Path:
+    """nbgrader's layout: autograded/<s>/<a>/results.json, submitted/<s>/<a>/timestamp.txt."""
+    for student in students:
+        graded = root / "autograded" / student / A
+        graded.mkdir(parents=True)
+        shutil.copy(FIXTURES / f"{student}.json", graded / "results.json")
+        stamp = FIXTURES / f"{student}.timestamp.txt"
+        if stamp.exists():
+            (root / "submitted" / student / A).mkdir(parents=True)
+            shutil.copy(stamp, root / "submitted" / student / A / "timestamp.txt")
+    if thresholds:
+        (root / "reference_weights" / A).mkdir(parents=True)
+        shutil.copy(FIXTURES / "thresholds.json", root / "reference_weights" / A / "thresholds.json")
+    return root
+
+
+@pytest.fixture
+def course(tmp_path) -> Path:
+    return make_course(tmp_path / "course")
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory) -> tuple[Path, list[Path]]:
+    """The class's reports, written once for the tests that only read them."""
+    course = make_course(tmp_path_factory.mktemp("reported"))
+    return course, write_reports(course, due={A: DUE})
+
+
+def results(*students) -> dict[str, dict]:
+    return {s: json.loads((FIXTURES / f"{s}.json").read_text()) for s in students}
+
+
+# ---- CSVs ----------------------------------------------------------------------------------------------------------
+
+
+def test_class_and_canvas_csv_exact(reported):
+    course, _ = reported
+    assert (course / "reports" / A / "class.csv").read_text() == CLASS_CSV
+    assert (course / "reports" / A / "canvas.csv").read_text() == CANVAS_CSV
+
+
+def test_late_flag_needs_both_a_due_date_and_a_timestamp(course):
+    write_reports(course)  # no due date
+    rows = (course / "reports" / A / "class.csv").read_text().splitlines()
+    assert [row.split(",")[-2] for row in rows[1:]] == ["", "", "", ""]
+    # An aware due date one minute before cy's submission (20:59:59 UTC) makes cy late; dee has no timestamp.
+    write_reports(course, due={A: datetime(2026, 11, 21, 21, 58, tzinfo=timezone(timedelta(hours=1)))})
+    rows = (course / "reports" / A / "class.csv").read_text().splitlines()
+    assert [row.split(",")[-2] for row in rows[1:]] == ["no", "yes", "yes", ""]
+
+
+def test_unreadable_timestamp_is_an_error_not_a_crash(course):
+    (course / "submitted" / "ada" / A / "timestamp.txt").write_text("yesterday-ish")
+    write_reports(course, due={A: DUE})
+    ada = (course / "reports" / A / "class.csv").read_text().splitlines()[1]
+    assert ada.endswith(",100,,bad_timestamp")
+
+
+def test_columns_follow_the_checks_when_students_differ(tmp_path):
+    course = make_course(tmp_path, students=("ada", "cy"))
+    cy = course / "autograded" / "cy" / A / "results.json"
+    data = json.loads(cy.read_text())
+    extra = dict(data["tests"][0], name="encoder_block_tests: extra_check")
+    data["tests"].insert(1, extra)  # only cy has it, right after block_output_shape
+    cy.write_text(json.dumps(data))
+    write_reports(course)
+    header = (course / "reports" / A / "class.csv").read_text().splitlines()[0].split(",")
+    assert header[1:4] == ["encoder_block_tests: block_output_shape", "encoder_block_tests: extra_check",
+                           "encoder_block_tests: block_layers"]
+    assert (course / "reports" / A / "class.csv").read_text().splitlines()[1].split(",")[2] == ""  # ada lacks it
+
+
+# ---- malformed input -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, error",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "holds a list, not an object"),
+        ('{"score": 1, "max_score": 2}', "missing the key 'tests'"),
+        ('{"tests": []}', "missing the keys 'score', 'max_score'"),
+        ('{"score": "1", "max_score": 2, "tests": []}', "'score' is not a number"),
+        ('{"score": 1, "max_score": 2, "tests": [{"name": "a: b", "score": 1}]}',
+         "tests[0] is missing the key 'max_score'"),
+        ('{"score": 1, "max_score": 2, "tests": {}}', "'tests' is not a list"),
+    ],
+)
+def test_load_result_names_the_problem(tmp_path, content, error):
+    path = tmp_path / "results.json"
+    path.write_text(content)
+    data, problem = load_result(path)
+    assert data is None and error in problem
+
+
+def test_load_result_accepts_the_fixtures():
+    for student in ("ada", "bo", "cy"):
+        data, problem = load_result(FIXTURES / f"{student}.json")
+        assert problem is None and data["extra_data"]["student"] == student
+    assert validate_result(json.loads((FIXTURES / "ada.json").read_text())) is None
+
+
+def test_malformed_results_become_rows_with_errors(course):
+    (course / "autograded" / "bo" / A / "results.json").write_text('{"score": 5}')
+    (course / "autograded" / "cy" / A / "results.json").write_bytes(b"\xff\xfe\x00")
+    paths = write_reports(course, due={A: DUE})
+    rows = (course / "reports" / A / "class.csv").read_text().splitlines()
+    assert rows[2] == "bo,,,,,,,,,,,,,yes,malformed_results"
+    assert rows[3] == "cy,,,,,,,,,,,,,no,malformed_results"
+    summary = (course / "reports" / A / "summary.html").read_text()
+    assert "results.json is missing the keys &#39;max_score&#39;, &#39;tests&#39;" in summary
+    feedback = course / "feedback" / "dee" / A / "feedback.html"
+    assert feedback in paths
+    assert "could not be read" in feedback.read_text()
+
+
+# ---- summary -------------------------------------------------------------------------------------------------------
+
+
+def test_summary_embeds_one_figure_of_each_kind_and_writes_them_beside_it(reported):
+    course, paths = reported
+    folder = course / "reports" / A
+    html = (folder / "summary.html").read_text()
+    figures = dict(re.findall(r'<figure id="(fig-[^"]+)">\s*<img class="figure" alt="[^"]*" '
+                              r'src="data:image/png;base64,([A-Za-z0-9+/=]+)">', html))
+    assert sorted(figures) == ["fig-diagnoses", "fig-metric-test_mse", "fig-pass-rate", "fig-score-distribution"]
+    for fig_id, b64 in figures.items():
+        png = base64.b64decode(b64)
+        assert png.startswith(PNG) and len(png) > 5000
+        assert (folder / f"{fig_id[4:]}.png").read_bytes() == png
+        assert folder / f"{fig_id[4:]}.png" in paths
+    assert "http://" not in html and "https://" not in html and "<link" not in html
+
+
+def test_summary_names_the_check_the_class_struggled_with(reported):
+    course, _ = reported
+    html = (course / "reports" / A / "summary.html").read_text()
+    struggles = html[html.index('id="struggles"'):html.index("</section>", html.index('id="struggles"'))]
+    items = re.findall(r"<li><code>([^<]+)</code>", struggles)
+    # decoder_layers: 1 of 3 passed; test_mse: 1 of 3 (ties keep the checks' order); the hidden check: 2 of 3.
+    assert items == ["decoder_block_tests: decoder_layers", "reconstruction_quality: test_mse",
+                     "encoder_block_tests: block_output_values"]
+    assert "33%</span> passed (1 of 3 students)" in struggles
+    assert "Conv2D used instead of Conv2DTranspose, so the block does not upsample</strong> (2 students)" in struggles
+
+
+def test_summary_tables_findings_per_student_and_escapes_them(reported):
+    course, _ = reported
+    html = (course / "reports" / A / "summary.html").read_text()
+    findings = html[html.index('id="findings"'):]
+    cy = '<td>cy</td><td><span class="kind">locked_cell_edited</span></td><td><code>setup</code>'
+    assert cy in findings
+    assert re.search(r"<td>dee</td><td><span class=\"kind\">malformed_results</span>", findings)
+    assert "<script>" not in html and "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html
+
+
+def test_metric_plot_without_thresholds_file(tmp_path):
+    course = make_course(tmp_path, thresholds=False)
+    write_reports(course)
+    html = (course / "reports" / A / "summary.html").read_text()
+    assert 'id="fig-metric-test_mse"' in html and "(no threshold known)" in html
+    (course / "reference_weights" / A).mkdir(parents=True)
+    (course / "reference_weights" / A / "thresholds.json").write_text('{"profiles": {"cpu": {}}}')
+    write_reports(course)
+    assert "(no threshold known)" in (course / "reports" / A / "summary.html").read_text()
+
+
+def test_reports_are_deterministic(course, tmp_path):
+    first = {p.relative_to(course): p.read_bytes() for p in write_reports(course, due={A: DUE})}
+    second = {p.relative_to(course): p.read_bytes() for p in write_reports(course, due={A: DUE})}
+    assert first == second and len(first) == 4 + 3 + 4  # html, 2 CSVs, 4 PNGs, 4 feedback pages
+
+
+def test_out_dir_and_feedback_layout(course, tmp_path):
+    paths = write_reports(course, out_dir=tmp_path / "elsewhere")
+    assert (tmp_path / "elsewhere" / A / "class.csv") in paths
+    assert not (course / "reports").exists()
+    for student in ("ada", "bo", "cy", "dee"):
+        assert (course / "feedback" / student / A / "feedback.html") in paths
+    assert "3.5 / 10" in (course / "feedback" / "cy" / A / "feedback.html").read_text()
+
+
+def test_unknown_assignment_or_nothing_graded_is_a_clear_error(course, tmp_path):
+    with pytest.raises(KitError, match="No graded submissions of 'vae'.*found: autoencoder"):
+        write_reports(course, assignments=["vae"])
+    with pytest.raises(KitError, match="Run `autograder grade` first"):
+        write_reports(tmp_path / "empty")
+
+
+# ---- gradebook -----------------------------------------------------------------------------------------------------
+
+
+def new_gradebook(db: Path, monkeypatch) -> "Gradebook":
+    from nbgrader.api import Gradebook
+
+    # nbgrader runs the `alembic` script when it creates a database: it must be on PATH even without an activated venv.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return Gradebook(f"sqlite:///{db}")
+
+
+@pytest.fixture(scope="module")
+def gradebook_template(tmp_path_factory) -> Path:
+    """A gradebook as `nbgrader generate_assignment` leaves it, plus bo's earlier submission with a manual score.
+
+    Built once: creating a database costs nbgrader an `alembic` subprocess (seconds on 2 cores); tests get copies.
+    """
+    db = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
+    with pytest.MonkeyPatch.context() as monkeypatch, new_gradebook(db, monkeypatch) as gb, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's add_submission, harmless
+        gb.add_assignment(A)
+        gb.add_notebook(A, A)
+        for name, points in [("encoder_block_tests", 3), ("decoder_block_tests", 3), ("reconstruction_quality", 4)]:
+            gb.add_grade_cell(name, A, A, max_score=points, cell_type="code")
+        gb.add_grade_cell("explain_latent", A, A, max_score=2, cell_type="markdown")  # graded by hand
+        gb.add_student("bo", first_name="Bo")
+        gb.add_submission(A, "bo")
+        gb.find_grade("decoder_block_tests", A, A, "bo").manual_score = 1.0
+        gb.db.commit()
+    return db
+
+
+@pytest.fixture
+def gradebook(course, gradebook_template) -> Path:
+    return Path(shutil.copy(gradebook_template, course / "gradebook.db"))
+
+
+def grades(db: Path) -> dict[str, dict[str, tuple]]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        return {
+            sub.student.id: {
+                g.name: (g.auto_score, g.manual_score, g.needs_manual_grade, g.score) for g in sub.notebooks[0].grades
+            }
+            for sub in gb.assignment_submissions(A)
+        }
+
+
+def test_write_gradebook_sets_auto_scores_per_grade_cell(course, gradebook):
+    assert write_gradebook(course, A, results("ada", "bo", "cy")) == 3
+    assert grades(gradebook) == {
+        "ada": {"encoder_block_tests": (3.0, None, False, 3.0), "decoder_block_tests": (3.0, None, False, 3.0),
+                "reconstruction_quality": (4.0, None, False, 4.0), "explain_latent": (None, None, True, 0.0)},
+        # bo's manual score on the decoder stays, and stays marked for review, as nbgrader's autograde does.
+        "bo": {"encoder_block_tests": (3.0, None, False, 3.0), "decoder_block_tests": (0.0, 1.0, True, 1.0),
+               "reconstruction_quality": (2.0, None, False, 2.0), "explain_latent": (None, None, True, 0.0)},
+        "cy": {"encoder_block_tests": (2.0, None, False, 2.0), "decoder_block_tests": (1.5, None, False, 1.5),
+               "reconstruction_quality": (0.0, None, False, 0.0), "explain_latent": (None, None, True, 0.0)},
+    }
+    # Writing again updates; it adds nothing.
+    assert write_gradebook(course, A, results("ada", "bo", "cy")) == 3
+    assert len(grades(gradebook)) == 3
+
+
+def test_nbgrader_export_shows_the_scores(course, gradebook, tmp_path):
+    write_gradebook(course, A, results("ada", "bo", "cy"))
+    out = tmp_path / "grades.csv"
+    subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.root={course}", f"--to={out}"],
+                   check=True, capture_output=True, cwd=course, timeout=120)
+    rows = {r.split(",")[3]: r.split(",")[7] for r in out.read_text().splitlines()[1:]}
+    assert rows == {"ada": "10.0", "bo": "6.0", "cy": "3.5"}  # raw_score; bo's includes the manual decoder point
+
+
+def test_write_gradebook_skips_malformed_results_and_unknown_cells(course, gradebook, caplog):
+    data = results("ada", "cy")
+    data["cy"] = {"score": 3}
+    data["ada"]["tests"].append(dict(data["ada"]["tests"][0], name="bonus: extra",
+                                     extra_data={"grade_id": "bonus", "check": "extra"}))
+    with caplog.at_level(logging.WARNING, logger="autograder.reports"):
+        assert write_gradebook(course, A, data) == 1
+    assert "cy skipped, results.json is missing the keys 'max_score', 'tests'" in caplog.text
+    assert "checks of 'bonus' have no code grade cell in autoencoder.ipynb" in caplog.text
+    assert grades(gradebook)["ada"]["encoder_block_tests"][0] == 3.0
+
+
+@pytest.mark.parametrize("missing", ["database", "assignment", "notebook"])
+def test_write_gradebook_without_the_assignment_warns_and_writes_nothing(course, gradebook_template, caplog, missing):
+    from nbgrader.api import Gradebook
+
+    if missing != "database":
+        db = Path(shutil.copy(gradebook_template, course / "gradebook.db"))
+        with Gradebook(f"sqlite:///{db}") as gb:
+            if missing == "assignment":
+                gb.remove_assignment(A)
+            else:
+                gb.remove_notebook(A, A)
+    with caplog.at_level(logging.WARNING, logger="autograder.reports"):
+        assert write_gradebook(course, A, results("ada")) == 0
+    expected = {"database": "does not exist", "assignment": "No such assignment: autoencoder",
+                "notebook": "No such notebook: autoencoder/autoencoder"}[missing]
+    assert expected in caplog.text and "nbgrader generate_assignment autoencoder" in caplog.text
+    assert (course / "gradebook.db").exists() == (missing != "database")
+
+
+def test_write_reports_fills_the_gradebook_and_says_so(course, gradebook):
+    write_reports(course)
+    assert set(grades(gradebook)) == {"ada", "bo", "cy"}  # dee's results are unreadable: not written
+    html = (course / "reports" / A / "summary.html").read_text()
+    assert "3 students written to nbgrader's gradebook." in html
+
+
+# ---- in a browser --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
+def test_summary_renders_in_headless_chromium(reported, tmp_path):
+    from PIL import Image
+
+    course, _ = reported
+    shot = tmp_path / "summary.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         f"--screenshot={shot}", "--window-size=1200,2000", (course / "reports" / A / "summary.html").as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1200, 2000)
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert len(colours) > 100  # text, bars and figures, not a blank page
+    background = max(colours)[0] / (1200 * 2000)
+    assert background < 0.9

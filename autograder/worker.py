@@ -29,7 +29,10 @@ def describe_error(err: BaseException, tb=None) -> str:
     """One line for the student: the exception and, when it came from an answer cell, where."""
     if isinstance(err, ItemTimeout):
         return "it ran past its time limit (an endless loop?)"
-    text = f"{type(err).__name__}: {err}".strip()
+    if isinstance(err, NotImplementedError) and not str(err):
+        text = "NotImplementedError: the stub is not implemented yet"
+    else:
+        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
     if len(text) > 300:
         text = text[:300] + "..."
     frames = [f for f in traceback.extract_tb(tb or err.__traceback__) if f.filename.startswith("<answer:")]
@@ -44,6 +47,7 @@ class Worker:
         self.events = open(plan["events"], "a", buffering=1, encoding="utf-8")
         self.namespaces: dict[str, dict] = {}  # one per variant: the student's, or the reference and each mistake
         self.skip = set(plan.get("skip", ()))
+        self.hung: set[str] = set()  # functions that ran past a timer: later checks of them fail at once
 
     def emit(self, **event) -> None:
         self.events.write(json.dumps(event) + "\n")
@@ -100,7 +104,13 @@ class Worker:
             raise NameError(f"{name} is not defined (did its answer cell run without errors?)")
         if not callable(fn):
             raise TypeError(f"{name} is a {type(fn).__name__}, not a function")
-        return check.probe(fn, **probe["args"])
+        if name in self.hung:
+            raise TimeoutError(f"not run: {name} ran past its time limit in an earlier check")
+        try:
+            return check.probe(fn, **probe["args"])
+        except ItemTimeout:
+            self.hung.add(name)
+            raise
 
 
 def compile_cell(cell: dict):

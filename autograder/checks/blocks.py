@@ -57,7 +57,8 @@ class BlockOutputShape(Check):
     def judge(self, got, expected, *, hidden):
         where = _where(got["args"], hidden)
         if got["shape"] == expected["shape"]:
-            return Verdict(True, f"output shape {_fmt_shape(got['shape'])} {where}")
+            return Verdict(True, "the output shape is right on a hidden input" if hidden
+                           else f"output shape {_fmt_shape(got['shape'])} {where}")
         if hidden:
             return Verdict(False, f"{where} the block's output shape {_fmt_shape(got['shape'])} is wrong; the shape "
                                   "rules of the public check must hold for every input size, odd ones included.")
@@ -90,7 +91,8 @@ class BlockLayers(_BlockSummary):
     def judge(self, got, expected, *, hidden):
         have, want = _kinds(got), _kinds(expected)
         if have == want:
-            return Verdict(True, f"layers {', '.join(have)}")
+            return Verdict(True, "the layers are of the kinds and in the order asked for" if hidden
+                           else f"layers {', '.join(have)}")
         if hidden:
             return Verdict(False, f"the block's layers are {', '.join(have) or 'none'}, which is not the "
                                   "sequence the assignment describes.")
@@ -127,7 +129,7 @@ class BlockParamCount(_BlockSummary):
 
     def judge(self, got, expected, *, hidden):
         if got["params"] == expected["params"]:
-            return Verdict(True, f"{got['params']:,} parameters")
+            return Verdict(True, "the parameter count is right" if hidden else f"{got['params']:,} parameters")
         if hidden:
             return Verdict(False, f"the block has {got['params']:,} parameters {_where(got['args'], True)}, which "
                                   "does not match the layers the assignment describes.")

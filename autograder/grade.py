@@ -38,6 +38,7 @@ REFERENCE = "reference"
 class StudentRun:
     outcomes: dict  # item id -> Outcome, from the student's worker
     deaths: list[str]
+    killed: list[str]  # items that stopped a worker
     metrics: dict  # "eval|<call id>" -> Outcome, from the clean worker
 # Course folders that no worker may read: the answers, the instructor's files, other students' work.
 PRIVATE = ("source", "solutions", "reference_weights", "submitted", "autograded", "feedback", "reports",
@@ -172,10 +173,10 @@ class Grader:
         start = time.monotonic()
         sub = read_submission(Path(path), self.spec, self.release)
         findings = list(sub.findings)
-        run = StudentRun({}, [], {})
+        run = StudentRun({}, [], [], {})
         if sub.readable:
             run = self.run_answers(sub.answers, seed=self.course.seed, hide=[Path(path).resolve().parent])
-            findings += [Finding("worker_stopped", d) for d in run.deaths] + cell_errors(run.outcomes)
+            findings += [Finding("worker_stopped", d) for d in run.deaths] + cell_errors(run.outcomes, run.killed)
         results = [self._judge(call, run.outcomes, run.metrics) for call in self.spec.calls]
         return SubmissionResult(
             assignment=self.assignment, student=student, checks=results, findings=findings,
@@ -198,7 +199,7 @@ class Grader:
             metrics = self._evaluate(Path(tmp), run.outcomes)
             if keep is not None and (Path(tmp) / "export").is_dir():
                 shutil.copytree(Path(tmp) / "export", keep, dirs_exist_ok=True)
-        return StudentRun(run.outcomes, run.deaths, metrics)
+        return StudentRun(run.outcomes, run.deaths, run.killed, metrics)
 
     def _wall(self, plan: dict) -> float:
         """The worker's wall-clock limit: each item's own limit, plus start-up. Item timers fire first."""
@@ -257,7 +258,8 @@ class Grader:
             if not verdict.passed:
                 result.diagnosis = self._diagnose(call, check, out.value, ref)
         fraction = 1.0 if verdict.passed else (verdict.fraction or 0.0)
-        result.passed, result.message, result.score = verdict.passed, verdict.message, round(share * fraction, 6)
+        result.passed, result.score = verdict.passed, round(share * fraction, 6)
+        result.message = f"{call.function}: {verdict.message}"
         return result
 
     def _diagnose(self, call: CheckCall, check, got, ref) -> str | None:
@@ -281,11 +283,12 @@ def hide_inputs(error: str) -> str:
     return f"raised {kind} on a hidden input" + (f" {where.group(0)}" if where else "") + "."
 
 
-def cell_errors(outcomes: dict[str, Outcome]) -> list[Finding]:
+def cell_errors(outcomes: dict[str, Outcome], killed: list[str]) -> list[Finding]:
+    """A finding per answer cell that failed to run (those that stopped the worker have one already)."""
     found = []
     for item, out in outcomes.items():
         ns, _, name = item.partition("|")
-        if ns == "student" and name.startswith("answer:") and not out.ok:
+        if ns == "student" and name.startswith("answer:") and not out.ok and item not in killed:
             gid = name.split(":", 1)[1]
             found.append(Finding("answer_cell_error", f"Answer cell '{gid}' failed when run: {out.error}", gid))
     return found

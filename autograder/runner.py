@@ -33,6 +33,7 @@ class Outcome:
 class PlanRun:
     outcomes: dict[str, Outcome]
     deaths: list[str]  # one sentence per worker that died, naming the item in flight
+    killed: list[str]  # the ids of those items
     output_tail: str
 
 
@@ -70,8 +71,8 @@ def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
     tail = ""
     while True:
         events = scratch / f"events-{len(deaths)}.jsonl"
-        run = dict(plan, events=events.name, skip=skip + [i for i in outcomes if not i.startswith("setup")
-                                                          and not i.startswith("answer:")])
+        # A new worker runs every cell again (its namespace is new) but no check that already has an outcome.
+        run = dict(plan, events=events.name, skip=skip + [i for i in outcomes if not _is_cell(i)])
         (scratch / "plan.json").write_text(json.dumps(run), encoding="utf-8")
         result = run_limited([sys.executable, "-s", "-P", "-m", "autograder.worker", "plan.json"],
                              cwd=scratch, env=worker_env(scratch), limits=limits, hide=hide)
@@ -91,12 +92,16 @@ def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
             break
     for item in items:
         outcomes.setdefault(item, Outcome(False, error="not run: the worker stopped before it"))
-    return PlanRun(outcomes, deaths, tail)
+    return PlanRun(outcomes, deaths, skip, tail)
+
+
+def _is_cell(item: str) -> bool:
+    return item.split("|")[-1].startswith(("setup:", "answer:"))
 
 
 def _describe_item(item: str) -> str:
-    kind, _, name = item.partition(":")
-    return {"answer": f"Answer cell {name}", "setup": f"Setup cell {name}"}.get(kind, f"Check {item}")
+    kind, _, name = item.split("|")[-1].partition(":")
+    return {"answer": f"Answer cell {name}", "setup": f"Setup cell {name}"}.get(kind, f"Check {item.split('|')[-1]}")
 
 
 def _write_files(scratch: Path, files: dict[str, Any]) -> None:

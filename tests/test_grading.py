@@ -33,7 +33,7 @@ def test_hidden_checks_never_show_hidden_inputs_or_expectations(grader, tmp_path
     wrong = with_answer(SOLUTION, tmp_path / "s.ipynb", "encoder_block", MISTAKES["encoder_valid_padding"].code)
     result = graded(grader, wrong)
     hidden = [t for t in result["tests"] if t["extra_data"]["hidden"]]
-    assert hidden and all(t["status"] == "failed" for t in hidden if "encoder" in t["name"])
+    assert all(t["status"] == "failed" for t in hidden if t["name"].startswith("encoder_block_shapes"))
     text = " ".join(t["output"] for t in hidden)
     for secret in ("(7, 7, 3)", "(13, 10, 2)", "(12, 12, 3)", "(3, 3, 8)", "498", "expected"):
         assert secret not in text
@@ -43,13 +43,14 @@ def test_hidden_checks_never_show_hidden_inputs_or_expectations(grader, tmp_path
 
 # mistake -> the non-quality points it keeps (question -> points); each is diagnosed by name
 PARTIAL = {
-    "conv_transpose_upsampling": dict(FULL, decoder_block_structure=1),
+    "conv_transpose_upsampling": dict(FULL, decoder_block_structure=2),  # same parameter count, other layers
     "encoder_one_convolution": dict(FULL, encoder_block_structure=1),
     "encoder_no_activation": dict(FULL, encoder_block_structure=2),
-    "encoder_valid_padding": dict(FULL, encoder_block_shapes=0, encoder_block_structure=1),
-    "encoder_fixed_filters": dict(FULL, encoder_block_shapes=1, encoder_block_structure=1),
-    "encoder_no_pooling": dict(FULL, encoder_block_shapes=0, encoder_block_structure=1),
-    "decoder_valid_padding": dict(FULL, decoder_block_shapes=0, decoder_block_structure=1),
+    "encoder_valid_padding": dict(FULL, encoder_block_shapes=0, encoder_block_structure=2),
+    # right by chance on the public input that asks for 32 filters
+    "encoder_fixed_filters": dict(FULL, encoder_block_shapes=0.5, encoder_block_structure=1),
+    "encoder_no_pooling": dict(FULL, encoder_block_shapes=0, encoder_block_structure=2),
+    "decoder_valid_padding": dict(FULL, decoder_block_shapes=0, decoder_block_structure=2),
 }
 
 

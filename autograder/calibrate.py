@@ -53,6 +53,12 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
     out_dir = course.root / "reference_weights" / assignment
     out_dir.mkdir(parents=True, exist_ok=True)
     per_metric: dict[str, list[float]] = {}
+    # Reference models that the measures use (e.g. a classifier) come first: every evaluation below needs them.
+    published: list[Path] = []
+    train = grader._quality_data("train")
+    for check_name in dict.fromkeys(c.check for c in quality):
+        published += checks.get(check_name).train_assets(out_dir, train=train, test=test,
+                                                         recipe=grader.profile.recipe(), seed=course.seed)
     with tempfile.TemporaryDirectory(prefix="autograder-calibrate-") as tmp:
         for seed in range(seeds):
             keep = Path(tmp) / f"seed{seed}"
@@ -66,11 +72,11 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                 for metric, value in measured.value.items():
                     per_metric.setdefault(metric, []).append(float(value))
                 log(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in measured.value.items()))
-        check = checks.get(quality[0].check)
-        baselines = check.baselines(test)
-        metrics = {m: derive(v, baselines[m], higher_is_better=m in getattr(check, "higher_is_better", ()))
-                   for m, v in per_metric.items()}
-        published = []
+        baselines, higher = {}, set()
+        for name in dict.fromkeys(c.check for c in quality):
+            baselines.update(checks.get(name).baselines(test))
+            higher |= set(checks.get(name).higher_is_better)
+        metrics = {m: derive(v, baselines[m], higher_is_better=m in higher) for m, v in per_metric.items()}
         for call in quality:
             source = Path(tmp) / "seed0" / call.grade_id
             for file in sorted(source.iterdir()):

@@ -164,7 +164,8 @@ class Grader:
         arrays = {}
         for name in sorted(datasets):
             n = self.profile.train_images if split == "train" else self.profile.test_images
-            arrays.update(quality_subset(name, split, n=n, seed=self.course.seed, data=self.course.data))
+            arrays.update(quality_subset(name, split, n=n, seed=self.course.seed, data=self.course.data,
+                                         image_size=int(self.profile.extra.get("image_size", 64))))
         return arrays
 
     # ------------------------------------------------------------------------------------------ grading
@@ -219,9 +220,13 @@ class Grader:
             if not export.is_dir():
                 continue
             files[f"export/{call.grade_id}"] = export
+            args = {"data": "test.npz", "recipe": self.profile.recipe()}
+            if check.assets:  # reference models the measure needs, copied in: the worker cannot read the course
+                for name in check.assets:
+                    files[f"assets/{name}"] = self.course.root / "reference_weights" / self.assignment / name
+                args["assets"] = "assets"
             evaluations.append({"id": f"eval|{call.id}", "check": call.check, "export_dir": f"export/{call.grade_id}",
-                                "args": {"data": "test.npz", "recipe": self.profile.recipe()},
-                                "timeout_s": 300})
+                                "args": args, "timeout_s": 300})
         if not evaluations:
             return {}
         files["test.npz"] = self._quality_data("test")
@@ -305,7 +310,8 @@ def load_thresholds(course: Course, assignment: str, profile: str) -> dict:
     return {"metrics": data["profiles"][profile]["metrics"]}
 
 
-def quality_subset(dataset: str, split: str, *, n: int, seed: int, data: dict) -> dict[str, np.ndarray]:
+def quality_subset(dataset: str, split: str, *, n: int, seed: int, data: dict,
+                   image_size: int = 64) -> dict[str, np.ndarray]:
     """A seeded subset of a data set's train or test split, the same for every submission."""
     if dataset == "mnist":
         from .data import load_mnist
@@ -313,6 +319,16 @@ def quality_subset(dataset: str, split: str, *, n: int, seed: int, data: dict) -
         (x_train, y_train), (x_test, y_test) = load_mnist(source=data.get("mnist_source", "auto"),
                                                           cache=data.get("cache_dir"))
         x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+    elif dataset == "faces":
+        from .data import load_faces
+
+        # The face generator has its own fixed train/test split; the first n of each are the subset.
+        (x_train, a_train), (x_test, a_test), _ = load_faces(
+            source=data.get("faces_source", "generated"), celeba_dir=data.get("celeba_dir"),
+            cache_dir=data.get("cache_dir"), image_size=image_size, n_train=n if split == "train" else 1,
+            n_test=n if split != "train" else 1, seed=seed)
+        x, y = (x_train, a_train) if split == "train" else (x_test, a_test)
+        return {"x": x[:n], "y": y[:n]}
     else:
         raise KitError(f"unknown data set {dataset!r} in a quality check")
     order = np.random.default_rng([seed, 0 if split == "train" else 1]).permutation(len(x))[:n]

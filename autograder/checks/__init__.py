@@ -31,6 +31,12 @@ class Check:
     label: str = ""  # what is checked, for reports: "output shape of the block"
     quality: bool = False  # trains a model: its expected value comes from thresholds, not from the reference
     dataset: str = ""  # for quality checks: the data set the grader subsets for training and held-out testing
+    assets: tuple[str, ...] = ()  # files in reference_weights/<a>/ that `evaluate` needs (e.g. a classifier)
+
+    def train_assets(self, out_dir, *, train: dict, test: dict, recipe: dict, seed: int) -> list:
+        """Calibration hook (runs in the instructor's process): train and save `assets` into `out_dir`, return
+        the paths written. Quality checks that measure with a reference model (a classifier) override it."""
+        return []
 
     def probe(self, fn: Callable, **args: Any) -> Any:
         raise NotImplementedError

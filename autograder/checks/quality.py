@@ -45,12 +45,48 @@ def _load(path: Path):
     return keras.models.load_model(path, safe_mode=True, compile=False)
 
 
+class QualityCheck(Check):
+    """A training-based check: `probe` trains and exports (student worker), `evaluate` measures (clean worker),
+    `judge` scores each of `metrics` against the calibrated thresholds. Subclasses say what they measure."""
+
+    quality = True
+    metrics: tuple[str, ...] = ()
+    higher_is_better: tuple[str, ...] = ()  # the metrics among `metrics` where more is better
+
+    def evaluate(self, export_dir, *, data, recipe, assets=None) -> dict:
+        raise NotImplementedError
+
+    def baselines(self, test: dict) -> dict[str, dict[str, float]]:
+        """Per metric, what trivial models score on the held-out set; the failure level is the best of them."""
+        raise NotImplementedError
+
+    def judge(self, got, expected, *, hidden):
+        # `expected` is the profile's entry of thresholds.json: {"metrics": {"test_mse": {...}}, "profile": "cpu"}
+        fractions, parts = [], []
+        for metric in self.metrics:
+            rule = expected["metrics"].get(metric)
+            if rule is None:
+                return Verdict(False, f"{metric} has no calibrated threshold; ask your instructor.", 0.0)
+            value = got.get(metric)
+            if not isinstance(value, float):
+                return Verdict(False, f"{metric} could not be measured.", 0.0)
+            frac = score_metric(value, threshold=rule["threshold"], fail=rule["fail"],
+                                higher_is_better=rule["higher_is_better"])
+            fractions.append(frac)
+            better, worse = ("at or above", "at or below") if rule["higher_is_better"] else ("at or below", "at or above")
+            parts.append(f"{metric} {value:.4f} on held-out images (full marks {better} {rule['threshold']:.4f}, "
+                         f"none {worse} {rule['fail']:.4f})")
+        fraction = float(np.mean(fractions)) if fractions else 0.0
+        message = "; ".join(parts) + f" after the kit's {expected['profile']} training recipe."
+        return Verdict(fraction >= 1.0, message, fraction)
+
+
 @register
-class ReconstructionQuality(Check):
+class ReconstructionQuality(QualityCheck):
     name = "reconstruction_quality"
     label = "reconstruction quality after the kit's training recipe"
-    quality = True
     dataset = "mnist"
+    metrics = ("test_mse",)
 
     def probe(self, fn, *, recipe, data, export_dir, seed=0):
         import keras
@@ -68,7 +104,7 @@ class ReconstructionQuality(Check):
         autoencoder.save_weights(out / "model.weights.h5")  # what calibration publishes for the notebook
         return {"train_loss": [float(v) for v in history.history["loss"]], "export_dir": str(out)}
 
-    def evaluate(self, export_dir, *, data, recipe):
+    def evaluate(self, export_dir, *, data, recipe, assets=None):
         """Runs in the clean worker. Returns metrics, or raises with a sentence for the student."""
         with np.load(data, allow_pickle=False) as npz:
             x = npz["x"]
@@ -91,20 +127,3 @@ class ReconstructionQuality(Check):
         x = test["x"].astype("float64")
         return {"test_mse": {"all_zeros": float(np.mean(x ** 2)),
                              "mean_image": float(np.mean((x - x.mean(axis=0)) ** 2))}}
-
-    def judge(self, got, expected, *, hidden):
-        # `expected` is the profile's entry of thresholds.json: {"metrics": {"test_mse": {...}}, "profile": "cpu"}
-        fractions, parts = [], []
-        for metric, rule in expected["metrics"].items():
-            value = got.get(metric)
-            if not isinstance(value, float):
-                return Verdict(False, f"{metric} could not be measured.", 0.0)
-            frac = score_metric(value, threshold=rule["threshold"], fail=rule["fail"],
-                                higher_is_better=rule["higher_is_better"])
-            fractions.append(frac)
-            better, worse = ("at or above", "at or below") if rule["higher_is_better"] else ("at or below", "at or above")
-            parts.append(f"{metric} {value:.4f} on held-out images (full marks {better} {rule['threshold']:.4f}, "
-                         f"none {worse} {rule['fail']:.4f})")
-        fraction = float(np.mean(fractions)) if fractions else 0.0
-        message = "; ".join(parts) + f" after the kit's {expected['profile']} training recipe."
-        return Verdict(fraction >= 1.0, message, fraction)

@@ -53,15 +53,38 @@ def generate(assignments, check_only, course_root):
 @click.option("--assignment", "-a", help="The assignment (default: from the submitted/ layout or the file name).")
 @click.option("--out", type=click.Path(file_okay=False), help="Where results go (default: the course's autograded/).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Submissions graded at once.")
+@click.option("--force", is_flag=True, help="Grade again the submissions whose results are up to date.")
+@click.option("--scheduler", metavar="ADDRESS", help="Grade on this Dask scheduler's workers (e.g. tcp://host:8786) "
+                                                     "instead of here; --workers is then ignored.")
+@click.option("--progress/--no-progress", default=None, help="The progress bar (default: on a terminal).")
 @course_option
-def grade(paths, assignment, out, workers, course_root):
-    """Grade notebooks, or nbgrader submitted/ trees. Exits 0 when grading completed, whatever the scores."""
+def grade(paths, assignment, out, workers, force, scheduler, progress, course_root):
+    """Grade notebooks, or nbgrader submitted/ trees. Skips submissions graded already with the same notebook, kit
+    and course files. Exits 0 when grading completed, whatever the scores (130 when interrupted)."""
     from .batch import grade_paths
 
     course = _course(course_root)
     summary = grade_paths(course, [Path(p) for p in paths], assignment=assignment,
-                          out=Path(out) if out else None, workers=workers, log=click.echo)
-    click.echo(summary)
+                          out=Path(out) if out else None, workers=workers, force=force, scheduler=scheduler,
+                          log=click.echo, progress=progress)
+    click.echo(str(summary))
+    if summary.interrupted:
+        sys.exit(130)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--assignment", "-a", required=True, help="The assignment these submissions are for.")
+@click.option("--force", is_flag=True, help="Replace a collected submission even by an older one.")
+@course_option
+def collect(source, assignment, force, course_root):
+    """Put an LMS download (a zip or a folder: Canvas names, or <student>.ipynb) into submitted/<student>/<a>/."""
+    from .collect import collect as run
+
+    course = _course(course_root)
+    course.assignment(assignment)
+    report = run(Path(source), course.root, assignment, force=force)
+    click.echo(str(report))
 
 
 @cli.command()

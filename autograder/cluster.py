@@ -1,0 +1,223 @@
+"""Grading on a Dask distributed cluster: the batch's jobs, sent to the cluster's workers instead of local threads.
+
+    client: course archive (course.yaml; source/, release/, reference_weights/ and the cached reference results of
+            each assignment), broadcast once to every worker
+            one task per submission: the notebook's bytes, the student, and the client's `graded_with`
+    worker: unpacks the archive once per archive, builds the Grader once per process, refuses to grade when its own
+            `graded_with` differs from the client's (another kit version: a grader_error result, not a wrong grade),
+            grades the bytes in a temporary folder, returns the result dict
+    client: writes each result as it arrives, exactly as the local pool does (batch.py)
+
+So a worker needs the kit installed (the same version) and the data offline, not the course checkout or a shared
+file system, and a result graded on the cluster is byte for byte the local one, apart from timestamps.
+
+GPU workers are those started with `--resources GPU=1`. When the cluster has one and AUTOGRADER_PROFILE does not
+say otherwise, the batch grades with the gpu profile (its thresholds) and the tasks of assignments with training
+checks ask for GPU=1, so only GPU workers run them, one per GPU at a time; without GPU workers the cpu profile is
+used and any worker takes any task. One profile per batch: a class is never graded against two sets of thresholds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import shutil
+import socket
+import tarfile
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from . import checks
+from .config import Course, load_course
+from .errors import KitError
+from .grade import Grader, load_thresholds
+
+GPU = "GPU"  # the Dask resource that GPU workers declare
+
+
+def needs_training(grader: Grader) -> bool:
+    return any(checks.get(call.check).quality for call in grader.spec.calls)
+
+
+def task_resources(grader: Grader, profile: str) -> dict | None:
+    """The resources a submission's task asks for: a GPU when the batch trains on GPUs."""
+    return {GPU: 1} if profile == "gpu" and needs_training(grader) else None
+
+
+def with_profile(grader: Grader, profile: str) -> Grader:
+    """The same grader with another training profile and that profile's thresholds."""
+    if grader.profile.name == profile:
+        return grader
+    profiles = grader.course.assignment(grader.assignment).profiles
+    if profile not in profiles:
+        raise KitError(f"'{grader.assignment}' has no '{profile}' profile ({', '.join(profiles)}).")
+    thresholds = load_thresholds(grader.course, grader.assignment, profile) if needs_training(grader) else {}
+    return dataclasses.replace(grader, profile=profiles[profile], thresholds=thresholds)
+
+
+class ClusterPool:
+    """The batch's pool on a Dask cluster (see the module's docstring)."""
+
+    def __init__(self, address: str, *, course: Course, log: Callable[[str], None] = print):
+        try:
+            from distributed import Client
+        except ImportError:  # pragma: no cover - installed with the kit
+            raise KitError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'.") from None
+        from .batch import kit_fingerprint
+
+        self.course, self.log = course, log
+        self.stop = threading.Event()
+        try:
+            self.client = Client(address, timeout="30s")
+        except (OSError, TimeoutError) as err:
+            raise KitError(f"cannot reach the Dask scheduler at {address}: {err}. Start one with `dask scheduler` "
+                           "(see docs/class-grading.md).") from None
+        try:
+            self.client.wait_for_workers(1, timeout=60)
+        except TimeoutError:
+            self.client.close()
+            raise KitError(f"the Dask scheduler at {address} has no workers after 60 s: start some with "
+                           f"`dask worker {address}`.") from None
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        self.gpus = sum(int(w.get("resources", {}).get(GPU, 0)) for w in workers.values())
+        self.threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+        self.n_workers = len(workers)
+        mine = kit_fingerprint()
+        theirs = self.client.run(kit_fingerprint)
+        other = sorted(w for w, fp in theirs.items() if fp != mine)
+        if other:
+            self.client.close()
+            raise KitError(f"{len(other)} Dask worker(s) run another version of the kit ({', '.join(other[:3])}: "
+                           f"{theirs[other[0]]}, here {mine}): install the same kit there.")
+        self.profile = os.environ.get("AUTOGRADER_PROFILE") or ("gpu" if self.gpus else "cpu")
+        log(f"Dask cluster at {address}: {self.n_workers} worker(s), {self.threads} thread(s), {self.gpus} GPU(s); "
+            f"grading with the {self.profile} profile.")
+
+    def describe(self) -> str:
+        return f"the Dask cluster ({self.n_workers} workers, {self.threads} threads)"
+
+    def adapt(self, grader: Grader) -> Grader:
+        grader = with_profile(grader, self.profile)
+        if task_resources(grader, self.profile) and not self.gpus:
+            raise KitError(f"the {self.profile} profile trains on GPUs, but no worker of the cluster declares a GPU: "
+                           "start GPU workers with `--resources GPU=1`, or set AUTOGRADER_PROFILE=cpu.")
+        return grader
+
+    def run(self, jobs, on_result, on_interrupt) -> bool:
+        """Submit every job, call `on_result` as results arrive. Ctrl-C cancels what is left (the cluster cannot
+        stop a task in flight; its result is dropped and the next run grades it)."""
+        from distributed import as_completed
+
+        from .batch import error_result
+
+        if not jobs:
+            return False
+        bundle = course_archive(self.course, sorted({j.task.assignment for j in jobs}))
+        bundle_id = hashlib.sha256(bundle).hexdigest()[:16]
+        [shared] = self.client.scatter([bundle], broadcast=True, hash=False)
+        futures = {}
+        for job in jobs:
+            try:
+                content = job.task.notebook.read_bytes()
+            except OSError as err:
+                on_result(job, error_result(job.grader, job.task.student, f"cannot read the notebook: {err}"))
+                continue
+            future = self.client.submit(
+                grade_remote, shared, bundle_id, job.task.assignment, self.profile, job.graded_with,
+                [str(p) for p in job.grader.hide], job.task.notebook.name, content, job.task.student,
+                key=f"grade-{job.task.assignment}-{job.task.student}-{uuid.uuid4().hex[:8]}",
+                resources=task_resources(job.grader, self.profile), pure=False)
+            futures[future] = job
+        try:
+            for future in as_completed(futures):
+                job = futures.pop(future)
+                try:
+                    result = future.result()
+                except Exception as err:  # noqa: BLE001 - a worker lost, a task error: that submission's result
+                    result = error_result(job.grader, job.task.student, f"on the cluster, {type(err).__name__}: "
+                                                                        f"{err}", sha256=job.sha256)
+                on_result(job, result)
+        except KeyboardInterrupt:
+            self.client.cancel(list(futures))
+            on_interrupt()
+            return True
+        return False
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def course_archive(course: Course, assignments: list[str]) -> bytes:
+    """The files a worker's grader reads, as one tar archive (deterministic: the same files give the same bytes)."""
+    def clean(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if "__pycache__" in info.name or ".ipynb_checkpoints" in info.name:
+            return None
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(course.root / "course.yaml", "course.yaml", filter=clean)
+        for name in assignments:
+            for folder in ("source", "release", "reference_weights", ".autograder-cache"):
+                path = course.root / folder / name
+                if path.is_dir():
+                    for item in sorted(path.rglob("*")):
+                        if item.is_file():
+                            tar.add(item, f"{folder}/{name}/{item.relative_to(path).as_posix()}", filter=clean)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- on the worker
+
+_lock = threading.Lock()
+_graders: dict[tuple, Grader] = {}
+
+
+def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, expected: dict, hide: list[str],
+                 filename: str, content: bytes, student: str) -> dict:
+    """Runs on a Dask worker: grade one submission's bytes with the grader built from the client's archive."""
+    from .batch import error_result, grade_safely, graded_with
+
+    grader = _worker_grader(bundle, bundle_id, assignment, profile, hide)
+    mine = graded_with(grader)
+    if mine != expected:
+        differ = ", ".join(k for k in expected if mine.get(k) != expected[k])
+        return error_result(grader, student, f"worker {socket.gethostname()} would grade with another {differ} "
+                                             f"than the client: install the same kit there")
+    with tempfile.TemporaryDirectory(prefix="autograder-submission-") as tmp:
+        path = Path(tmp) / "submission" / Path(filename).name
+        path.parent.mkdir()
+        path.write_bytes(content)
+        return grade_safely(grader, path, student=student)
+
+
+def _worker_grader(bundle: bytes, bundle_id: str, assignment: str, profile: str, hide: list[str]) -> Grader:
+    key = (bundle_id, assignment, profile)
+    with _lock:  # one grader per process and archive; its reference is computed (or read) once
+        if key not in _graders:
+            root = _unpack(bundle, bundle_id)
+            grader = Grader.create(load_course(root), assignment, hide_extra=[Path(p) for p in hide])
+            grader = with_profile(grader, profile)
+            grader.reference()
+            _graders[key] = grader
+        return _graders[key]
+
+
+def _unpack(bundle: bytes, bundle_id: str) -> Path:
+    root = Path(tempfile.gettempdir()) / f"autograder-course-{bundle_id}"
+    if (root / "course.yaml").is_file():
+        return root
+    tmp = Path(tempfile.mkdtemp(prefix=f"autograder-course-{bundle_id}-"))
+    with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
+        tar.extractall(tmp, filter="data")
+    try:
+        os.rename(tmp, root)
+    except OSError:  # another worker process on this machine unpacked the same archive first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

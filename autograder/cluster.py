@@ -63,7 +63,7 @@ def with_profile(grader: Grader, profile: str) -> Grader:
 class ClusterPool:
     """The batch's pool on a Dask cluster (see the module's docstring)."""
 
-    def __init__(self, address: str, *, course: Course, log: Callable[[str], None] = print):
+    def __init__(self, address: str, *, course: Course, log: Callable[[str], None] = print, timeout: float = 30):
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - installed with the kit
@@ -73,7 +73,7 @@ class ClusterPool:
         self.course, self.log = course, log
         self.stop = threading.Event()
         try:
-            self.client = Client(address, timeout="30s")
+            self.client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as err:
             raise KitError(f"cannot reach the Dask scheduler at {address}: {err}. Start one with `dask scheduler` "
                            "(see docs/class-grading.md).") from None
@@ -102,11 +102,10 @@ class ClusterPool:
         return f"the Dask cluster ({self.n_workers} workers, {self.threads} threads)"
 
     def adapt(self, grader: Grader) -> Grader:
-        grader = with_profile(grader, self.profile)
         if task_resources(grader, self.profile) and not self.gpus:
             raise KitError(f"the {self.profile} profile trains on GPUs, but no worker of the cluster declares a GPU: "
                            "start GPU workers with `--resources GPU=1`, or set AUTOGRADER_PROFILE=cpu.")
-        return grader
+        return with_profile(grader, self.profile)
 
     def run(self, jobs, on_result, on_interrupt) -> bool:
         """Submit every job, call `on_result` as results arrive. Ctrl-C cancels what is left (the cluster cannot

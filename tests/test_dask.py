@@ -1,0 +1,99 @@
+"""Grading on a Dask cluster: a LocalCluster in this process gives the results the local pool gives; GPU workers get
+the training tasks; a worker with another kit refuses to grade."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import RELEASE
+
+from autograder.batch import GRADER_ERROR, graded_with
+from autograder.cluster import ClusterPool, course_archive, grade_remote, task_resources
+from autograder.errors import KitError
+
+A = "autoencoder"
+
+
+def comparable(result: dict) -> dict:
+    out = copy.deepcopy(result)
+    out.pop("execution_time", None)
+    out["extra_data"].pop("timestamp", None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as c:
+        yield c
+
+
+def test_local_cluster_grades_like_the_local_pool(tiny_course, grader, cluster, tmp_path):
+    from autograder.batch import grade_paths
+
+    subs = tmp_path / "submitted"
+    for student, text in {"bob": '{"cells": [ not a notebook', "cyd": RELEASE.read_text()}.items():
+        (subs / student / A).mkdir(parents=True)
+        (subs / student / A / f"{A}.ipynb").write_text(text)
+    lines = []
+    summary = grade_paths(tiny_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
+                          log=lines.append, progress=False)
+    assert summary.graded == 2 and summary.errors == [] and "the Dask cluster (1 workers, 2 threads)" in str(summary)
+    assert any("1 worker(s), 2 thread(s), 0 GPU(s); grading with the cpu profile" in line for line in lines)
+    for student in ("bob", "cyd"):
+        got = json.loads((tmp_path / "out" / student / A / "results.json").read_text())
+        here = grader.grade(subs / student / A / f"{A}.ipynb", student=student).to_dict()
+        here["extra_data"]["graded_with"] = graded_with(grader)
+        assert comparable(got) == comparable(here)
+    # Resumable the same way: nothing left to do.
+    again = grade_paths(tiny_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
+                        log=lambda *_: None, progress=False)
+    assert (again.graded, again.skipped) == (0, 2)
+
+
+def test_a_worker_with_another_kit_refuses_to_grade(tiny_course, grader):
+    archive = course_archive(tiny_course, [A])
+    expected = dict(graded_with(grader), kit="0.0.1+elsewhere")
+    result = grade_remote(archive, hashlib.sha256(archive).hexdigest()[:16], A, grader.profile.name, expected, [], "x.ipynb", RELEASE.read_bytes(),
+                          "cyd")
+    [finding] = result["extra_data"]["findings"]
+    assert finding["kind"] == GRADER_ERROR and "another kit than the client" in finding["message"]
+    assert result["score"] == 0 and result["tests"] == []
+
+
+def test_course_archive_is_deterministic_and_has_what_a_worker_reads(tiny_course):
+    import io
+    import tarfile
+
+    grader_files = course_archive(tiny_course, [A])
+    assert course_archive(tiny_course, [A]) == grader_files
+    names = tarfile.open(fileobj=io.BytesIO(grader_files)).getnames()
+    assert "course.yaml" in names and f"source/{A}/{A}.ipynb" in names and f"release/{A}/{A}.ipynb" in names
+    assert f"reference_weights/{A}/thresholds.json" in names
+    assert not [n for n in names if n.startswith(("solutions/", "submitted/"))]
+
+
+def test_training_tasks_ask_for_a_gpu_only_with_the_gpu_profile(grader):
+    assert task_resources(grader, "gpu") == {"GPU": 1}
+    assert task_resources(grader, "cpu") is None
+    no_training = copy.copy(grader)
+    no_training.spec = type(grader.spec)(A, tuple(c for c in grader.spec.cells if c.grade_id != "reconstruction_quality"),
+                                         grader.spec.sha256)
+    assert task_resources(no_training, "gpu") is None
+
+
+def test_gpu_profile_without_gpu_workers_is_a_clear_error(grader):
+    pool = ClusterPool.__new__(ClusterPool)  # its connection is not needed to decide this
+    pool.profile, pool.gpus = "gpu", 0
+    with pytest.raises(KitError, match="no worker of the cluster declares a GPU.*--resources GPU=1"):
+        pool.adapt(grader)
+
+
+def test_unreachable_scheduler_is_a_clear_error(tiny_course, tmp_path):
+    with pytest.raises(KitError, match="cannot reach the Dask scheduler"):
+        ClusterPool("tcp://127.0.0.1:9", course=tiny_course, timeout=2)

@@ -45,6 +45,21 @@ def tiny_course(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def roomy_course(tiny_course, tmp_path_factory):
+    """The tiny course with 120 s per cell instead of 20: for tests that grade several notebooks at once. The limit
+    is wall-clock time, and two gradings at once on a loaded 2-core machine can take 20 s to import TensorFlow in a
+    setup cell (which then fails every check, so the results would depend on the machine's load)."""
+    from autograder.config import load_course
+
+    root = tmp_path_factory.mktemp("roomy") / "course"
+    shutil.copytree(tiny_course.root, root)
+    config = yaml.safe_load((root / "course.yaml").read_text())
+    config["worker"]["wall_s"] = 120
+    (root / "course.yaml").write_text(yaml.safe_dump(config))
+    return load_course(root)
+
+
+@pytest.fixture(scope="session")
 def grader(tiny_course):
     from autograder.grade import Grader
 

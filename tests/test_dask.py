@@ -33,25 +33,27 @@ def cluster():
         yield c
 
 
-def test_local_cluster_grades_like_the_local_pool(tiny_course, grader, cluster, tmp_path):
+def test_local_cluster_grades_like_the_local_pool(roomy_course, cluster, tmp_path):
     from autograder.batch import grade_paths
+    from autograder.grade import Grader
 
     subs = tmp_path / "submitted"
     for student, text in {"bob": '{"cells": [ not a notebook', "cyd": RELEASE.read_text()}.items():
         (subs / student / A).mkdir(parents=True)
         (subs / student / A / f"{A}.ipynb").write_text(text)
     lines = []
-    summary = grade_paths(tiny_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
+    summary = grade_paths(roomy_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
                           log=lines.append, progress=False)
     assert summary.graded == 2 and summary.errors == [] and "the Dask cluster (1 workers, 2 threads)" in str(summary)
     assert any("1 worker(s), 2 thread(s), 0 GPU(s); grading with the cpu profile" in line for line in lines)
+    grader = Grader.create(roomy_course, A)
     for student in ("bob", "cyd"):
         got = json.loads((tmp_path / "out" / student / A / "results.json").read_text())
         here = grader.grade(subs / student / A / f"{A}.ipynb", student=student).to_dict()
         here["extra_data"]["graded_with"] = graded_with(grader)
         assert comparable(got) == comparable(here)
     # Resumable the same way: nothing left to do.
-    again = grade_paths(tiny_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
+    again = grade_paths(roomy_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
                         log=lambda *_: None, progress=False)
     assert (again.graded, again.skipped) == (0, 2)
 

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import queue
+import statistics
 import threading
 import time
 import traceback
@@ -43,6 +44,9 @@ from .grade import PRIVATE, Grader
 from .results import Finding, SubmissionResult
 
 GRADER_ERROR = "grader_error"
+# How the sandbox words a run it could not start (sandbox.py's _setup_failure): the grader's fault, like a
+# grader_error, so such a result is never taken as final.
+SANDBOX_FAILURE = "could not set up its sandbox"
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ def staleness(job: Job) -> str | None:
         return "unreadable result"
     if not isinstance(extra, dict):
         return "unreadable result"
-    if any(isinstance(f, dict) and f.get("kind") == GRADER_ERROR for f in extra.get("findings") or []):
+    if grader_failed(extra.get("findings")):
         return "grader error last time"
     if job.sha256 is None or extra.get("notebook_sha256") != job.sha256:
         return "notebook changed"
@@ -208,6 +212,12 @@ def staleness(job: Job) -> str | None:
         return "graded by an older kit"
     changed = [k for k in job.graded_with if before.get(k) != job.graded_with[k]]
     return f"{' and '.join(changed)} changed" if changed else None
+
+
+def grader_failed(findings) -> bool:
+    """Whether a result's findings say the grader, not the submission, failed."""
+    return any(isinstance(f, dict) and (f.get("kind") == GRADER_ERROR or SANDBOX_FAILURE in str(f.get("message")))
+               for f in findings or [])
 
 
 # ---------------------------------------------------------------------------------------------- one submission
@@ -332,11 +342,9 @@ class BatchSummary:
             lines.append(f"interrupted: {self.submissions - self.graded - self.skipped} not graded; run the same "
                          "command again to grade them.")
         if self.percents:
-            ordered = sorted(self.percents)
-            median = ordered[len(ordered) // 2] if len(ordered) % 2 else sum(ordered[len(ordered) // 2 - 1:
-                                                                               len(ordered) // 2 + 1]) / 2
-            lines.append(f"scores: mean {sum(ordered) / len(ordered):.0f}%, median {median:.0f}%, "
-                         f"{sum(p >= 100 for p in ordered)} full, {sum(p == 0 for p in ordered)} zero.")
+            lines.append(f"scores: mean {statistics.mean(self.percents):.0f}%, median "
+                         f"{statistics.median(self.percents):.0f}%, {sum(p >= 100 for p in self.percents)} full, "
+                         f"{sum(p == 0 for p in self.percents)} zero.")
         if self.findings:
             lines.append("findings: " + ", ".join(f"{kind} {n}" for kind, n in self.findings.most_common()) + ".")
         if self.errors:
@@ -397,7 +405,7 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
                 extra = result["extra_data"]
                 kinds = sorted({f["kind"] for f in extra.get("findings", [])})
                 summary.findings.update(kinds)
-                if GRADER_ERROR in kinds:
+                if grader_failed(extra.get("findings")):
                     summary.errors.append(job.task.student)
                 else:
                     summary.percents.append(100 * result["score"] / result["max_score"] if result["max_score"]

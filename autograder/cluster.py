@@ -71,7 +71,6 @@ class ClusterPool:
         from .batch import kit_fingerprint
 
         self.course, self.log = course, log
-        self.stop = threading.Event()
         try:
             self.client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as err:

@@ -132,6 +132,20 @@ def test_rerun_skips_current_results_and_regrades_what_changed(tiny_course, scri
     assert run(tiny_course, [subs], scripted, out=out, force=True).graded == 3 and len(scripted.calls) == 3
 
 
+def test_a_sandbox_that_could_not_start_is_not_a_final_result(tiny_course, scripted, tmp_path):
+    subs = make_class(tmp_path, {"ada": "ok"})
+    out = tmp_path / "out"
+    run(tiny_course, [subs], scripted, out=out)
+    path = out / "ada" / A / "results.json"
+    result = json.loads(path.read_text())
+    result["extra_data"]["findings"] = [{"kind": "worker_stopped", "grade_id": None, "message": (
+        "The worker stopped outside any cell or check: the grader could not set up its sandbox (cgroup gone); "
+        "this is not a problem with your code, please tell the course staff.")}]
+    path.write_text(json.dumps(result))
+    scripted.calls.clear()
+    assert run(tiny_course, [subs], scripted, out=out).graded == 1 and scripted.calls == ["ada"]
+
+
 def test_what_makes_a_result_stale(grader, tiny_course):
     base = graded_with(grader)
     assert graded_with(grader) == base and set(base) == {"kit", "source", "release", "reference", "settings"}

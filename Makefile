@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: demo test test-slow generate calibrate bench clean
+.PHONY: demo test test-slow generate calibrate bench bench-class clean
 
 $(BIN)/autograder: requirements/lock.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,9 @@ generate: $(BIN)/autograder
 
 bench: $(BIN)/autograder
 	$(BIN)/python bench/grading_time.py
+
+bench-class: $(BIN)/autograder  # about an hour on 2 cores; add 100 with SIZES=10,30,100
+	$(BIN)/python bench/class_grading.py --sizes $(or $(SIZES),10,30)
 
 clean:
 	rm -rf demo_out autograded feedback reports .autograder-cache gradebook.db

@@ -46,20 +46,25 @@ def kit_once(notebook: Path) -> float:
     return elapsed
 
 
-def nbgrader_course(tmp: Path, notebook: Path) -> Path:
-    shutil.copy2(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
-    shutil.copytree(ROOT / "source" / "autoencoder", tmp / "source" / "autoencoder",
-                    ignore=shutil.ignore_patterns("mistakes.yaml"))
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    subprocess.run([str(BIN / "nbgrader"), "generate_assignment", "autoencoder", "--force"], cwd=tmp, env=env,
-                   check=True, capture_output=True)
-    nb = json.loads(notebook.read_text())
+def with_recipe_training(path: Path, dest: Path) -> None:
+    nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("grade_id") == "train":
             cell["source"] = TRAIN_AS_RECIPE.strip()
-    sub = tmp / "submitted" / "bench" / "autoencoder"
-    sub.mkdir(parents=True)
-    (sub / "autoencoder.ipynb").write_text(json.dumps(nb))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(nb))
+
+
+def nbgrader_course(tmp: Path, notebook: Path) -> Path:
+    """An nbgrader course whose SOURCE trains with the kit's recipe: nbgrader autograde restores locked cells (the
+    training cell is one) from the gradebook, so changing only the submission would not change what it runs."""
+    shutil.copy2(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
+    with_recipe_training(ROOT / "source" / "autoencoder" / "autoencoder.ipynb",
+                         tmp / "source" / "autoencoder" / "autoencoder.ipynb")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run([str(BIN / "nbgrader"), "generate_assignment", "autoencoder", "--force"], cwd=tmp, env=env,
+                   check=True, capture_output=True)
+    with_recipe_training(notebook, tmp / "submitted" / "bench" / "autoencoder" / "autoencoder.ipynb")
     return tmp
 
 

@@ -5,7 +5,10 @@ It executes the plan's cells in one namespace (setup cells from the source noteb
 submission), then calls each probe, then each evaluation, and appends one JSON line per event to the events file:
 `{"start": id}` before an item and `{"done": id, "value": ...}` or `{"done": id, "error": ...}` after it. When an
 item kills the process (os._exit, a crash, a limit), the runner sees which item was in flight and starts a new
-worker that skips it. Each item has its own timer; the sandbox's wall-clock limit backs it up.
+worker that skips it. Each item has its own timer; the runner's watchdog and the sandbox's wall-clock limit back
+it up (student code can catch or cancel the timer). Processes that student code starts do not outlive its item:
+a forked copy of the worker stops when it gets back here, and, in the sandbox's own pid namespace, every other
+process is killed after each item.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ class ItemTimeout(BaseException):
     """Raised by the item timer; a BaseException so that `except Exception` in student code does not swallow it."""
 
 
+class NotRun(Exception):
+    """A check the worker did not run; its message is the whole sentence for the student."""
+
+
 def _on_alarm(signum, frame):
     raise ItemTimeout()
 
@@ -29,6 +36,8 @@ def describe_error(err: BaseException, tb=None) -> str:
     """One line for the student: the exception and, when it came from an answer cell, where."""
     if isinstance(err, ItemTimeout):
         return "it ran past its time limit (an endless loop?)"
+    if isinstance(err, NotRun):
+        return f"not run: {err}"
     if isinstance(err, NotImplementedError) and not str(err):
         text = "NotImplementedError: the stub is not implemented yet"
     else:
@@ -48,6 +57,7 @@ class Worker:
         self.namespaces: dict[str, dict] = {}  # one per variant: the student's, or the reference and each mistake
         self.skip = set(plan.get("skip", ()))
         self.hung: set[str] = set()  # functions that ran past a timer: later checks of them fail at once
+        self.pid = os.getpid()
 
     def emit(self, **event) -> None:
         self.events.write(json.dumps(event) + "\n")
@@ -62,15 +72,36 @@ class Worker:
             value = fn()
         except BaseException as err:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are student mistakes too
             signal.setitimer(signal.ITIMER_REAL, 0)
+            self.after_item()
             self.emit(done=item_id, error=describe_error(err))
             return
         signal.setitimer(signal.ITIMER_REAL, 0)
+        self.after_item()
         from autograder.plain import encode
 
         try:
             self.emit(done=item_id, value=encode(value))
         except (TypeError, ValueError) as err:
             self.emit(done=item_id, error=f"the result could not be read back: {err}")
+
+    def after_item(self) -> None:
+        """A forked copy of the worker that returns here stops; other processes the item started are killed."""
+        if os.getpid() != self.pid:
+            os._exit(0)
+        # kill(-1) reaches every process this one may signal, except itself and pid 1: inside the sandbox's own
+        # pid namespace (whose pid 1 is our parent) that is exactly what student code started. Never outside it.
+        # Belt and braces: inside the namespace this process has a tiny pid (its parent is 1); outside, it never does.
+        if self.plan.get("pid_namespace") and os.getppid() == 1 and self.pid <= 3:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            while True:
+                try:
+                    if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                        break
+                except ChildProcessError:
+                    break
 
     def run(self) -> None:
         signal.signal(signal.SIGALRM, _on_alarm)
@@ -105,7 +136,7 @@ class Worker:
         if not callable(fn):
             raise TypeError(f"{name} is a {type(fn).__name__}, not a function")
         if name in self.hung:
-            raise TimeoutError(f"not run: {name} ran past its time limit in an earlier check")
+            raise NotRun(f"{name} ran past its time limit in an earlier check")
         try:
             return check.probe(fn, **probe["args"])
         except ItemTimeout:

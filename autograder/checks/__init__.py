@@ -65,6 +65,7 @@ def get(name: str) -> Check:
 
 def _load_all() -> None:
     from . import blocks, quality  # noqa: F401  (registers the checks)
+    from . import cvae  # noqa: F401
 
 
 class CheckFailed(AssertionError):

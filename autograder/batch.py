@@ -20,6 +20,7 @@ result with a `grader_error` finding, which the next run grades again; it never 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -276,6 +277,12 @@ class ThreadPool:
     def describe(self) -> str:
         return f"{self.workers} worker{'s' if self.workers > 1 else ''}"
 
+    def choosing_profile(self):
+        return contextlib.nullcontext()  # Grader.create picks the profile from this machine's GPUs
+
+    def adapt(self, grader: Grader) -> Grader:
+        return grader
+
     def run(self, jobs: list[Job], on_result: Callable[[Job, dict], None],
             on_interrupt: Callable[[], None]) -> bool:
         """Grade `jobs`, calling `on_result` in this thread as each finishes. A first Ctrl-C stops new gradings and
@@ -366,17 +373,18 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
     summary.submissions = len(tasks)
     graders = dict(graders or {})
     hidden = _hidden_submissions(course, tasks)
-    for name in sorted({t.assignment for t in tasks} - set(graders)):
-        graders[name] = Grader.create(course, name, hide_extra=hidden)
     if scheduler:
         from .cluster import ClusterPool
 
         pool = ClusterPool(scheduler, course=course, log=log)
-        graders = {name: pool.adapt(g) for name, g in graders.items()}
     else:
         pool = ThreadPool(workers)
-    summary.pool = pool.describe()
     try:
+        with pool.choosing_profile():
+            for name in sorted({t.assignment for t in tasks} - set(graders)):
+                graders[name] = Grader.create(course, name, hide_extra=hidden)
+        graders = {name: pool.adapt(g) for name, g in graders.items()}
+        summary.pool = pool.describe()
         stamps = {name: graded_with(g) for name, g in graders.items()}
         jobs, why = [], Counter()
         for task in tasks:

@@ -19,6 +19,7 @@ used and any worker takes any task. One profile per batch: a class is never grad
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -38,6 +39,23 @@ from .errors import KitError
 from .grade import Grader, load_thresholds
 
 GPU = "GPU"  # the Dask resource that GPU workers declare
+_env_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def forced_profile(name: str):
+    """Grader.create picks its profile from AUTOGRADER_PROFILE or the GPUs it sees; a cluster's batch decides it
+    once for every machine, so a client or worker that sees another GPU than the batch's profile still agrees."""
+    with _env_lock:
+        before = os.environ.get("AUTOGRADER_PROFILE")
+        os.environ["AUTOGRADER_PROFILE"] = name
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("AUTOGRADER_PROFILE", None)
+            else:
+                os.environ["AUTOGRADER_PROFILE"] = before
 
 
 def needs_training(grader: Grader) -> bool:
@@ -99,6 +117,9 @@ class ClusterPool:
 
     def describe(self) -> str:
         return f"the Dask cluster ({self.n_workers} workers, {self.threads} threads)"
+
+    def choosing_profile(self):
+        return forced_profile(self.profile)
 
     def adapt(self, grader: Grader) -> Grader:
         if task_resources(grader, self.profile) and not self.gpus:
@@ -200,8 +221,8 @@ def _worker_grader(bundle: bytes, bundle_id: str, assignment: str, profile: str,
     with _lock:  # one grader per process and archive; its reference is computed (or read) once
         if key not in _graders:
             root = _unpack(bundle, bundle_id)
-            grader = Grader.create(load_course(root), assignment, hide_extra=[Path(p) for p in hide])
-            grader = with_profile(grader, profile)
+            with forced_profile(profile):
+                grader = Grader.create(load_course(root), assignment, hide_extra=[Path(p) for p in hide])
             grader.reference()
             _graders[key] = grader
         return _graders[key]

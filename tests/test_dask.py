@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,34 @@ def test_local_cluster_grades_like_the_local_pool(roomy_course, cluster, tmp_pat
     again = grade_paths(roomy_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
                         log=lambda *_: None, progress=False)
     assert (again.graded, again.skipped) == (0, 2)
+
+
+def test_gpu_workers_take_the_training_tasks_with_the_gpu_profile(tiny_course, tmp_path, monkeypatch):
+    """A cluster whose worker declares GPU=1: the batch picks the gpu profile (its thresholds), and tasks that ask for
+    the GPU resource run there. (A broken notebook: no training, so no GPU needed to check the plumbing.)"""
+    from distributed import LocalCluster
+
+    from autograder.batch import grade_paths
+    from autograder.config import load_course
+
+    root = tmp_path / "course"
+    shutil.copytree(tiny_course.root, root)
+    thresholds = root / "reference_weights" / A / "thresholds.json"
+    data = json.loads(thresholds.read_text())
+    data["profiles"]["gpu"] = data["profiles"]["cpu"]  # as if calibrated on a GPU
+    thresholds.write_text(json.dumps(data))
+    subs = tmp_path / "submitted"
+    (subs / "bob" / A).mkdir(parents=True)
+    (subs / "bob" / A / f"{A}.ipynb").write_text("{ not a notebook")
+    monkeypatch.delenv("AUTOGRADER_PROFILE", raising=False)
+    lines = []
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                      resources={"GPU": 1}) as gpu_cluster:
+        summary = grade_paths(load_course(root), [subs], assignment=A, out=tmp_path / "out",
+                              scheduler=gpu_cluster.scheduler_address, log=lines.append, progress=False)
+    assert summary.graded == 1 and any("1 GPU(s); grading with the gpu profile" in line for line in lines)
+    result = json.loads((tmp_path / "out" / "bob" / A / "results.json").read_text())
+    assert [f["kind"] for f in result["extra_data"]["findings"]] == ["not_json"]
 
 
 def test_a_worker_with_another_kit_refuses_to_grade(tiny_course, grader):

@@ -4,7 +4,8 @@ the kit's cost per submission as the class grows.
 The class (deterministic): of every 10 students, 5 submit the solution, 3 the solution with one catalogued mistake
 (source/autoencoder/mistakes.yaml, in turn), 2 something broken (in turn: not JSON, the untouched release notebook,
 an answer cell with a syntax error, an answer cell that raises). Every notebook's heavy training cell is the kit's CPU
-recipe (as in bench/grading_time.py), so nbgrader, which executes the notebook, trains what the kit trains.
+recipe (as in bench/grading_time.py; in the scratch course's source, release and solution notebooks too), so
+nbgrader, which executes the notebook, trains what the kit trains.
 
     .venv/bin/python bench/class_grading.py                      # 30 with 1 and 2 workers + nbgrader; 10, 30, 100
     .venv/bin/python bench/class_grading.py --sizes 10,30         # skip the 100 (about an hour on 2 cores)
@@ -37,10 +38,19 @@ BROKEN = ("not_json", "release", "syntax_error", "raises")
 
 
 def copy_course(dest: Path) -> Path:
+    """A scratch course whose training cell is the recipe's in the source, release and solution notebooks alike:
+    nbgrader autograde restores locked cells (the training cell is one) from the source, and the kit compares them
+    with the release, so all three must agree for both tools to grade the same notebooks as unedited."""
     for item in ("course.yaml", "nbgrader_config.py"):
         shutil.copy2(ROOT / item, dest / item)
     for folder in ("source", "release", "solutions", "reference_weights"):
         shutil.copytree(ROOT / folder / A, dest / folder / A)
+        if folder != "reference_weights":
+            path = dest / folder / A / f"{A}.ipynb"
+            nb = json.loads(path.read_text())
+            for cell in _cells(nb, "train"):
+                cell["source"] = TRAIN_AS_RECIPE.strip()
+            path.write_text(json.dumps(nb, indent=1))
     return dest
 
 
@@ -50,14 +60,10 @@ def _cells(nb: dict, grade_id: str) -> list[dict]:
 
 def make_class(course: Path, n: int) -> dict[str, str]:
     """submitted/<student>/autoencoder/autoencoder.ipynb for n students; returns student -> kind."""
-    sys.path.insert(0, str(ROOT))
     from autograder.mistakes import load_mistakes
 
-    solution = json.loads((ROOT / "solutions" / A / f"{A}.ipynb").read_text())
-    release = json.loads((ROOT / "release" / A / f"{A}.ipynb").read_text())
-    for nb in (solution, release):
-        for cell in _cells(nb, "train"):
-            cell["source"] = TRAIN_AS_RECIPE.strip()
+    solution = json.loads((course / "solutions" / A / f"{A}.ipynb").read_text())
+    release = json.loads((course / "release" / A / f"{A}.ipynb").read_text())
     mistakes = load_mistakes(ROOT, A)
     kinds = {}
     for i in range(n):
@@ -103,8 +109,11 @@ def kit(course: Path, workers: int, out: Path) -> dict:
     wall = time.perf_counter() - start
     if run.returncode != 0:
         raise SystemExit(f"autograder grade failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
-    scores = {p.parent.parent.name: json.loads(p.read_text())["score"] for p in out.glob(f"*/{A}/results.json")}
-    return {"wall_s": round(wall, 1), "graded": len(scores), "scores": scores, "summary": run.stdout.splitlines()[-4:]}
+    results = {p.parent.parent.name: json.loads(p.read_text()) for p in out.glob(f"*/{A}/results.json")}
+    scores = {s: r["score"] for s, r in sorted(results.items())}
+    findings = sorted({f["kind"] for r in results.values() for f in r["extra_data"]["findings"]})
+    return {"wall_s": round(wall, 1), "graded": len(scores), "scores": scores, "finding_kinds": findings,
+            "summary": run.stdout.splitlines()[-4:]}
 
 
 def nbgrader(course: Path) -> dict:

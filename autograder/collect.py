@@ -25,6 +25,7 @@ import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from .errors import KitError
 
@@ -41,7 +42,7 @@ class Entry:
     name: str  # its path inside the download
     student: str
     time: dt.datetime  # aware, UTC
-    read: callable  # -> bytes
+    read: Callable[[], bytes]
     canvas_user: str | None = None
     canvas_submission: int = 0
     late: bool = False

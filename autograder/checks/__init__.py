@@ -65,6 +65,7 @@ def get(name: str) -> Check:
 
 def _load_all() -> None:
     from . import blocks, quality  # noqa: F401  (registers the checks)
+    from . import vae  # noqa: F401
     from . import cvae  # noqa: F401
 
 

@@ -64,12 +64,21 @@ def grade(paths, assignment, out, workers, force, scheduler, progress, course_ro
     from .batch import grade_paths
 
     course = _course(course_root)
+    _say_missing_fences()
     summary = grade_paths(course, [Path(p) for p in paths], assignment=assignment,
                           out=Path(out) if out else None, workers=workers, force=force, scheduler=scheduler,
                           log=click.echo, progress=progress)
     click.echo(str(summary))
     if summary.interrupted:
         sys.exit(130)
+
+
+def _say_missing_fences() -> None:
+    """At start-up, when the sandbox lacks a fence here: which ones are active, what is missing, what to do."""
+    from .sandbox import describe_fences, fences
+
+    if not all(fences().values()):
+        click.echo(f"warning: {describe_fences()}", err=True)
 
 
 @cli.command()

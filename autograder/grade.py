@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -28,10 +29,11 @@ from .mistakes import Mistake, load_mistakes
 from .notebook import CheckCall, Spec, load_release, load_spec, read_submission
 from .plain import decode, encode
 from .results import CheckResult, Finding, SubmissionResult
-from .runner import Outcome, run_plan
+from .runner import Outcome, run_plan, unsafe_tree
 from .sandbox import Limits
 
 REFERENCE = "reference"
+MAX_MESSAGE = 1000  # a check's message quotes what the student's code gave: never a megabyte of it
 
 
 @dataclass
@@ -210,17 +212,24 @@ class Grader:
 
     def _evaluate(self, workdir: Path, outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
         """Measure each exported model in a clean worker: no student code, held-out data it alone sees."""
-        evaluations, files = [], {}
+        evaluations, files, refused = [], {}, {}
         for call in self.spec.calls:
             check = checks.get(call.check)
             out = outcomes.get(f"student|{call.id}")
             if not check.quality or out is None or not out.ok:
                 continue
             export = workdir / "export" / call.grade_id
-            if not export.is_dir():
+            if not os.path.lexists(export):
+                continue
+            problem = unsafe_tree(export, within=workdir)
+            if problem:  # a link to the reference model, a device, a disk filler: measure nothing
+                refused[f"eval|{call.id}"] = Outcome(False, error=f"the exported model was refused ({problem})")
                 continue
             files[f"export/{call.grade_id}"] = export
             args = {"data": "test.npz", "recipe": self.profile.recipe()}
+            budget = self._param_budget(call, check)
+            if budget is not None:
+                args["max_params"] = budget
             if check.assets:  # reference models the measure needs, copied in: the worker cannot read the course
                 for name in check.assets:
                     files[f"assets/{name}"] = self.course.root / "reference_weights" / self.assignment / name
@@ -228,12 +237,21 @@ class Grader:
             evaluations.append({"id": f"eval|{call.id}", "check": call.check, "export_dir": f"export/{call.grade_id}",
                                 "args": args, "timeout_s": 300})
         if not evaluations:
-            return {}
+            return refused
         files["test.npz"] = self._quality_data("test")
         with tempfile.TemporaryDirectory(prefix="autograder-eval-") as tmp:
             run = run_plan({"seed": self.course.seed, "evaluations": evaluations}, workdir=Path(tmp),
                            limits=replace(self.limits, wall_s=600.0), hide=self.hide, files=files)
-        return run.outcomes
+        return {**run.outcomes, **refused}
+
+    def _param_budget(self, call: CheckCall, check) -> int | None:
+        """`param_factor` times the parameters of the calibrated reference model (its published `.keras` files,
+        read here without TensorFlow); None while calibrating, when those files are being made."""
+        if not getattr(check, "param_factor", None) or not self.thresholds:
+            return None
+        folder = self.course.root / "reference_weights" / self.assignment
+        files = sorted(folder.glob(f"{call.grade_id}.*.keras"))
+        return int(check.param_factor * sum(keras_file_params(f) for f in files)) if files else None
 
     def _judge(self, call: CheckCall, outcomes: dict[str, Outcome], metrics: dict[str, Outcome]) -> CheckResult:
         check = checks.get(call.check)
@@ -253,18 +271,20 @@ class Grader:
                 result.message = f"Your trained model could not be measured: {measured.error}."
                 return result
             verdict = check.judge(measured.value, dict(self.thresholds, profile=self.profile.name), hidden=False)
-            result.metrics = dict(measured.value)
+            # NaN and inf are not JSON: results.json says null instead (the message still says nan)
+            result.metrics = {str(k): (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
+                              for k, v in dict(measured.value).items()}
         else:
             ref = self.reference()[f"{REFERENCE}|{call.id}"].value
             try:
                 verdict = check.judge(out.value, ref, hidden=call.hidden)
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            except Exception as err:  # noqa: BLE001 - a forged result of any form is a failed check
                 verdict = checks.Verdict(False, f"the result has an unexpected form ({type(err).__name__})")
             if not verdict.passed:
                 result.diagnosis = self._diagnose(call, check, out.value, ref)
         fraction = 1.0 if verdict.passed else (verdict.fraction or 0.0)
-        result.passed, result.score = verdict.passed, round(share * fraction, 6)
-        result.message = f"{call.function}: {verdict.message}"
+        result.passed, result.score = verdict.passed, round(share * min(1.0, max(0.0, fraction)), 6)
+        result.message = f"{call.function}: {verdict.message}"[:MAX_MESSAGE]
         return result
 
     def _diagnose(self, call: CheckCall, check, got, ref) -> str | None:
@@ -276,26 +296,52 @@ class Grader:
                 if (check.judge(got, wrong.value, hidden=False).passed
                         and not check.judge(wrong.value, ref, hidden=False).passed):
                     return mistake.says
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            except Exception:  # noqa: BLE001 - see _judge
                 continue
         return None
 
 
+def keras_file_params(path: Path) -> int:
+    """The number of values in a `.keras` file's weights (the instructor's own file: read with h5py, no Keras)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as fh:
+        data = io.BytesIO(fh.read())
+    sizes = []
+    with h5py.File(data, "r") as h5:
+        h5.visititems(lambda _, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
+    return int(sum(sizes))
+
+
 def hide_inputs(error: str) -> str:
-    """An error on a hidden input, without its message (which may quote the input's shape)."""
-    kind = error.split(":", 1)[0] if re.match(r"^[A-Za-z_][\w.]*:", error) else "an error"
+    """An error on a hidden input, without its message (which may quote the input's shape). The grader's own
+    sentences ("it ran past its time limit", "it was killed by signal 11", "not run: ...") quote no input."""
+    if error.startswith(("it ", "not run: ")):
+        return error
+    named = re.match(r"^([A-Za-z_][\w.]*)(?::|$| \(line )", error)  # "ValueError: ...", "MemoryError (line 3..."
+    kind = named.group(1) if named else "an error"
     where = re.search(r"\(line \d+ of answer cell [\w-]+\)$", error)
     return f"raised {kind} on a hidden input" + (f" {where.group(0)}" if where else "") + "."
 
 
 def cell_errors(outcomes: dict[str, Outcome], killed: list[str]) -> list[Finding]:
-    """A finding per answer cell that failed to run (those that stopped the worker have one already)."""
+    """A finding per answer cell that failed to run (those that stopped the worker have one already), and per
+    setup cell: those are the course's own code, so their failure is the grader's problem, said as such."""
     found = []
     for item, out in outcomes.items():
         ns, _, name = item.partition("|")
-        if ns == "student" and name.startswith("answer:") and not out.ok and item not in killed:
-            gid = name.split(":", 1)[1]
+        if ns != "student" or out.ok or item in killed or not name.startswith(("answer:", "setup:")):
+            continue
+        gid = name.split(":", 1)[1]
+        if name.startswith("answer:"):
             found.append(Finding("answer_cell_error", f"Answer cell '{gid}' failed when run: {out.error}", gid))
+        elif name.startswith("setup:"):
+            found.append(Finding("setup_cell_error", f"The course's setup cell '{gid}' failed ({out.error}), so "
+                                 "the checks after it could not run. This is not a problem with your code: please "
+                                 "tell the course staff.", gid))
     return found
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,13 +75,18 @@ class Spec:
 
 def _source_text(cell) -> str:
     src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    return "".join(s if isinstance(s, str) else "" for s in src) if isinstance(src, list) else str(src)
 
 
 def _meta(cell) -> dict:
     meta = cell.get("metadata", {})
     nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
     return nbg if isinstance(nbg, dict) else {}
+
+
+def _gid(cell) -> str | None:
+    gid = _meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
 
 
 def _tags(cell) -> list:
@@ -174,7 +180,12 @@ def read_submission(path: Path, spec: Spec, release: dict | None) -> Submission:
     """Read a student's notebook; never raises for anything inside the file."""
     sub = Submission()
     try:
-        size = path.stat().st_size
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the grader; a link may point at the solutions
+            what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+            sub.findings.append(Finding("not_a_file", f"The submission is {what}; submit the notebook file itself."))
+            return sub
+        size = info.st_size
         if size > MAX_NOTEBOOK_BYTES:
             sub.findings.append(Finding("notebook_too_large", f"The notebook is {size / 2**20:.0f} MB, over the "
                                         f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear its outputs and submit again."))
@@ -192,7 +203,7 @@ def read_submission(path: Path, spec: Spec, release: dict | None) -> Submission:
         return sub
     try:
         data = json.loads(text)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: JSON nested thousands of levels deep
         sub.findings.append(Finding("not_json", f"The file is not a notebook: it is not valid JSON ({err}). "
                                                 "Submit the .ipynb file that Jupyter saves."))
         return sub
@@ -209,7 +220,11 @@ def read_submission(path: Path, spec: Spec, release: dict | None) -> Submission:
     except nbformat.ValidationError as err:
         sub.findings.append(Finding("invalid_notebook", f"The notebook does not follow the notebook format "
                                     f"({str(err.message)[:120]}); the grader read what it could."))
-    if "kernelspec" not in data.get("metadata", {}):
+    except Exception as err:  # noqa: BLE001 - the validator on hostile data: whatever it raises is a finding
+        sub.findings.append(Finding("invalid_notebook", f"The notebook does not follow the notebook format "
+                                    f"({type(err).__name__}); the grader read what it could."))
+    metadata = data.get("metadata")
+    if not isinstance(metadata, dict) or "kernelspec" not in metadata:
         sub.findings.append(Finding("no_kernel_metadata", "The notebook has no kernel metadata; it was graded "
                                                           "as Python."))
     sub.readable = True
@@ -230,7 +245,14 @@ def _extract(cells: list, spec: Spec, release: dict | None, sub: Submission) -> 
             sub.findings.append(Finding("duplicated_cell", f"Cell '{gid}' appears {len(found)} times; the grader "
                                         "used the last one for an answer and the released one otherwise.", gid))
     for cell in spec.answers:
-        found = by_id.get(cell.grade_id)
+        found = by_id.get(cell.grade_id) or _by_cell_id(cells, release, cell.grade_id)
+        if found and _gid(found[-1]) is None:
+            sub.findings.append(Finding("cell_metadata_removed", f"The answer cell '{cell.grade_id}' lost its "
+                                        "nbgrader metadata; the grader found it by its cell id.", cell.grade_id))
+        elif found and _gid(found[-1]) != cell.grade_id:
+            sub.findings.append(Finding("cell_metadata_changed", f"Cell '{cell.grade_id}': its nbgrader "
+                                        f"'grade_id' was changed to {_gid(found[-1])!r}; the grader found it by "
+                                        "its cell id.", cell.grade_id))
         if not found:
             sub.findings.append(Finding("missing_answer_cell", f"The answer cell '{cell.grade_id}' is missing, so "
                                         "its checks fail. Copy it back from the released notebook.", cell.grade_id))
@@ -244,6 +266,20 @@ def _extract(cells: list, spec: Spec, release: dict | None, sub: Submission) -> 
         _compare_locked(release, by_id, cells, sub)
 
 
+def _by_cell_id(cells: list, release: dict | None, grade_id: str) -> list:
+    """The submission's code cell with the same nbformat cell id as the released cell `grade_id`, when its nbgrader
+    metadata was removed (copying cells into a fresh notebook does that) or its grade_id changed to one the
+    release does not have."""
+    if release is None:
+        return []
+    known = {_gid(c) for c in release["cells"]} - {None}
+    ids = [c.get("id") for c in release["cells"] if _meta(c).get("grade_id") == grade_id]
+    if not ids or not isinstance(ids[0], str):
+        return []
+    return [c for c in cells if isinstance(c, dict) and c.get("id") == ids[0] and c.get("cell_type") == "code"
+            and _gid(c) not in known][-1:]
+
+
 def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) -> None:
     """Every locked cell of the release must come back unchanged; the grader uses its own versions regardless."""
     released = [c for c in release["cells"] if _meta(c).get("grade_id")]
@@ -251,12 +287,16 @@ def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) ->
         meta, gid = _meta(rel), _meta(rel)["grade_id"]
         if not (meta.get("locked") or meta.get("grade")) or meta.get("solution"):
             continue
-        found = by_id.get(gid)
+        found = by_id.get(gid) or _by_cell_id(cells, release, gid)
         if not found:
             sub.findings.append(Finding("locked_cell_deleted", f"Locked cell '{gid}' was deleted; graded with "
                                         "the released version.", gid))
             continue
         mine = found[-1]
+        if _gid(mine) != gid:
+            sub.findings.append(Finding("cell_metadata_removed" if _gid(mine) is None else "cell_metadata_changed",
+                                        f"Locked cell '{gid}' lost its nbgrader metadata or grade_id; the grader "
+                                        "used the released version.", gid))
         if _without_hidden(_source_text(mine)) != _without_hidden(_source_text(rel)):
             sub.findings.append(Finding("locked_cell_edited", f"Locked cell '{gid}' was edited; the grader "
                                         "ignored the edit and used the released version.", gid))
@@ -268,15 +308,17 @@ def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) ->
         if "checksum" in meta and "checksum" in mine_meta and mine_meta["checksum"] != meta["checksum"]:
             sub.findings.append(Finding("checksum_changed", f"Cell '{gid}': its nbgrader checksum does not match "
                                         "the released notebook.", gid))
-    order = [gid for gid in (_meta(c).get("grade_id") for c in cells if isinstance(c, dict)) if gid in
+    order = [gid for gid in (_gid(c) for c in cells if isinstance(c, dict)) if gid in
              {_meta(r)["grade_id"] for r in released}]
     expected = [_meta(r)["grade_id"] for r in released if _meta(r)["grade_id"] in set(order)]
     if list(dict.fromkeys(order)) != expected:
         sub.findings.append(Finding("cells_moved", "Cells were moved out of the released order; the grader runs "
                                                    "them in the released order."))
     known = {_meta(r)["grade_id"] for r in released}
+    known_ids = {r.get("id") for r in released if isinstance(r.get("id"), str)}
     extra = [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"
-             and _meta(c).get("grade_id") not in known and _source_text(c).strip()]
+             and _gid(c) not in known and not (isinstance(c.get("id"), str) and c["id"] in known_ids)
+             and _source_text(c).strip()]
     if extra:
         sub.findings.append(Finding("cells_not_graded", f"{len(extra)} code cell(s) you added were not run by the "
                                     "grader: only answer cells count, so put helper code inside them."))

@@ -3,6 +3,14 @@
 When a worker dies (os._exit, a crash, a limit), the item that was in flight gets the reason, and a fresh worker
 runs the items still to do, skipping the ones that killed earlier workers. So one hostile cell or check costs its
 own points, never the others'.
+
+Student code runs in the worker's own process, so it can write to the events file too. The runner therefore
+believes the file only as far as the protocol allows (`EventLog`): events of items that are not in the plan,
+a `done` for an item that is not the one in flight, a second `start` or `done` of an item, and anything after
+`finished` are ignored, and `finished` counts only when every item has an outcome. What is left, a student could
+also have produced by returning those values from their functions (docs/threat-model.md). The runner also
+enforces each item's time limit from outside (a watchdog on the events), because code in the worker can catch or
+switch off the worker's own timer.
 """
 
 from __future__ import annotations
@@ -10,7 +18,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +30,11 @@ from .plain import decode
 from .sandbox import Limits, run_limited
 
 MAX_DEATHS = 4
-EVENTS_LIMIT = 64 * 1024 * 1024
+MAX_LINE = 128 * 1024 * 1024  # one event: an array of plain.MAX_ARRAY_BYTES in base64, and then some
+GRACE_S = 5.0  # past an item's own limit, before the watchdog kills a worker whose timer did not end the item
+IDLE_S = 60.0  # longest time with no item in flight: start-up, between items, exit after `finished`
+MAX_COPY_BYTES = 1024 * 1024 * 1024  # files a worker left behind that the grader copies on (exported models)
+MAX_COPY_FILES = 1000
 
 
 @dataclass(frozen=True)
@@ -63,36 +78,159 @@ def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
     (written as .npz) or paths (copied) that the plan reads."""
     scratch = Path(workdir)
     _write_files(scratch, files or {})
-    items = [c["id"] for c in plan.get("cells", [])] + [p["id"] for p in plan.get("probes", [])] + [
-        e["id"] for e in plan.get("evaluations", [])]
+    timeouts = plan_timeouts(plan)
+    items = list(timeouts)
     outcomes: dict[str, Outcome] = {}
     deaths: list[str] = []
     skip: list[str] = []
     tail = ""
+    hide = list(hide) + _temp_root()
+    from .sandbox import fences
+
     while True:
         events = scratch / f"events-{len(deaths)}.jsonl"
         # A new worker runs every cell again (its namespace is new) but no check that already has an outcome.
-        run = dict(plan, events=events.name, skip=skip + [i for i in outcomes if not _is_cell(i)])
+        run = dict(plan, events=events.name, skip=skip + [i for i in outcomes if not _is_cell(i)],
+                   pid_namespace=bool(fences().get("pid_namespace")))
         (scratch / "plan.json").write_text(json.dumps(run), encoding="utf-8")
+        log = EventLog(events, timeouts, skip=run["skip"])
         result = run_limited([sys.executable, "-s", "-P", "-m", "autograder.worker", "plan.json"],
-                             cwd=scratch, env=worker_env(scratch), limits=limits, hide=hide)
+                             cwd=scratch, env=worker_env(scratch), limits=limits, hide=hide, watch=log.watch)
         tail = result.output_tail
-        finished, in_flight = _read_events(events, outcomes)
-        if finished:
+        log.poll()
+        outcomes.update(log.outcomes)
+        if log.finished:
             break
         reason = result.reason or (f"it exited with status {result.returncode} before finishing"
                                    if result.returncode is not None else "it stopped before finishing")
-        if in_flight is None:
+        # Nothing in flight: the worker died between items (a background thread, a forged event, a child
+        # process): the item that ran last is the likeliest culprit, and skipping it lets the rest run.
+        culprit = log.in_flight or log.last_started
+        if culprit is None:
             deaths.append(f"The worker stopped outside any cell or check: {reason}.")
             break
-        outcomes[in_flight] = Outcome(False, error=reason)
-        deaths.append(f"{_describe_item(in_flight)} stopped the worker: {reason}.")
-        skip.append(in_flight)
+        outcomes[culprit] = Outcome(False, error=reason)
+        deaths.append(f"{_describe_item(culprit)} stopped the worker: {reason}.")
+        skip.append(culprit)
         if len(deaths) >= MAX_DEATHS:
             break
     for item in items:
         outcomes.setdefault(item, Outcome(False, error="not run: the worker stopped before it"))
     return PlanRun(outcomes, deaths, skip, tail)
+
+
+def plan_timeouts(plan: dict) -> dict[str, float]:
+    """Every item of a plan, in the order the worker runs them, with its own time limit."""
+    default = float(plan.get("item_timeout_s", 60))
+    timeouts = {c["id"]: default for c in plan.get("cells", [])}
+    for item in plan.get("probes", []) + plan.get("evaluations", []):
+        timeouts[item["id"]] = float(item.get("timeout_s", default))
+    return timeouts
+
+
+def _temp_root() -> list[Path]:
+    """The grader's temporary folder holds every grading's scratch (other students' code, held-out data). Under
+    /tmp the sandbox's private /tmp covers it; elsewhere (TMPDIR=/var/tmp...) it is hidden like a course folder."""
+    root = Path(tempfile.gettempdir()).resolve()
+    return [] if root == Path("/tmp") or Path("/tmp") in root.parents else [root]
+
+
+class EventLog:
+    """A worker's events file, read as it grows, and believed only as far as the protocol goes: a `start` of a
+    plan item not started before, then a `done` of that same item, ..., then `finished`. `watch` (called by the
+    sandbox about once a second) stops a worker whose item runs past its limit or that stops making progress."""
+
+    def __init__(self, path: Path, timeouts: dict[str, float], *, skip=()):
+        self.path, self.timeouts = Path(path), timeouts
+        self.expected = [i for i in timeouts if i not in set(skip)]
+        self.outcomes: dict[str, Outcome] = {}
+        self.started: set[str] = set()
+        self.in_flight: str | None = None
+        self.last_started: str | None = None
+        self.claimed_finished = False
+        self.changed = time.monotonic()  # when the state last moved on
+        self._pos, self._partial, self._skipping = 0, b"", False
+
+    @property
+    def finished(self) -> bool:
+        return self.claimed_finished and all(i in self.outcomes for i in self.expected)
+
+    def watch(self) -> str | None:
+        self.poll()
+        waited = time.monotonic() - self.changed
+        if self.in_flight is not None:
+            limit = self.timeouts[self.in_flight]
+            if waited > limit + GRACE_S:
+                return f"it ran past its {limit:g} s time limit and did not stop when asked"
+        elif waited > IDLE_S:
+            return f"it did nothing that the grader could see for {IDLE_S:g} s"
+        return None
+
+    def poll(self) -> None:
+        """Read what the worker appended since the last call."""
+        try:
+            with open(self.path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < self._pos:  # truncated under us: read again; the protocol drops what was seen
+                    self._pos, self._partial, self._skipping = 0, b"", False
+                fh.seek(self._pos)
+                while True:
+                    chunk = fh.read(16 * 1024 * 1024)
+                    if not chunk:
+                        break
+                    self._pos += len(chunk)
+                    self._feed(chunk)
+        except OSError:
+            return
+
+    def _feed(self, chunk: bytes) -> None:
+        lines = chunk.split(b"\n")
+        for i, piece in enumerate(lines):
+            last = i == len(lines) - 1
+            if self._skipping:
+                if not last:
+                    self._skipping = False
+                continue
+            if last:
+                self._partial += piece
+                if len(self._partial) > MAX_LINE:  # a line too long to be an event: drop it to its end
+                    self._partial, self._skipping = b"", True
+                continue
+            line, self._partial = self._partial + piece, b""
+            if len(line) <= MAX_LINE:
+                self._event(line)
+
+    def _event(self, raw: bytes) -> None:
+        if self.claimed_finished:
+            return
+        try:
+            event = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return
+        if not isinstance(event, dict):
+            return
+        if event.get("finished") is True:
+            self.claimed_finished = True
+            self.changed = time.monotonic()
+            return
+        start, done = event.get("start"), event.get("done")
+        if isinstance(start, str) and start in self.timeouts and start not in self.started:
+            self.started.add(start)
+            self.in_flight = self.last_started = start
+            self.changed = time.monotonic()
+        elif isinstance(done, str) and done == self.in_flight and done not in self.outcomes:
+            self.outcomes[done] = _outcome_of(event)
+            self.in_flight = None
+            self.changed = time.monotonic()
+
+
+def _outcome_of(event: dict) -> Outcome:
+    if "error" in event:
+        return Outcome(False, error=str(event["error"])[:500])
+    try:
+        return Outcome(True, value=decode(event.get("value")))
+    except (ValueError, TypeError, RecursionError) as err:
+        return Outcome(False, error=f"its result could not be read: {str(err)[:200]}")
 
 
 def _is_cell(item: str) -> bool:
@@ -112,37 +250,53 @@ def _write_files(scratch: Path, files: dict[str, Any]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, dict):
             np.savez(target, **content)
+        elif Path(content).is_dir():
+            copy_tree(Path(content), target)
         else:
-            shutil.copytree(content, target) if Path(content).is_dir() else shutil.copy(content, target)
+            shutil.copy(content, target)
 
 
-def _read_events(path: Path, outcomes: dict[str, Outcome]) -> tuple[bool, str | None]:
-    """Fold a worker's events into `outcomes`; return (finished, item in flight when it stopped)."""
-    finished, in_flight = False, None
-    if not path.exists():
-        return False, None
-    with open(path, "rb") as fh:
-        data = fh.read(EVENTS_LIMIT)
-    for raw in data.splitlines():
-        try:
-            event = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            continue
-        if not isinstance(event, dict):
-            continue
-        if event.get("finished") is True:
-            finished = True
-        elif isinstance(event.get("start"), str):
-            in_flight = event["start"]
-        elif isinstance(event.get("done"), str):
-            item = event["done"]
-            if "error" in event:
-                outcomes[item] = Outcome(False, error=str(event["error"])[:500])
-            else:
-                try:
-                    outcomes[item] = Outcome(True, value=decode(event.get("value")))
-                except ValueError as err:
-                    outcomes[item] = Outcome(False, error=f"its result could not be read: {err}")
-            if in_flight == item:
-                in_flight = None
-    return finished, in_flight
+def unsafe_tree(path: Path, *, within: Path | None = None, max_bytes: int = MAX_COPY_BYTES,
+                max_files: int = MAX_COPY_FILES) -> str | None:
+    """Why a folder that a worker wrote (under `within`) may not be copied on, or None. Only plain folders and
+    regular files pass: a symbolic link would make the grader copy whatever it points at (the reference model,
+    /dev/zero, another student's scratch)."""
+    path = Path(path)
+    for part in [path, *path.parents]:
+        if within is not None and part == Path(within):
+            break
+        if os.path.islink(part):
+            return f"{part.name} is a symbolic link"
+    if not path.is_dir():
+        return f"{path.name} is not a folder"
+    total, count = 0, 0
+    for root, dirs, names in os.walk(path, followlinks=False):
+        for name in dirs + names:
+            entry = os.path.join(root, name)
+            info = os.lstat(entry)
+            shown = os.path.relpath(entry, path)
+            if stat.S_ISLNK(info.st_mode):
+                return f"{shown} is a symbolic link"
+            if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+                return f"{shown} is not a regular file"
+            count += 1
+            total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+            if count > max_files or total > max_bytes:
+                return f"it holds more than {max_files} files or {max_bytes // 2**20} MB"
+    return None
+
+
+def copy_tree(src: Path, dest: Path) -> None:
+    """Copy a folder a worker wrote, refusing links and special files (see `unsafe_tree`)."""
+    problem = unsafe_tree(src)
+    if problem:
+        raise ValueError(f"{src.name}: {problem}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for root, dirs, names in os.walk(src, followlinks=False):
+        rel = Path(root).relative_to(src)
+        for name in dirs:
+            (dest / rel / name).mkdir(exist_ok=True)
+        for name in names:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as fin, open(dest / rel / name, "xb") as fout:
+                shutil.copyfileobj(fin, fout)

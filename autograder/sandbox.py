@@ -425,7 +425,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Sequence  # noqa: E402
+from typing import Callable, Sequence  # noqa: E402
 
 
 log = logging.getLogger(__name__)
@@ -523,9 +523,11 @@ _FENCE_TEXT = {
 
 def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limits,
                 hide: Sequence[Path] = (), writable: Sequence[Path] = (),
-                stdin_data: bytes | None = None) -> Outcome:
+                stdin_data: bytes | None = None, watch: Callable[[], str | None] | None = None) -> Outcome:
     """Run `argv` in `cwd` (a scratch directory it may write) with exactly `env`, inside the fences that work
-    here, and return how it ended. Never raises because of what the child does."""
+    here, and return how it ended. Never raises because of what the child does. `watch`, when given, is called
+    about once a second while the child runs; a sentence from it ends the run at once (killed, `timed_out`, with
+    that sentence as the reason): the caller's own deadlines, e.g. per item of a plan."""
     fences()
     plan = dict(_plan_cache or {})
     argv = [os.fspath(a) for a in argv]
@@ -574,7 +576,7 @@ def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limi
         "cgroup_procs": cgroup.procs_files() if cgroup else [],
     }
     try:
-        return _run(spec, limits, cgroup, stdin_data, start)
+        return _run(spec, limits, cgroup, stdin_data, start, watch=watch)
     finally:
         if cgroup:
             cgroup.remove()
@@ -588,7 +590,7 @@ def _setup_failure(message: str, start: float) -> Outcome:
 
 
 def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes | None, start: float,
-         status_lines: list[str] | None = None) -> Outcome:
+         status_lines: list[str] | None = None, watch: Callable[[], str | None] | None = None) -> Outcome:
     spec_fd = _memfd(marshal.dumps(spec))
     stdin_fd = _memfd(stdin_data) if stdin_data is not None else os.open(os.devnull, os.O_RDONLY)
     status_r, status_w = os.pipe()
@@ -613,9 +615,9 @@ def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes |
         for fd in (spec_fd, stdin_fd, status_w, out_w):
             os.close(fd)
     drain.start()
-    timed_out = False
+    timed_out, stopped = False, []
     try:
-        timed_out = not _wait_exit(proc, start + limits.wall_s)
+        timed_out = not _wait_exit(proc, start + limits.wall_s, watch, stopped)
         wall = time.monotonic() - start
         _kill_everything(proc, cgroup)
         proc.wait()
@@ -632,12 +634,14 @@ def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes |
         status_lines.extend(lines)
     tail = bytes(drain.buf[-keep:]).decode("utf-8", errors="replace")
     stats = cgroup.stats() if cgroup else {}
+    if stopped:
+        return Outcome(None, signal.SIGKILL, True, wall, stopped[0], tail)
     return _outcome(lines, proc.returncode, timed_out, wall, tail, limits, stats)
 
 
-def _wait_exit(proc: subprocess.Popen, deadline: float) -> bool:
+def _wait_exit(proc: subprocess.Popen, deadline: float, watch=None, stopped: list | None = None) -> bool:
     """Wait until the helper has exited (left as a zombie, so its process group stays reserved) or the deadline
-    passes. True when it exited."""
+    passes, or `watch` returns a reason (appended to `stopped`). True when it exited."""
     try:
         pidfd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):
@@ -651,13 +655,29 @@ def _wait_exit(proc: subprocess.Popen, deadline: float) -> bool:
                 ready = _readable(pidfd, min(left, 1.0))
                 if ready:
                     return True
+                if _watch_says_stop(watch, stopped):
+                    return False
         finally:
             os.close(pidfd)
+    last = time.monotonic()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return True
         time.sleep(0.02)
+        if time.monotonic() - last >= 1.0:
+            last = time.monotonic()
+            if _watch_says_stop(watch, stopped):
+                return False
     return proc.poll() is not None
+
+
+def _watch_says_stop(watch, stopped: list | None) -> bool:
+    if watch is None:
+        return False
+    reason = watch()
+    if reason and stopped is not None:
+        stopped.append(reason)
+    return bool(reason)
 
 
 def _kill_everything(proc: subprocess.Popen, cgroup: _Cgroup | None) -> None:

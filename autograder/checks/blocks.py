@@ -16,14 +16,24 @@ def _call_block(fn: Callable, input_shape, num_filters) -> tuple[Any, Any]:
 
     inputs = keras.Input(shape=tuple(input_shape))
     outputs = fn(inputs, num_filters)
-    if not isinstance(outputs, keras.KerasTensor):
+    # `type(...) is`, not isinstance: an object can claim any class through a `__class__` property
+    if type(outputs) is not keras.KerasTensor:
         raise TypeError(f"the function returned a {type(outputs).__name__}, not a Keras tensor")
+    try:  # a tensor made up on the spot (keras.KerasTensor(shape)) has the right shape but no layers behind it
+        keras.Model(inputs, outputs)
+    except Exception:  # noqa: BLE001 - Keras says "disconnected" in several ways
+        raise TypeError("the function returned a Keras tensor that is not computed from its input x") from None
     return inputs, outputs
 
 
 def _describe(layer) -> dict:
+    import keras
+
     config = layer.get_config()
-    out = {"class": type(layer).__name__}
+    kind = type(layer).__name__
+    if getattr(keras.layers, kind, None) is not type(layer):  # a class of the student's that takes a Keras name
+        kind = f"{type(layer).__module__}.{type(layer).__qualname__}"
+    out = {"class": kind}
     for key in _SETTINGS:
         if key not in config:
             continue

@@ -52,6 +52,10 @@ class QualityCheck(Check):
     quality = True
     metrics: tuple[str, ...] = ()
     higher_is_better: tuple[str, ...] = ()  # the metrics among `metrics` where more is better
+    # When set, `evaluate` gets `max_params` = this factor times the parameters of the calibrated reference model,
+    # and refuses larger models: a model that stores the images (a lookup table of the training set, or of a
+    # public test set) needs far more parameters than one that compresses them.
+    param_factor: float | None = None
 
     def evaluate(self, export_dir, *, data, recipe, assets=None) -> dict:
         raise NotImplementedError
@@ -87,6 +91,7 @@ class ReconstructionQuality(QualityCheck):
     label = "reconstruction quality after the kit's training recipe"
     dataset = "mnist"
     metrics = ("test_mse",)
+    param_factor = 10.0
 
     def probe(self, fn, *, recipe, data, export_dir, seed=0):
         import keras
@@ -104,11 +109,15 @@ class ReconstructionQuality(QualityCheck):
         autoencoder.save_weights(out / "model.weights.h5")  # what calibration publishes for the notebook
         return {"train_loss": [float(v) for v in history.history["loss"]], "export_dir": str(out)}
 
-    def evaluate(self, export_dir, *, data, recipe, assets=None):
+    def evaluate(self, export_dir, *, data, recipe, assets=None, max_params=None):
         """Runs in the clean worker. Returns metrics, or raises with a sentence for the student."""
         with np.load(data, allow_pickle=False) as npz:
             x = npz["x"]
         encoder, decoder = _load(Path(export_dir) / "encoder.keras"), _load(Path(export_dir) / "decoder.keras")
+        params = int(encoder.count_params()) + int(decoder.count_params())
+        if max_params is not None and params > max_params:
+            raise ValueError(f"the model has {params:,} parameters, more than {self.param_factor:g} times the "
+                             f"reference model's: an autoencoder must compress the images, not store them")
         latent = int(recipe["latent_dim"])
         if tuple(decoder.input_shape[1:]) != (latent,):
             raise ValueError(f"the decoder takes inputs of shape {tuple(decoder.input_shape[1:])}; the bottleneck "

@@ -408,7 +408,12 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
         with _Progress(len(jobs), log=log, show=progress) as bar:
             def on_result(job: Job, result: dict) -> None:
                 result.setdefault("extra_data", {})["graded_with"] = job.graded_with
-                write_result(job.task, result)
+                try:
+                    write_result(job.task, result)
+                except OSError as err:  # a full disk, a lost mount: no point grading what cannot be written
+                    raise KitError(f"cannot write the results of {job.task.student} to {job.task.out_dir}: "
+                                   f"{err.strerror or err}. The {summary.graded} written so far are kept; run the "
+                                   "same command again to grade the rest.") from None
                 summary.graded += 1
                 extra = result["extra_data"]
                 kinds = sorted({f["kind"] for f in extra.get("findings", [])})

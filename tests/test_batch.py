@@ -146,6 +146,15 @@ def test_a_sandbox_that_could_not_start_is_not_a_final_result(tiny_course, scrip
     assert run(tiny_course, [subs], scripted, out=out).graded == 1 and scripted.calls == ["ada"]
 
 
+def test_results_that_cannot_be_written_stop_the_batch_with_a_sentence(tiny_course, scripted, tmp_path):
+    from autograder.errors import KitError
+
+    subs = make_class(tmp_path, {"ada": "ok", "bob": "ok"})
+    (tmp_path / "out").write_text("a file where the results folder should be")
+    with pytest.raises(KitError, match=r"cannot write the results of ada to .*The 0 written so far are kept"):
+        run(tiny_course, [subs], scripted, out=tmp_path / "out", workers=1)
+
+
 def test_what_makes_a_result_stale(grader, tiny_course):
     base = graded_with(grader)
     assert graded_with(grader) == base and set(base) == {"kit", "source", "release", "reference", "settings"}

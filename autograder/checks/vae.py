@@ -39,6 +39,8 @@ from .quality import QualityCheck, _dataset, _load
 CLASSIFIER = "digit_classifier.keras"
 CLASSIFIER_REPORT = "digit_classifier.json"
 CLASSIFIER_MIN_ACCURACY = 0.95  # on held-out digits, before calibration accepts the classifier as a judge
+CLASSIFIER_VERSION = 1  # bump when build_classifier or its training changes: calibration then trains a new one
+BLUR_SIZE = 14  # the classifier also learns digits shrunk to 14x14 and enlarged back
 MAX_CLASS_SHARE = 0.15  # of the prior samples, the most that one digit class may count for as recognizable
 LOSS_RTOL = 1e-5
 LIMIT_LOG_VAR = -80.0  # exp(0.5 * -80) = 4e-18: no noise left at float32 precision
@@ -246,14 +248,15 @@ class SamplerGradients(Check):
                            + (" on hidden inputs" if hidden else ""))
         parts = []
         if not ok_mean:
-            parts.append(f"dz/dz_mean is {got['dz_dmean']:.3f}, expected {expected['dz_dmean']:.3f}")
+            parts.append(f"dz/dz_mean is {got['dz_dmean']:.3f}, where z = z_mean + exp(0.5 * z_log_var) * eps "
+                         f"gives {expected['dz_dmean']:.3f}")
         if not ok_var and depends and abs(got["dz_dlogvar_per_noise"]) < 1e-6:
             parts.append("z changes with z_log_var, but no gradient reaches z_log_var: the standard deviation is "
                          "detached from the graph (stop_gradient?)")
         elif not ok_var:
-            parts.append(f"dz/dz_log_var is {got['dz_dlogvar_per_noise']:.3f} * (z - z_mean), expected "
-                         f"{expected['dz_dlogvar_per_noise']:.3f} * (z - z_mean), i.e. 0.5 * eps * "
-                         "exp(0.5 * z_log_var)")
+            parts.append(f"dz/dz_log_var is {got['dz_dlogvar_per_noise']:.3f} * (z - z_mean), where the "
+                         f"reparameterization gives {expected['dz_dlogvar_per_noise']:.3f} * (z - z_mean), i.e. "
+                         "0.5 * eps * exp(0.5 * z_log_var)")
         if not ok_depends:
             parts.append("z does not change with z_log_var" if not depends else "z changes with z_log_var")
         if not ok_form and ok_mean and ok_var:
@@ -570,32 +573,31 @@ class VAEQuality(QualityCheck):
     _sample_baselines: dict | None = None
 
     def train_assets(self, out_dir, *, train, test, recipe, seed):
-        """Train the reference digit classifier on MNIST's training split (never on the held-out test subset), with
-        blurred copies, since decoded digits are soft; check it on held-out digits; and measure the sample metrics of
-        the trivial image sets with it, for `baselines`."""
+        """The reference digit classifier, trained on MNIST's training split (never on the held-out test subset)
+        with blurred copies, since decoded digits are soft. An existing classifier trained with the same settings
+        is reused, so that recalibrating, or calibrating another profile, keeps the same judge. It is checked on
+        held-out digits, and it measures the sample metrics of the trivial image sets, for `baselines`."""
         import keras
 
-        from ..data import load_mnist
+        from ..errors import KitError
 
         extra = _extra(recipe)
-        keras.utils.set_random_seed(seed)
-        (x_all, y_all), _ = load_mnist()
-        n = int(extra.get("classifier_images", len(x_all)))
-        order = np.random.default_rng([seed, 5]).permutation(len(x_all))[:n]
-        x, y = x_all[order], y_all[order]
-        x_train = np.concatenate([x, blurred(x, 14)])
-        y_train = np.concatenate([y, y])
-        classifier = build_classifier()
-        classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-        classifier.fit(_dataset(x_train, y_train, 64, shuffle_seed=seed),
-                       epochs=int(extra.get("classifier_epochs", 2)), verbose=0)
-        report = {"trained_on": int(len(x_train)), "blur_size": 14}
-        for kind, images in (("sharp", test["x"]), ("blurred", blurred(test["x"], 14))):
+        out = Path(out_dir)
+        settings = {"classifier_images": int(extra.get("classifier_images", 60000)),
+                    "classifier_epochs": int(extra.get("classifier_epochs", 2)), "seed": int(seed),
+                    "blur_size": BLUR_SIZE, "version": CLASSIFIER_VERSION}
+        previous = out / CLASSIFIER_REPORT
+        if (out / CLASSIFIER).is_file() and previous.is_file() and \
+                json.loads(previous.read_text()).get("settings") == settings:
+            classifier = keras.models.load_model(out / CLASSIFIER, compile=False)  # the instructor's own file
+        else:
+            classifier = self._train_classifier(settings)
+            classifier.save(out / CLASSIFIER)
+        report = {"settings": settings, "trained_on": 2 * settings["classifier_images"]}
+        for kind, images in (("sharp", test["x"]), ("blurred", blurred(test["x"], BLUR_SIZE))):
             read = classifier.predict(images, batch_size=256, verbose=0).argmax(axis=1)
             report[f"accuracy_{kind}"] = round(float(np.mean(read == test["y"])), 4)
         if report["accuracy_sharp"] < CLASSIFIER_MIN_ACCURACY:
-            from ..errors import KitError
-
             raise KitError(f"the reference digit classifier reads only {report['accuracy_sharp']:.1%} of held-out "
                            f"digits right (at least {CLASSIFIER_MIN_ACCURACY:.0%} needed to judge samples); give "
                            "extra.classifier_images or classifier_epochs more.")
@@ -616,7 +618,21 @@ class VAEQuality(QualityCheck):
                                   for m in ("sample_recognizable", "sample_classes")}
         report["sample_baselines"] = self._sample_baselines
         report["test_images"] = sample_metrics(test["x"], classifier, confidence=extra["confidence"])
-        out = Path(out_dir)
-        classifier.save(out / CLASSIFIER)
-        (out / CLASSIFIER_REPORT).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-        return [out / CLASSIFIER, out / CLASSIFIER_REPORT]
+        previous.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+        return [out / CLASSIFIER, previous]
+
+    @staticmethod
+    def _train_classifier(settings: dict):
+        import keras
+
+        from ..data import load_mnist
+
+        keras.utils.set_random_seed(settings["seed"])
+        (x_all, y_all), _ = load_mnist()
+        order = np.random.default_rng([settings["seed"], 5]).permutation(len(x_all))[:settings["classifier_images"]]
+        x, y = x_all[order], y_all[order]
+        classifier = build_classifier()
+        classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+        classifier.fit(_dataset(np.concatenate([x, blurred(x, settings["blur_size"])]), np.concatenate([y, y]), 64,
+                                shuffle_seed=settings["seed"]), epochs=settings["classifier_epochs"], verbose=0)
+        return classifier

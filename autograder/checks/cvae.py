@@ -220,16 +220,17 @@ class AttributeVectorValues(Check):
     label = "the attribute vector of latent arithmetic"
     RTOL, ATOL = 1e-4, 1e-5
 
-    def probe(self, fn, *, name, z=None, attributes=None, seed=None, n=None, latent_dim=None):
+    def probe(self, fn, *, attribute, z=None, attributes=None, seed=None, n=None, latent_dim=None):
+        # `attribute`, not `name`: run_check's own first parameter is called name
         codes, attrs = _arrays(z=z, attributes=attributes, seed=seed, n=n, latent_dim=latent_dim)
-        result = fn(codes.copy(), attrs.copy(), name)
+        result = fn(codes.copy(), attrs.copy(), attribute)
         if result is None:
             raise TypeError("attribute_vector returned None; return the vector (a NumPy array)")
         try:
             vector = np.asarray(result, dtype="float64")
         except (TypeError, ValueError):
             raise TypeError(f"attribute_vector returned a {type(result).__name__}, not an array of numbers") from None
-        return {"vector": vector, "name": name, "latent_dim": int(codes.shape[1])}
+        return {"vector": vector, "name": attribute, "latent_dim": int(codes.shape[1])}
 
     def judge(self, got, expected, *, hidden):
         mine, ref = np.asarray(got["vector"]), np.asarray(expected["vector"])

@@ -33,6 +33,7 @@ from .runner import Outcome, run_plan, unsafe_tree
 from .sandbox import Limits
 
 REFERENCE = "reference"
+SETUP_TIMEOUT_S = 120.0  # at least, for a setup cell (imports); answer cells and checks have the course's wall_s
 MAX_MESSAGE = 1000  # a check's message quotes what the student's code gave: never a megabyte of it
 
 
@@ -139,8 +140,9 @@ class Grader:
     def _cells(self, answers: dict[str, str], *, ns: str) -> list[dict]:
         cells = []
         for cell in self.spec.cells:
-            if cell.kind == "setup":
-                cells.append({"id": f"{ns}|setup:{cell.grade_id}", "ns": ns, "code": cell.code})
+            if cell.kind == "setup":  # the course's own code: its time is TensorFlow's import on a busy machine
+                cells.append({"id": f"{ns}|setup:{cell.grade_id}", "ns": ns, "code": cell.code,
+                              "timeout_s": max(self.limits.wall_s, SETUP_TIMEOUT_S)})
             elif cell.kind == "answer" and cell.grade_id in answers:
                 cells.append({"id": f"{ns}|answer:{cell.grade_id}", "ns": ns, "code": answers[cell.grade_id]})
         return cells
@@ -206,7 +208,7 @@ class Grader:
 
     def _wall(self, plan: dict) -> float:
         """The worker's wall-clock limit: each item's own limit, plus start-up. Item timers fire first."""
-        timed = [p["timeout_s"] for p in plan["probes"] if "timeout_s" in p]
+        timed = [p["timeout_s"] for p in plan["cells"] + plan["probes"] if "timeout_s" in p]
         untimed = len(plan["cells"]) + len(plan["probes"]) - len(timed)
         return self.limits.wall_s * untimed + sum(timed) + 60.0
 

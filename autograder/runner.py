@@ -122,8 +122,8 @@ def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
 def plan_timeouts(plan: dict) -> dict[str, float]:
     """Every item of a plan, in the order the worker runs them, with its own time limit."""
     default = float(plan.get("item_timeout_s", 60))
-    timeouts = {c["id"]: default for c in plan.get("cells", [])}
-    for item in plan.get("probes", []) + plan.get("evaluations", []):
+    timeouts = {}
+    for item in plan.get("cells", []) + plan.get("probes", []) + plan.get("evaluations", []):
         timeouts[item["id"]] = float(item.get("timeout_s", default))
     return timeouts
 

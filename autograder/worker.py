@@ -109,7 +109,8 @@ class Worker:
         for cell in self.plan.get("cells", []):
             code = compile_cell(cell)
             ns = self.namespace(cell.get("ns", ""))
-            self.run_item(cell["id"], timeout, lambda code=code, ns=ns: exec(code, ns) and None)
+            self.run_item(cell["id"], float(cell.get("timeout_s", timeout)),
+                          lambda code=code, ns=ns: exec(code, ns) and None)
         from autograder import checks
 
         for probe in self.plan.get("probes", []):

@@ -56,6 +56,8 @@ class QualityCheck(Check):
     # and refuses larger models: a model that stores the images (a lookup table of the training set, or of a
     # public test set) needs far more parameters than one that compresses them.
     param_factor: float | None = None
+    # Where a metric is measured, for the message, when not on the held-out images (e.g. on samples from a prior).
+    measured_on: dict[str, str] = {}
 
     def evaluate(self, export_dir, *, data, recipe, assets=None) -> dict:
         raise NotImplementedError
@@ -78,7 +80,8 @@ class QualityCheck(Check):
                                 higher_is_better=rule["higher_is_better"])
             fractions.append(frac)
             better, worse = ("at or above", "at or below") if rule["higher_is_better"] else ("at or below", "at or above")
-            parts.append(f"{metric} {value:.4f} on held-out images (full marks {better} {rule['threshold']:.4f}, "
+            where = self.measured_on.get(metric, "on held-out images")
+            parts.append(f"{metric} {value:.4f} {where} (full marks {better} {rule['threshold']:.4f}, "
                          f"none {worse} {rule['fail']:.4f})")
         fraction = float(np.mean(fractions)) if fractions else 0.0
         message = "; ".join(parts) + f" after the kit's {expected['profile']} training recipe."

@@ -495,6 +495,8 @@ class VAEQuality(QualityCheck):
     higher_is_better = ("sample_recognizable", "sample_classes")
     assets = (CLASSIFIER,)
     param_factor = 10.0  # see QualityCheck: a model that stores digits instead of compressing them is refused
+    measured_on = {"kl": "nats per held-out image", "sample_recognizable": "of the samples from the prior",
+                   "sample_classes": "among the recognized samples from the prior"}
 
     def probe(self, fn, *, recipe, data, export_dir, seed=0):
         import keras

@@ -76,9 +76,9 @@ class ConditionedShape(Check):
         if got["shape"] == expected["shape"]:
             return Verdict(True, "the shape is right on a hidden input" if hidden else
                            f"output shape {_fmt(got['shape'])} {where}")
-        if hidden:
-            return Verdict(False, f"the output shape {_fmt(got['shape'])} is wrong on a hidden input; the rule of "
-                                  "the public check must hold for every image size and number of attributes.")
+        if hidden:  # the shape would tell the hidden input
+            return Verdict(False, "the output shape is wrong on a hidden input; the rule of the public check must "
+                                  "hold for every image size, number of channels and number of attributes.")
         return Verdict(False, f"{where}: got output shape {_fmt(got['shape'])}, expected {_fmt(expected['shape'])}.")
 
 
@@ -115,16 +115,22 @@ class ConditioningLayers(Check):
             return Verdict(False, text + (", which is not what the assignment describes." if hidden
                                           else f"; expected {', '.join(want)}."))
         problems = []
+        # on a hidden input, sizes are said as the rule they break: the numbers would tell the input
+        rules = {"units": "units (one per pixel: H * W)", "target_shape": "target shape (it must be (H, W, 1))"}
         for mine, ref in zip(got["layers"], expected["layers"]):
             for key in ("units", "target_shape", "activation"):
                 if key in ref and mine.get(key) != ref[key]:
-                    problems.append(f"{mine['class']} has {key} {mine.get(key)!r}"
-                                    + ("" if hidden else f", expected {ref[key]!r}"))
+                    if hidden and key in rules:
+                        problems.append(f"{mine['class']} has the wrong {rules[key]}")
+                    else:
+                        problems.append(f"{mine['class']} has {key} {mine.get(key)!r}"
+                                        + ("" if hidden else f", expected {ref[key]!r}"))
             if "axis" in ref and mine.get("axis") != ref["axis"]:
                 problems.append(f"{mine['class']} joins on axis {mine.get('axis')!r}"
                                 + ("" if hidden else f", expected {ref['axis']!r} (the last one)"))
         if not problems and got["params"] != expected["params"]:
-            problems.append(f"{got['params']:,} parameters" + ("" if hidden else f", expected {expected['params']:,}"))
+            problems.append("the parameter count differs from the layers the assignment describes" if hidden
+                            else f"{got['params']:,} parameters, expected {expected['params']:,}")
         if problems:
             return Verdict(False, "; ".join(problems[:4]) + ".")
         return Verdict(True, "layers as the assignment describes" if hidden else f"layers {', '.join(have)}, "
@@ -234,23 +240,23 @@ class AttributeVectorValues(Check):
 
     def judge(self, got, expected, *, hidden):
         mine, ref = np.asarray(got["vector"]), np.asarray(expected["vector"])
-        name = got["name"]
+        name = "on hidden arrays" if hidden else f"for '{got['name']}'"  # which attribute is part of the input
         if mine.shape != ref.shape:
-            return Verdict(False, f"for '{name}' the vector has shape {_fmt(mine.shape)}; it must have one value per "
-                                  f"latent dimension ({_fmt(ref.shape)})" + (" on hidden arrays" if hidden else "")
-                           + ".")
+            if hidden:
+                return Verdict(False, "on hidden arrays the vector does not have one value per latent dimension.")
+            return Verdict(False, f"{name} the vector has shape {_fmt(mine.shape)}; it must have one value per "
+                                  f"latent dimension ({_fmt(ref.shape)}).")
         # NaN where the other has NaN counts as equal, so that a catalogued mistake that makes NaN is recognised
         if np.allclose(mine, ref, rtol=self.RTOL, atol=self.ATOL, equal_nan=True):
-            return Verdict(True, f"the '{name}' vector is right on hidden arrays" if hidden
-                           else f"the '{name}' vector {np.round(mine, 4).tolist()}")
+            return Verdict(True, "the vector is right on hidden arrays" if hidden
+                           else f"the '{got['name']}' vector {np.round(mine, 4).tolist()}")
         if not np.all(np.isfinite(mine)):
-            return Verdict(False, f"for '{name}' the vector holds NaN or infinite values (the mean of an empty "
-                                  "group of faces?).")
+            return Verdict(False, f"{name} the vector holds NaN or infinite values (the mean of an empty group of "
+                                  "faces?).")
         if hidden:
-            return Verdict(False, f"for '{name}' on hidden arrays the vector is not the mean code of the faces with "
-                                  "the attribute minus the mean code of the faces without it.")
-        return Verdict(False, f"for '{name}': got {np.round(mine, 4).tolist()}, expected "
-                              f"{np.round(ref, 4).tolist()}.")
+            return Verdict(False, "on hidden arrays the vector is not the mean code of the faces with the attribute "
+                                  "minus the mean code of the faces without it.")
+        return Verdict(False, f"{name}: got {np.round(mine, 4).tolist()}, expected {np.round(ref, 4).tolist()}.")
 
 
 # ----------------------------------------------------------------------------------------- quality after training

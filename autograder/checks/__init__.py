@@ -73,7 +73,7 @@ class CheckFailed(AssertionError):
     """Raised in a student's kernel so that a failing public check fails its notebook cell."""
 
 
-def run_check(name: str, fn: Callable, *, expected: Any = None, **args: Any) -> None:
+def run_check(name: str, fn: Callable, /, *, expected: Any = None, **args: Any) -> None:
     """Run a check in the notebook. With `expected`, the result is judged here; without it, the check is one that
     only the autograder can judge (hidden tests, training-based quality), and this only shows it runs."""
     check = get(name)

@@ -94,5 +94,5 @@ def by_grade_id(result: dict) -> dict[str, float]:
     totals: dict[str, float] = {}
     for t in result["tests"]:
         gid = t["extra_data"]["grade_id"]
-        totals[gid] = round(totals.get(gid, 0) + t["score"], 4)
-    return totals
+        totals[gid] = totals.get(gid, 0) + t["score"]
+    return {gid: round(v, 3) for gid, v in totals.items()}

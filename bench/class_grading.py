@@ -113,7 +113,7 @@ def kit(course: Path, workers: int, out: Path) -> dict:
     scores = {s: r["score"] for s, r in sorted(results.items())}
     findings = sorted({f["kind"] for r in results.values() for f in r["extra_data"]["findings"]})
     return {"wall_s": round(wall, 1), "graded": len(scores), "scores": scores, "finding_kinds": findings,
-            "summary": run.stdout.splitlines()[-4:]}
+            "summary": run.stdout.splitlines()[-4:], "load_average_after": os.getloadavg()}
 
 
 def nbgrader(course: Path) -> dict:
@@ -126,7 +126,8 @@ def nbgrader(course: Path) -> dict:
                          cwd=course, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     graded = len(list((course / "autograded").glob(f"*/{A}/{A}.ipynb")))
-    return {"wall_s": round(wall, 1), "graded": graded, "returncode": run.returncode}
+    return {"wall_s": round(wall, 1), "graded": graded, "returncode": run.returncode,
+            "load_average_after": os.getloadavg()}
 
 
 def main() -> None:

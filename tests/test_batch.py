@@ -251,7 +251,8 @@ def test_sigkill_mid_batch_then_rerun_gives_the_uninterrupted_results(graded_cla
     # A snapshot of the kit, so that an edit to the working tree between the two runs cannot change the kit's hash.
     shutil.copytree(Path(__import__("autograder").__file__).parent, tmp_path / "kit" / "autograder",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / "kit"))
+    (tmp_path / "tmp").mkdir()  # the killed run's scratch folders stay in this test's folder
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "kit"), TMPDIR=str(tmp_path / "tmp"))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "autograder.cli", "grade", str(cheap), "-a", A, "--workers", "1", "--out", str(out),
            "--course", str(roomy_course.root), "--no-progress"]

@@ -30,7 +30,7 @@ def comparable(result: dict) -> dict:
 def cluster():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as c:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as c:
         yield c
 
 
@@ -78,7 +78,7 @@ def test_gpu_workers_take_the_training_tasks_with_the_gpu_profile(tiny_course, t
     (subs / "bob" / A / f"{A}.ipynb").write_text("{ not a notebook")
     monkeypatch.delenv("AUTOGRADER_PROFILE", raising=False)
     lines = []
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                       resources={"GPU": 1}) as gpu_cluster:
         summary = grade_paths(load_course(root), [subs], assignment=A, out=tmp_path / "out",
                               scheduler=gpu_cluster.scheduler_address, log=lines.append, progress=False)

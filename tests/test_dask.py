@@ -88,6 +88,7 @@ def test_gpu_workers_take_the_training_tasks_with_the_gpu_profile(tiny_course, t
 
 
 def test_a_worker_with_another_kit_refuses_to_grade(tiny_course, grader):
+    grader.reference()  # cached in the course, so the archive carries it (as grade_paths does before sending)
     archive = course_archive(tiny_course, [A])
     expected = dict(graded_with(grader), kit="0.0.1+elsewhere")
     result = grade_remote(archive, hashlib.sha256(archive).hexdigest()[:16], A, grader.profile.name, expected, [], "x.ipynb", RELEASE.read_bytes(),

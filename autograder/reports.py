@@ -17,7 +17,10 @@ the grader) and writes, for each assignment:
   anywhere) and also written beside it: score distribution, pass rate per check, each quality metric against its
   threshold and failure level (from `reference_weights/<a>/thresholds.json` when it has them), the most frequent
   diagnosed mistakes, and a table of findings per student.
-- `feedback/<student>/<a>/feedback.html` under the course root (nbgrader's feedback layout), via `render_feedback`.
+- `feedback/<student>/<a>/<a>.html` under the course root, via `render_feedback`: where nbgrader's `generate_feedback`
+  puts a notebook's feedback, so `nbgrader release_feedback` delivers it. The submission's `timestamp.txt` and
+  `submission_secret.txt` (nbgrader's exchange writes them when a student submits) are copied beside it, because
+  release_feedback names the released page by a hash of that secret.
 - the scores in nbgrader's `gradebook.db` (`write_gradebook`), so `nbgrader export` and formgrader show them.
 
 A results.json that cannot be read (not JSON, missing keys) becomes a row with the error `malformed_results`, never an
@@ -33,7 +36,9 @@ import io
 import json
 import logging
 import math
+import os
 import re
+import stat
 import statistics
 import textwrap
 import warnings
@@ -50,6 +55,7 @@ from .feedback import check_view, environment, format_number, render_feedback
 log = logging.getLogger(__name__)
 
 MALFORMED = "malformed_results"
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")  # nbgrader submit writes both
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 # Colours of the summary's figures: the same three states as the feedback page.
 RED, AMBER, GREEN, GREY = "#cf222e", "#d4a72c", "#2da44e", "#8c959f"
@@ -137,9 +143,33 @@ def write_reports(
         thresholds = load_thresholds(course_root, assignment)
         written += _write_summary(folder, assignment, subs, thresholds, gradebook)
         for sub in subs:
-            page = render_feedback(sub.result if sub.result is not None else _unreadable_result(assignment, sub))
-            written.append(_write_text(course_root / "feedback" / sub.student / assignment / "feedback.html", page))
+            written += _write_feedback(course_root, assignment, sub)
     return written
+
+
+def _write_feedback(course_root: Path, assignment: str, sub: Submission) -> list[Path]:
+    """The student's page in nbgrader's feedback folder, with the exchange's files that release_feedback reads."""
+    folder = course_root / "feedback" / sub.student / assignment
+    page = render_feedback(sub.result if sub.result is not None else _unreadable_result(assignment, sub))
+    written = [_write_text(folder / f"{assignment}.html", page)]
+    for name in EXCHANGE_FILES:
+        text = _small_student_file(course_root / "submitted" / sub.student / assignment / name)
+        if text is not None:
+            written.append(_write_text(folder / name, text))
+    return written
+
+
+def _small_student_file(path: Path, limit: int = 4096) -> str | None:
+    """A short text file from a student's folder, or None: never follows a link, never reads more than `limit`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = fh.read(limit + 1)
+    return data.decode("utf-8", errors="replace") if len(data) <= limit else None
 
 
 # ---- reading -------------------------------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ def test_malformed_results_become_rows_with_errors(course):
     assert rows[3] == "cy,,,,,,,,,,,,,no,malformed_results"
     summary = (course / "reports" / A / "summary.html").read_text()
     assert "results.json is missing the keys &#39;max_score&#39;, &#39;tests&#39;" in summary
-    feedback = course / "feedback" / "dee" / A / "feedback.html"
+    feedback = course / "feedback" / "dee" / A / f"{A}.html"
     assert feedback in paths
     assert "could not be read" in feedback.read_text()
 
@@ -217,7 +217,8 @@ def test_metric_plot_without_thresholds_file(tmp_path):
 def test_reports_are_deterministic(course, tmp_path):
     first = {p.relative_to(course): p.read_bytes() for p in write_reports(course, due={A: DUE})}
     second = {p.relative_to(course): p.read_bytes() for p in write_reports(course, due={A: DUE})}
-    assert first == second and len(first) == 4 + 3 + 4  # html, 2 CSVs, 4 PNGs, 4 feedback pages
+    # summary html, 2 CSVs, 4 PNGs, 4 feedback pages, and the 3 timestamps copied beside theirs
+    assert first == second and len(first) == 1 + 2 + 4 + 4 + 3
 
 
 def test_out_dir_and_feedback_layout(course, tmp_path):
@@ -225,8 +226,43 @@ def test_out_dir_and_feedback_layout(course, tmp_path):
     assert (tmp_path / "elsewhere" / A / "class.csv") in paths
     assert not (course / "reports").exists()
     for student in ("ada", "bo", "cy", "dee"):
-        assert (course / "feedback" / student / A / "feedback.html") in paths
-    assert "3.5 / 10" in (course / "feedback" / "cy" / A / "feedback.html").read_text()
+        assert (course / "feedback" / student / A / f"{A}.html") in paths
+    assert "3.5 / 10" in (course / "feedback" / "cy" / A / f"{A}.html").read_text()
+    assert (course / "feedback" / "cy" / A / "timestamp.txt").read_text() == (
+        course / "submitted" / "cy" / A / "timestamp.txt").read_text()
+    assert not (course / "feedback" / "dee" / A / "timestamp.txt").exists()  # dee's submission has none
+
+
+def test_nbgrader_release_feedback_delivers_the_pages(course, tmp_path):
+    """nbgrader's own release_feedback finds each page and names it by the hash of the student's secret."""
+    from nbgrader.utils import notebook_hash
+
+    secrets = {"ada": "a1" * 32, "bo": "b2" * 32, "cy": "c3" * 32}
+    for student, secret in secrets.items():
+        (course / "submitted" / student / A / "submission_secret.txt").write_text(secret)
+    shutil.rmtree(course / "autograded" / "dee")  # dee's submission came without nbgrader's files: not released
+    write_reports(course)
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "release_feedback", A, "--course=kit",
+                          f"--Exchange.root={exchange}", f"--CourseDirectory.root={course}"],
+                         capture_output=True, text=True, cwd=course, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    released = exchange / "kit" / "feedback"
+    for student, secret in secrets.items():
+        page = released / f"{notebook_hash(secret=secret, notebook_id=A)}.html"
+        assert page.read_text() == (course / "feedback" / student / A / f"{A}.html").read_text()
+    assert len(list(released.iterdir())) == 3
+
+
+def test_a_linked_or_huge_secret_is_not_copied(course, tmp_path):
+    outside = tmp_path / "grader-secret"
+    outside.write_text("not the student's")
+    (course / "submitted" / "ada" / A / "submission_secret.txt").symlink_to(outside)
+    (course / "submitted" / "bo" / A / "submission_secret.txt").write_text("x" * 10_000)
+    write_reports(course)
+    assert not (course / "feedback" / "ada" / A / "submission_secret.txt").exists()
+    assert not (course / "feedback" / "bo" / A / "submission_secret.txt").exists()
 
 
 def test_unknown_assignment_or_nothing_graded_is_a_clear_error(course, tmp_path):

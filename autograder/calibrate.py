@@ -74,7 +74,7 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                 log(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in measured.value.items()))
         baselines, higher = {}, set()
         for name in dict.fromkeys(c.check for c in quality):
-            baselines.update(checks.get(name).baselines(test))
+            baselines.update(checks.get(name).baselines(test, assets=out_dir))
             higher |= set(checks.get(name).higher_is_better)
         metrics = {m: derive(v, baselines[m], higher_is_better=m in higher) for m, v in per_metric.items()}
         for call in quality:

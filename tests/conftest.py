@@ -28,20 +28,48 @@ def copy_course(dest: Path, assignments=("autoencoder",)) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def tiny_course(tmp_path_factory):
-    """A copy of the course whose cpu profile is TINY, calibrated once for the session (one seed)."""
+def calibrated_course(dest: Path, assignment: str, profile: dict, wall_s: int):
+    """A copy of the course with one assignment whose cpu profile is `profile` and whose cells and checks get `wall_s`
+    each (hostile loops end sooner), calibrated with one seed."""
     from autograder.calibrate import calibrate
     from autograder.config import load_course
 
-    root = copy_course(tmp_path_factory.mktemp("course"))
+    root = copy_course(dest, assignments=(assignment,))
     config = yaml.safe_load((root / "course.yaml").read_text())
-    config["assignments"]["autoencoder"]["quality"]["profiles"]["cpu"] = dict(TINY)
-    config["worker"]["wall_s"] = 20  # per cell and check: hostile loops end sooner
+    config["assignments"][assignment]["quality"]["profiles"]["cpu"] = json.loads(json.dumps(profile))
+    config["worker"]["wall_s"] = wall_s
     (root / "course.yaml").write_text(yaml.safe_dump(config))
     os.environ["AUTOGRADER_PROFILE"] = "cpu"
-    calibrate(load_course(root), "autoencoder", profile="cpu", seeds=1, log=lambda *_: None)
+    calibrate(load_course(root), assignment, profile="cpu", seeds=1, log=lambda *_: None)
     return load_course(root)
+
+
+def without_quality(grader):
+    """The same grader without its training-based checks: every other check, in a few seconds per notebook."""
+    from dataclasses import replace
+
+    from autograder import checks
+
+    cells = tuple(c for c in grader.spec.cells
+                  if not (c.kind == "test" and any(checks.get(call.check).quality for call in c.calls)))
+    return replace(grader, spec=replace(grader.spec, cells=cells), thresholds={})
+
+
+def solution_namespace(assignment: str) -> dict:
+    """The source notebook's setup and answer cells, run in this process (instructor code): the reference functions."""
+    from autograder.notebook import load_spec
+
+    ns = {"__name__": "__main__"}
+    for c in load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment).cells:
+        if c.kind in ("setup", "answer"):
+            exec(compile(c.code, f"<{c.grade_id}>", "exec"), ns)
+    return ns
+
+
+@pytest.fixture(scope="session")
+def tiny_course(tmp_path_factory):
+    """A copy of the course whose autoencoder cpu profile is TINY, calibrated once for the session."""
+    return calibrated_course(tmp_path_factory.mktemp("course"), "autoencoder", TINY, wall_s=20)
 
 
 @pytest.fixture(scope="session")

@@ -4,18 +4,15 @@ graded through the worker (the solution, the release, every catalogued mistake, 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from autograder import checks
 from autograder.checks.cvae import AttributeVectorValues, ConditioningLayers, UsesCondition, attribute_control
 from autograder.mistakes import load_mistakes
-from conftest import ROOT, by_grade_id, cell, copy_course, graded, notebook, with_answer
+from conftest import (ROOT, by_grade_id, calibrated_course, cell, graded, notebook, solution_namespace,
+                      with_answer, without_quality)
 
 SOURCE = ROOT / "source" / "cvae" / "cvae.ipynb"
 SOLUTION = ROOT / "solutions" / "cvae" / "cvae.ipynb"
@@ -35,18 +32,8 @@ TINY = {"train_images": 4000, "test_images": 300, "epochs": 2, "batch_size": 16,
 
 @pytest.fixture(scope="session")
 def cvae_course(tmp_path_factory):
-    """A copy of the course whose cvae cpu profile is TINY, calibrated once for the session (one seed)."""
-    from autograder.calibrate import calibrate
-    from autograder.config import load_course
-
-    root = copy_course(tmp_path_factory.mktemp("cvae-course"), assignments=("cvae",))
-    config = yaml.safe_load((root / "course.yaml").read_text())
-    config["assignments"]["cvae"]["quality"]["profiles"]["cpu"] = json.loads(json.dumps(TINY))
-    config["worker"]["wall_s"] = 30
-    (root / "course.yaml").write_text(yaml.safe_dump(config))
-    os.environ["AUTOGRADER_PROFILE"] = "cpu"
-    calibrate(load_course(root), "cvae", profile="cpu", seeds=1, log=lambda *_: None)
-    return load_course(root)
+    """A copy of the course whose cvae cpu profile is TINY, calibrated once for the session."""
+    return calibrated_course(tmp_path_factory.mktemp("cvae-course"), "cvae", TINY, wall_s=30)
 
 
 @pytest.fixture(scope="session")
@@ -58,29 +45,15 @@ def cvae_grader(cvae_course):
 
 @pytest.fixture(scope="session")
 def checks_only(cvae_grader):
-    """The same grader without the training-based check: every other check, in a few seconds per notebook."""
-    cells = tuple(c for c in cvae_grader.spec.cells
-                  if not (c.kind == "test" and any(checks.get(call.check).quality for call in c.calls)))
-    return replace(cvae_grader, spec=replace(cvae_grader.spec, cells=cells), thresholds={})
+    return without_quality(cvae_grader)
 
 
 # --------------------------------------------------------------------------------------- checks, without a worker
 
 
-def solution_namespace() -> dict:
-    """The source notebook's setup and answer cells, run here (instructor code): the reference functions."""
-    from autograder.notebook import load_spec
-
-    ns = {"__name__": "__main__"}
-    for c in load_spec(SOURCE, "cvae").cells:
-        if c.kind in ("setup", "answer"):
-            exec(compile(c.code, f"<{c.grade_id}>", "exec"), ns)
-    return ns
-
-
 @pytest.fixture(scope="module")
 def ns():
-    return solution_namespace()
+    return solution_namespace("cvae")
 
 
 def mistake_function(ns: dict, mistake_id: str):
@@ -210,7 +183,7 @@ def test_attribute_control_is_one_for_an_obedient_decoder_and_one_half_for_one_t
     ignores = attribute_control(Decoder(False), Classifier(), z, y, recipe)
     assert obeys == {"Smiling": 1.0, "Eyeglasses": 1.0}
     assert ignores == {"Smiling": 0.5, "Eyeglasses": 0.5}
-    baselines = checks.get("cvae_quality").baselines({"x": np.zeros((2, 4, 4, 3)), "y": y[:2]})
+    baselines = checks.get("cvae_quality").baselines({"x": np.zeros((2, 4, 4, 3)), "y": y[:2]}, assets=None)
     assert baselines["attribute_control"] == {"decoder_ignores_condition": 0.5}
 
 

@@ -5,21 +5,19 @@ by name), hidden checks that say nothing of their inputs, and bad input."""
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import replace
 
 import numpy as np
 import pytest
-import yaml
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.checks.vae import (SamplerGradients, SamplerLimit, SamplerRandomness, SamplerStatistics,
-                                   VAELossProperties, VAELossValue, VAEQuality, sample_metrics)
+from autograder.checks.vae import (CLASSIFIER_REPORT, SamplerGradients, SamplerLimit, SamplerRandomness,
+                                   SamplerStatistics, VAELossProperties, VAELossValue, VAEQuality, sample_metrics)
+from autograder.errors import KitError
 from autograder.mistakes import load_mistakes
-from conftest import ROOT, by_grade_id, cell, copy_course, graded, notebook, with_answer
+from conftest import (ROOT, by_grade_id, calibrated_course, cell, graded, notebook, solution_namespace,
+                      with_answer, without_quality)
 
-SOURCE = ROOT / "source" / "vae" / "vae.ipynb"
 SOLUTION = ROOT / "solutions" / "vae" / "vae.ipynb"
 RELEASE = ROOT / "release" / "vae" / "vae.ipynb"
 MISTAKES = {m.id: m for m in load_mistakes(ROOT, "vae")}
@@ -39,18 +37,8 @@ TINY = {"train_images": 5000, "test_images": 500, "epochs": 1, "batch_size": 16,
 
 @pytest.fixture(scope="session")
 def vae_course(tmp_path_factory):
-    """A copy of the course whose vae cpu profile is TINY, calibrated once for the session (one seed)."""
-    from autograder.calibrate import calibrate
-    from autograder.config import load_course
-
-    root = copy_course(tmp_path_factory.mktemp("vae-course"), assignments=("vae",))
-    config = yaml.safe_load((root / "course.yaml").read_text())
-    config["assignments"]["vae"]["quality"]["profiles"]["cpu"] = json.loads(json.dumps(TINY))
-    config["worker"]["wall_s"] = 30  # per cell and check: hostile loops end sooner
-    (root / "course.yaml").write_text(yaml.safe_dump(config))
-    os.environ["AUTOGRADER_PROFILE"] = "cpu"
-    calibrate(load_course(root), "vae", profile="cpu", seeds=1, log=lambda *_: None)
-    return load_course(root)
+    """A copy of the course whose vae cpu profile is TINY, calibrated once for the session."""
+    return calibrated_course(tmp_path_factory.mktemp("vae-course"), "vae", TINY, wall_s=30)
 
 
 @pytest.fixture(scope="session")
@@ -62,29 +50,15 @@ def vae_grader(vae_course):
 
 @pytest.fixture(scope="session")
 def checks_only(vae_grader):
-    """The same grader without the training-based check: every other check, in a few seconds per notebook."""
-    cells = tuple(c for c in vae_grader.spec.cells
-                  if not (c.kind == "test" and any(checks.get(call.check).quality for call in c.calls)))
-    return replace(vae_grader, spec=replace(vae_grader.spec, cells=cells), thresholds={})
+    return without_quality(vae_grader)
 
 
 # --------------------------------------------------------------------------------------- checks, without a worker
 
 
-def solution_namespace() -> dict:
-    """The source notebook's setup and answer cells, run here (instructor code): the reference functions."""
-    from autograder.notebook import load_spec
-
-    ns = {"__name__": "__main__"}
-    for c in load_spec(SOURCE, "vae").cells:
-        if c.kind in ("setup", "answer"):
-            exec(compile(c.code, f"<{c.grade_id}>", "exec"), ns)
-    return ns
-
-
 @pytest.fixture(scope="module")
 def ns():
-    return solution_namespace()
+    return solution_namespace("vae")
 
 
 def with_code(ns: dict, code: str, name: str):
@@ -265,8 +239,12 @@ def test_quality_baselines_and_refusals(tmp_path):
     check = VAEQuality()
     rng = np.random.default_rng(0)
     x = (rng.random((50, 28, 28, 1)) < 0.2).astype("float32")
-    check._sample_baselines = {"sample_recognizable": {"noise": 0.05}, "sample_classes": {"noise": 1.5}}
-    base = check.baselines({"x": x})
+    with pytest.raises(KitError, match="sample baselines are not in .*run `autograder calibrate vae`"):
+        check.baselines({"x": x}, assets=tmp_path)
+    samples = {"sample_recognizable": {"noise": 0.05}, "sample_classes": {"noise": 1.5}}
+    (tmp_path / CLASSIFIER_REPORT).write_text(json.dumps({"sample_baselines": samples}))
+    base = check.baselines({"x": x}, assets=tmp_path)
+    assert base["sample_classes"] == {"noise": 1.5}
     assert base["kl"]["image_information"] == pytest.approx(784 * (-(0.2 * np.log(0.2) + 0.8 * np.log(0.8))), rel=0.1)
     assert base["reconstruction_mse"]["all_zeros"] == pytest.approx(float(np.mean(x ** 2)))
     # an encoder with one output (a plain autoencoder's) is refused with a sentence

@@ -348,7 +348,7 @@ class CVAEQuality(QualityCheck):
         control = attribute_control(decoder, _load(Path(assets) / CLASSIFIER), z_mean, y, recipe)
         return {"test_mse": test_mse, "attribute_control": float(np.mean(list(control.values())))}
 
-    def baselines(self, test: dict) -> dict:
+    def baselines(self, test: dict, *, assets) -> dict:
         x = test["x"].astype("float64")
         return {"test_mse": {"all_zeros": float(np.mean(x ** 2)),
                              "mean_image": float(np.mean((x - x.mean(axis=0)) ** 2))},

@@ -62,8 +62,9 @@ class QualityCheck(Check):
     def evaluate(self, export_dir, *, data, recipe, assets=None) -> dict:
         raise NotImplementedError
 
-    def baselines(self, test: dict) -> dict[str, dict[str, float]]:
-        """Per metric, what trivial models score on the held-out set; the failure level is the best of them."""
+    def baselines(self, test: dict, *, assets) -> dict[str, dict[str, float]]:
+        """Per metric, what trivial models score on the held-out set; the failure level is the best of them.
+        `assets` is the folder where `train_assets` wrote the reference models that the measures use."""
         raise NotImplementedError
 
     def judge(self, got, expected, *, hidden):
@@ -134,7 +135,7 @@ class ReconstructionQuality(QualityCheck):
             raise ValueError(f"the decoder gives images of shape {decoded.shape[1:]}, expected {x.shape[1:]}")
         return {"test_mse": float(np.mean((decoded.astype("float64") - x) ** 2))}
 
-    def baselines(self, test: dict) -> dict:
+    def baselines(self, test: dict, *, assets) -> dict:
         """What trivial models score on the held-out set: a calibrated threshold must beat them by far."""
         x = test["x"].astype("float64")
         return {"test_mse": {"all_zeros": float(np.mean(x ** 2)),

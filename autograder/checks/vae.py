@@ -553,32 +553,34 @@ class VAEQuality(QualityCheck):
         measured.update(sample_metrics(samples, _load(Path(assets) / CLASSIFIER), confidence=extra["confidence"]))
         return measured
 
-    def baselines(self, test: dict) -> dict:
+    def baselines(self, test: dict, *, assets) -> dict:
         """Trivial models on the held-out set. Reconstruction: all zeros, the mean image. KL: the information in
         an image beyond the best input-free model (binary cross-entropy of the mean image minus the pixels' own
         entropy); a code that costs more nats than that makes the ELBO worse than ignoring the input, however
         good the reconstruction. Samples: image sets without digit structure, read by the reference classifier
-        (computed by `train_assets`, which calibration runs first)."""
+        (measured by `train_assets`, which calibration runs first, and read from its report in `assets`)."""
+        from ..errors import KitError
+
         x = test["x"].astype("float64")
         mean = x.mean(axis=0)
         information = float(np.mean(_bce_per_image(x, np.broadcast_to(mean, x.shape)) - _bce_per_image(x, x)))
         out = {"reconstruction_mse": {"all_zeros": float(np.mean(x ** 2)),
                                       "mean_image": float(np.mean((x - mean) ** 2))},
                "kl": {"image_information": information}}
-        if self._sample_baselines is None:
-            from ..errors import KitError
-
-            raise KitError("the sample baselines need the reference classifier: run `autograder calibrate vae`.")
-        out.update(self._sample_baselines)
+        report = Path(assets) / CLASSIFIER_REPORT
+        try:
+            out.update(json.loads(report.read_text())["sample_baselines"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise KitError(f"the sample baselines are not in {report}: run `autograder calibrate vae`, which "
+                           "trains the reference classifier and measures them.") from None
         return out
-
-    _sample_baselines: dict | None = None
 
     def train_assets(self, out_dir, *, train, test, recipe, seed):
         """The reference digit classifier, trained on MNIST's training split (never on the held-out test subset)
         with blurred copies, since decoded digits are soft. An existing classifier trained with the same settings
         is reused, so that recalibrating, or calibrating another profile, keeps the same judge. It is checked on
-        held-out digits, and it measures the sample metrics of the trivial image sets, for `baselines`."""
+        held-out digits, and it measures the sample metrics of the trivial image sets, which its report keeps for
+        `baselines`."""
         import keras
 
         from ..errors import KitError
@@ -616,9 +618,8 @@ class VAEQuality(QualityCheck):
         }
         per_set = {name: sample_metrics(images, classifier, confidence=extra["confidence"])
                    for name, images in sets.items()}
-        self._sample_baselines = {m: {name: values[m] for name, values in per_set.items()}
-                                  for m in ("sample_recognizable", "sample_classes")}
-        report["sample_baselines"] = self._sample_baselines
+        report["sample_baselines"] = {m: {name: values[m] for name, values in per_set.items()}
+                                      for m in ("sample_recognizable", "sample_classes")}
         report["test_images"] = sample_metrics(test["x"], classifier, confidence=extra["confidence"])
         previous.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         return [out / CLASSIFIER, previous]

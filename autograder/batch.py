@@ -43,6 +43,7 @@ from .errors import KitError
 from .feedback import render_feedback
 from .grade import PRIVATE, Grader
 from .results import Finding, SubmissionResult
+from .student_files import read_small_file
 
 GRADER_ERROR = "grader_error"
 # How the sandbox words a run it could not start (sandbox.py's _setup_failure): the grader's fault, like a
@@ -251,8 +252,9 @@ def write_result(task: Task, result: dict) -> None:
     task.out_dir.mkdir(parents=True, exist_ok=True)
     files = [("feedback.html", render_feedback(result).encode()),
              ("results.json", (json.dumps(result, indent=1, sort_keys=True) + "\n").encode())]
-    if task.timestamp is not None and task.timestamp.is_file():
-        files.insert(0, ("timestamp.txt", task.timestamp.read_bytes()))
+    stamp = read_small_file(task.timestamp) if task.timestamp is not None else None
+    if stamp is not None:
+        files.insert(0, ("timestamp.txt", stamp))
     for name, data in files:
         tmp = task.out_dir / f".{name}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:

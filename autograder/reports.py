@@ -36,9 +36,7 @@ import io
 import json
 import logging
 import math
-import os
 import re
-import stat
 import statistics
 import textwrap
 import warnings
@@ -51,6 +49,7 @@ from typing import Any
 
 from .errors import KitError
 from .feedback import check_view, environment, format_number, render_feedback
+from .student_files import read_small_file
 
 log = logging.getLogger(__name__)
 
@@ -153,23 +152,10 @@ def _write_feedback(course_root: Path, assignment: str, sub: Submission) -> list
     page = render_feedback(sub.result if sub.result is not None else _unreadable_result(assignment, sub))
     written = [_write_text(folder / f"{assignment}.html", page)]
     for name in EXCHANGE_FILES:
-        text = _small_student_file(course_root / "submitted" / sub.student / assignment / name)
-        if text is not None:
-            written.append(_write_text(folder / name, text))
+        data = read_small_file(course_root / "submitted" / sub.student / assignment / name)
+        if data is not None:
+            written.append(_write_bytes(folder / name, data))
     return written
-
-
-def _small_student_file(path: Path, limit: int = 4096) -> str | None:
-    """A short text file from a student's folder, or None: never follows a link, never reads more than `limit`."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = fh.read(limit + 1)
-    return data.decode("utf-8", errors="replace") if len(data) <= limit else None
 
 
 # ---- reading -------------------------------------------------------------------------------------------------------
@@ -246,9 +232,9 @@ def _find_assignments(course_root: Path) -> list[str]:
 
 def _submission_time(course_root: Path, student: str, assignment: str, notes: list[str]) -> datetime | None:
     for folder in ("submitted", "autograded"):
-        path = Path(course_root) / folder / student / assignment / "timestamp.txt"
-        if path.is_file():
-            text = path.read_text(encoding="utf-8", errors="replace").strip()
+        data = read_small_file(Path(course_root) / folder / student / assignment / "timestamp.txt")
+        if data is not None:
+            text = data.decode("utf-8", errors="replace").strip()
             try:
                 from nbgrader.utils import parse_utc  # nbgrader's own reader of its timestamp.txt
 
@@ -694,6 +680,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _write_text(path: Path, text: str) -> Path:
+    return _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_bytes(data)
     return path

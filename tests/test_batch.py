@@ -188,6 +188,12 @@ def test_find_tasks_one_notebook_per_student_and_assignment(tiny_course, tmp_pat
     assert (tmp_path / "out" / "ada" / A / "timestamp.txt").read_text().startswith("2026-11-20 10:00")
     assert sorted(p.name for p in (tmp_path / "out" / "ada" / A).iterdir()) == [
         "feedback.html", "results.json", "timestamp.txt"]  # no temporary files left
+    # A timestamp.txt that is a link (to an earlier time, or to a file of the grader's) is not copied.
+    link = subs / "bob" / A / "timestamp.txt"
+    link.symlink_to(subs / "ada" / A / "timestamp.txt")
+    write_result(dataclasses.replace(tasks[1], timestamp=link), {"score": 1, "max_score": 2, "tests": [],
+                                                                  "extra_data": {"findings": []}})
+    assert sorted(p.name for p in tasks[1].out_dir.iterdir()) == ["feedback.html", "results.json"]
 
 
 def test_hidden_folders_are_few(tiny_course, tmp_path):

@@ -255,14 +255,21 @@ def test_nbgrader_release_feedback_delivers_the_pages(course, tmp_path):
     assert len(list(released.iterdir())) == 3
 
 
-def test_a_linked_or_huge_secret_is_not_copied(course, tmp_path):
+def test_linked_huge_or_special_files_beside_a_submission_are_not_read(course, tmp_path):
     outside = tmp_path / "grader-secret"
-    outside.write_text("not the student's")
+    outside.write_text("2020-01-01 00:00:00.000000 UTC")
     (course / "submitted" / "ada" / A / "submission_secret.txt").symlink_to(outside)
     (course / "submitted" / "bo" / A / "submission_secret.txt").write_text("x" * 10_000)
-    write_reports(course)
-    assert not (course / "feedback" / "ada" / A / "submission_secret.txt").exists()
-    assert not (course / "feedback" / "bo" / A / "submission_secret.txt").exists()
+    cy = course / "submitted" / "cy" / A
+    (cy / "timestamp.txt").unlink()
+    (cy / "timestamp.txt").symlink_to(outside)  # an early time from a file outside: not believed
+    os.mkfifo(cy / "submission_secret.txt")  # would block a plain read forever
+    write_reports(course, due={A: DUE})
+    for student in ("ada", "bo", "cy"):
+        assert not (course / "feedback" / student / A / "submission_secret.txt").exists()
+    assert not (course / "feedback" / "cy" / A / "timestamp.txt").exists()
+    rows = {r.split(",")[0]: r.split(",") for r in (course / "reports" / A / "class.csv").read_text().splitlines()}
+    assert rows["cy"][-2] == ""  # no readable timestamp: the late flag stays empty
 
 
 def test_unknown_assignment_or_nothing_graded_is_a_clear_error(course, tmp_path):

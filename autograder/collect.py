@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .errors import KitError
+from .student_files import read_timestamp
 
 MAX_BYTES = 100 * 1024 * 1024  # a notebook larger than this is listed, not unpacked
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's Exchange.timestamp_format
@@ -197,7 +198,7 @@ def _place(entry: Entry, folder: Path, assignment: str, force: bool, report: Col
     stamp = folder / "timestamp.txt"
     label = f"{entry.student} ({entry.name}, {_show(entry.time)})"
     content = entry.read()
-    before = _read_time(stamp)
+    before, _ = read_timestamp(stamp)  # an unreadable timestamp counts as none
     if target.is_file():
         if target.read_bytes() == content:
             report.unchanged.append(label)
@@ -217,18 +218,6 @@ def _place(entry: Entry, folder: Path, assignment: str, force: bool, report: Col
     folder.mkdir(parents=True, exist_ok=True)
     _write(target, content)
     _write(stamp, (entry.time.strftime(TIMESTAMP_FORMAT) + "\n").encode())
-
-
-def _read_time(stamp: Path) -> dt.datetime | None:
-    if not stamp.is_file():
-        return None
-    try:
-        from nbgrader.utils import parse_utc  # nbgrader's own reader of its timestamp.txt
-
-        time = parse_utc(stamp.read_text(encoding="utf-8").strip())
-    except Exception:  # noqa: BLE001 - an unreadable timestamp counts as none
-        return None
-    return time.replace(tzinfo=dt.timezone.utc) if time.tzinfo is None else time.astimezone(dt.timezone.utc)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -43,13 +43,13 @@ import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import KitError
 from .feedback import check_view, environment, format_number, render_feedback
-from .student_files import read_small_file
+from .student_files import as_utc, read_small_file, read_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def collect(course_root: Path, assignment: str, *, due: datetime | None = None) 
         sub = Submission(student, result, error)
         stamp = _submission_time(course_root, student, assignment, sub.notes)
         if stamp is not None and due is not None:
-            sub.late = stamp > _as_utc(due)
+            sub.late = stamp > as_utc(due)
         subs.append(sub)
     return sorted(subs, key=lambda s: s.student)
 
@@ -232,21 +232,12 @@ def _find_assignments(course_root: Path) -> list[str]:
 
 def _submission_time(course_root: Path, student: str, assignment: str, notes: list[str]) -> datetime | None:
     for folder in ("submitted", "autograded"):
-        data = read_small_file(Path(course_root) / folder / student / assignment / "timestamp.txt")
-        if data is not None:
-            text = data.decode("utf-8", errors="replace").strip()
-            try:
-                from nbgrader.utils import parse_utc  # nbgrader's own reader of its timestamp.txt
-
-                return parse_utc(text).replace(tzinfo=timezone.utc)
-            except (ValueError, OverflowError, TypeError):
-                notes.append(f"{folder}/{student}/{assignment}/timestamp.txt is not a time: {text[:40]!r}")
-                return None
+        time, bad = read_timestamp(Path(course_root) / folder / student / assignment / "timestamp.txt")
+        if bad is not None:
+            notes.append(f"{folder}/{student}/{assignment}/timestamp.txt is not a time: {bad[:40]!r}")
+        if time is not None or bad is not None:
+            return time
     return None
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 # ---- CSVs ----------------------------------------------------------------------------------------------------------

@@ -141,8 +141,14 @@ def write_reports(
         gradebook = {"written": count, "notes": gradebook_notes}
         thresholds = load_thresholds(course_root, assignment)
         written += _write_summary(folder, assignment, subs, thresholds, gradebook)
-        for sub in subs:
-            written += _write_feedback(course_root, assignment, sub)
+        pages = {sub.student: _write_feedback(course_root, assignment, sub) for sub in subs}
+        written += [path for paths in pages.values() for path in paths]
+        no_secret = sorted(s for s, paths in pages.items() if not any(p.name == EXCHANGE_FILES[1] for p in paths))
+        if no_secret and len(no_secret) < len(pages):  # all missing: an LMS class, whose pages go back through the LMS
+            log.warning(f"{assignment}: nbgrader release_feedback stops at the first student without a "
+                        f"submission_secret.txt (not submitted through nbgrader's exchange): {', '.join(no_secret)}. "
+                        f"Release the others with --CourseDirectory.student_id_exclude={','.join(no_secret)} and "
+                        "return these pages another way.")
     return written
 
 

@@ -233,19 +233,23 @@ def test_out_dir_and_feedback_layout(course, tmp_path):
     assert not (course / "feedback" / "dee" / A / "timestamp.txt").exists()  # dee's submission has none
 
 
-def test_nbgrader_release_feedback_delivers_the_pages(course, tmp_path):
+def test_nbgrader_release_feedback_delivers_the_pages(course, tmp_path, caplog):
     """nbgrader's own release_feedback finds each page and names it by the hash of the student's secret."""
     from nbgrader.utils import notebook_hash
 
     secrets = {"ada": "a1" * 32, "bo": "b2" * 32, "cy": "c3" * 32}
     for student, secret in secrets.items():
         (course / "submitted" / student / A / "submission_secret.txt").write_text(secret)
-    shutil.rmtree(course / "autograded" / "dee")  # dee's submission came without nbgrader's files: not released
-    write_reports(course)
+    with caplog.at_level(logging.WARNING, logger="autograder.reports"):
+        write_reports(course)
+    # dee's submission came without nbgrader's files: the TA is told how to release the others
+    assert "release_feedback stops at the first student without a submission_secret.txt" in caplog.text
+    assert "--CourseDirectory.student_id_exclude=dee " in caplog.text
     exchange = tmp_path / "exchange"
     exchange.mkdir()
     run = subprocess.run([sys.executable, "-m", "nbgrader", "release_feedback", A, "--course=kit",
-                          f"--Exchange.root={exchange}", f"--CourseDirectory.root={course}"],
+                          f"--Exchange.root={exchange}", f"--CourseDirectory.root={course}",
+                          "--CourseDirectory.student_id_exclude=dee"],
                          capture_output=True, text=True, cwd=course, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     released = exchange / "kit" / "feedback"

@@ -8,7 +8,7 @@ item kills the process (os._exit, a crash, a limit), the runner sees which item 
 worker that skips it. Each item has its own timer; the runner's watchdog and the sandbox's wall-clock limit back
 it up (student code can catch or cancel the timer). Processes that student code starts do not outlive its item:
 a forked copy of the worker stops when it gets back here, and, in the sandbox's own pid namespace, every other
-process is killed after each item.
+process is killed after each item, and gone, before the next one starts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
+
+STRAYS_GONE_S = 5.0  # how long the worker waits, after an item, for the processes it started to be gone
 
 
 class ItemTimeout(BaseException):
@@ -30,6 +33,16 @@ class NotRun(Exception):
 
 def _on_alarm(signum, frame):
     raise ItemTimeout()
+
+
+def _reap_children() -> None:
+    """Collect this process's children that have ended, without waiting for the others."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
 
 
 def describe_error(err: BaseException, tb=None) -> str:
@@ -91,17 +104,18 @@ class Worker:
         # kill(-1) reaches every process this one may signal, except itself and pid 1: inside the sandbox's own
         # pid namespace (whose pid 1 is our parent) that is exactly what student code started. Never outside it.
         # Belt and braces: inside the namespace this process has a tiny pid (its parent is 1); outside, it never does.
+        # They must be gone, not just signalled, before the next item: until they are reaped they still count
+        # against the cgroup's pids limit, and TensorFlow aborts when it cannot start a thread.
         if self.plan.get("pid_namespace") and os.getppid() == 1 and self.pid <= 3:
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except OSError:
-                pass
-            while True:
+            deadline = time.monotonic() + STRAYS_GONE_S
+            while time.monotonic() < deadline:
                 try:
-                    if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                        break
-                except ChildProcessError:
+                    os.kill(-1, signal.SIGKILL)  # ESRCH once no process is left (pid 1 reaps the orphans)
+                except OSError:
                     break
+                _reap_children()
+                time.sleep(0.005)
+            _reap_children()
 
     def run(self) -> None:
         signal.signal(signal.SIGALRM, _on_alarm)

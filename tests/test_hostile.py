@@ -709,6 +709,40 @@ elif os.fork() == 0:   # a detached child, which must not live on to forge the r
     assert (tmp_path / "ran.txt").read_text() == "c\n"  # once: the forked copy did not run it too
 
 
+def test_a_fork_bomb_is_gone_before_the_next_item_starts(tmp_path):
+    """The processes a bomb leaves are reaped, not just signalled, before the next item: until then they count
+    against the pids limit, and TensorFlow aborts when it cannot start a thread."""
+    have = fences()
+    if not (have.get("pid_namespace") and have.get("cgroup_pids")):
+        pytest.skip(f"needs a pid namespace (with its own /proc) and a pids cgroup: {describe_fences()}")
+    bomb = """
+import os, time
+for _ in range(200):
+    try:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+    except OSError:   # the pids limit: the sandbox is full
+        break
+"""
+    census = """
+import os, threading
+seen = sorted(int(d) for d in os.listdir("/proc") if d.isdigit())
+threads = [threading.Thread(target=lambda: None) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+open("census.txt", "w").write(" ".join(map(str, seen)))
+"""
+    plan = {"item_timeout_s": 20, "cells": [{"id": "student|answer:a", "code": bomb},
+                                           {"id": "student|answer:b", "code": census}]}
+    run = run_plan(plan, workdir=tmp_path, limits=TINY_LIMITS, hide=[])
+    assert run.outcomes["student|answer:a"].ok and not run.deaths, run.outcomes
+    assert run.outcomes["student|answer:b"].ok, run.outcomes["student|answer:b"]
+    assert len((tmp_path / "census.txt").read_text().split()) == 2  # pid 1 of the namespace and the worker
+
+
 def test_forged_done_after_finished_is_ignored(tmp_path):
     plan = {"item_timeout_s": 20, "cells": [{"id": "student|answer:a", "code": '''
 import atexit, json

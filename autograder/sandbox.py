@@ -7,7 +7,8 @@ _enter ...`) that sets the fences up and then execs `argv`:
         H: joins the run's cgroups (pids, memory), unshares the mount, pid, network and IPC namespaces
            (plus a user namespace when not root), forks
         A: pid 1 of the new pid namespace: mounts a read-only view of the machine (tmpfs over hidden paths,
-           private /tmp, /dev and /proc, read-write binds of cwd and `writable`), forks, reaps, reports
+           private /tmp, /dev and /proc, read-write binds of cwd and `writable`, read-only binds of Python and
+           the kit when they lie under /tmp), forks, reaps, reports
         B: sets rlimits, drops every capability, sets no_new_privs, execs argv
 
 The grader kills the process group, the cgroup and (through A's death) the whole pid namespace at the wall-clock
@@ -256,6 +257,7 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
     keep: dict[str, int] = {}
     for path in [spec["cwd"], *spec["writable"]]:
         keep[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    runtime = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in spec.get("runtime", [])}
     devices: dict[str, int] = {}
     for path in [f"/dev/{n}" for n in DEV_NODES] + spec["gpu_devices"]:
         try:
@@ -308,6 +310,11 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
     os.mkdir("/dev/shm")
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,{tmp_size}")
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,{tmp_size}")
+    # Python and the kit where the private /tmp just covered them (a virtual environment under /tmp), read-only
+    for path, fd in runtime.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(fd_path(fd), path, None, MS_BIND | MS_REC)
+        _make_readonly(path)
     readonly_later = ["/dev"]
     null = devices.get("/dev/null")
 
@@ -344,7 +351,7 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
         _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | _remount_flags(_options_of(path)))
     for path in readonly_later:
         _make_readonly(path)
-    for fd in [*keep.values(), *devices.values()]:
+    for fd in [*keep.values(), *runtime.values(), *devices.values()]:
         os.close(fd)
     return made_proc
 
@@ -569,6 +576,7 @@ def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limi
         "writable": writable_s,
         "hide": hide_s,
         "sockets": _unix_socket_paths(),
+        "runtime": _runtime_paths(),
         "gpu_devices": _gpu_device_paths() if gpu else [],
         "tmpfs_mb": max(16, limits.memory_mb),
         "rlimits": _rlimits(limits, gpu, plan),
@@ -872,6 +880,16 @@ def _gpu_device_paths() -> list[str]:
         return []
     return sorted(f"/dev/{n}" for n in names
                   if (n.startswith("nvidia") or n in ("kfd", "dri")))
+
+
+def _runtime_paths() -> list[str]:
+    """The interpreter's prefixes and the kit's package where the sandbox's private /tmp or /dev/shm would cover
+    them (a virtual environment or a checkout under /tmp): the child is given these back, read-only."""
+    wanted = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+              os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(os.path.realpath(__file__))}
+    covered = [p for p in {os.path.realpath(p) for p in wanted if p}
+               if p.startswith(("/tmp/", "/dev/shm/")) and os.path.isdir(p)]
+    return sorted(p for p in covered if not any(p.startswith(q + "/") for q in covered))  # outermost only
 
 
 def _unix_socket_paths() -> list[str]:
@@ -1178,6 +1196,7 @@ def _probe() -> dict[str, bool]:
             "parent": os.getpid(), "strict": False, "ns": want_ns, "mounts": True, "newproc": True,
             "argv": [sys.executable, "-I", "-S", "-c", _PROBE_CHILD], "env": {"PATH": os.defpath},
             "cwd": os.path.realpath(scratch), "writable": [], "hide": [], "sockets": [], "gpu_devices": [],
+            "runtime": _runtime_paths(),
             "tmpfs_mb": 16, "rlimits": _rlimits(limits, _gpu_visible(os.environ), {}), "drop_caps": True,
             "cgroup_procs": cgroup.procs_files() if cgroup else [],
         }

@@ -114,6 +114,37 @@ def test_scratch_under_tmp_is_bound_in(tmp_path):
     assert (tmp_path / "x").read_text() == "1"
 
 
+def test_python_under_tmp_keeps_every_fence(tmp_path):
+    """A virtual environment under /tmp (a checkout there, say): the private /tmp would cover the interpreter, so
+    the sandbox binds it back read-only instead of losing its namespaces."""
+    import json
+    import subprocess
+
+    if not os.path.realpath(tmp_path).startswith("/tmp/"):
+        pytest.skip("pytest's temporary folder is not under /tmp here")
+    venv = tmp_path / "venv"
+    subprocess.run([PY, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True, timeout=120)
+    (tmp_path / "scratch").mkdir()
+    script = textwrap.dedent("""
+        import json, sys
+        from autograder import sandbox
+        limits = sandbox.Limits(wall_s=20, cpu_s=20, memory_mb=512, max_pids=32, file_size_mb=16, output_kb=16)
+        child = "import sys; print(sys.prefix); open(sys.prefix + '/written', 'w')"
+        out = sandbox.run_limited([sys.executable, "-c", child], cwd=sys.argv[1], env={"PATH": "/usr/bin:/bin"},
+                                  limits=limits)
+        print(json.dumps({"fences": sandbox.fences(), "returncode": out.returncode, "tail": out.output_tail}))
+    """)
+    root = Path(sb.__file__).resolve().parents[1]
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", script, str(tmp_path / "scratch")],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["fences"] == fences()  # the same fences as from a Python outside /tmp
+    assert got["returncode"] == 1 and str(venv) in got["tail"], got  # Python ran, from the venv under /tmp
+    if fences().get("read_only_root"):
+        assert "Read-only file system" in got["tail"] and not (venv / "written").exists()
+
+
 def test_environment_is_exactly_what_was_given_and_changes_do_not_leak(scratch):
     os.environ["SANDBOX_TEST_SECRET"] = "grader-only"
     try:

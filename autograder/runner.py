@@ -15,10 +15,12 @@ switch off the worker's own timer.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +73,22 @@ def worker_env(scratch: Path) -> dict[str, str]:
     return env
 
 
+WORKER_FLAGS = ["-s", "-P"]  # no user site-packages, no working directory on sys.path
+
+
+@functools.lru_cache(maxsize=1)
+def worker_kit() -> tuple[Path, ...]:
+    """The folder(s) the worker imports the kit from, which the sandbox must leave visible. Not always the
+    grader's own copy: the worker gets no PYTHONPATH, so it imports the installed kit (an editable checkout, say)."""
+    code = "import importlib.util as u; print(*u.find_spec('autograder').submodule_search_locations, sep='\\n')"
+    try:
+        found = subprocess.run([sys.executable, *WORKER_FLAGS, "-c", code], env={"PATH": "/usr/bin:/bin"},
+                               capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return tuple(Path(line) for line in found.stdout.splitlines() if line.strip())
+
+
 def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
              files: dict[str, Any] | None = None) -> PlanRun:
     """Run `plan` (cells, probes, evaluations) in the empty folder `workdir` (the worker's only writable place;
@@ -94,8 +112,9 @@ def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
                    pid_namespace=bool(fences().get("pid_namespace")))
         (scratch / "plan.json").write_text(json.dumps(run), encoding="utf-8")
         log = EventLog(events, timeouts, skip=run["skip"])
-        result = run_limited([sys.executable, "-s", "-P", "-m", "autograder.worker", "plan.json"],
-                             cwd=scratch, env=worker_env(scratch), limits=limits, hide=hide, watch=log.watch)
+        result = run_limited([sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", "plan.json"],
+                             cwd=scratch, env=worker_env(scratch), limits=limits, hide=hide, readable=worker_kit(),
+                             watch=log.watch)
         tail = result.output_tail
         log.poll()
         outcomes.update(log.outcomes)

@@ -529,10 +529,11 @@ _FENCE_TEXT = {
 
 
 def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limits,
-                hide: Sequence[Path] = (), writable: Sequence[Path] = (),
+                hide: Sequence[Path] = (), writable: Sequence[Path] = (), readable: Sequence[Path] = (),
                 stdin_data: bytes | None = None, watch: Callable[[], str | None] | None = None) -> Outcome:
     """Run `argv` in `cwd` (a scratch directory it may write) with exactly `env`, inside the fences that work
-    here, and return how it ended. Never raises because of what the child does. `watch`, when given, is called
+    here, and return how it ended. `readable`: folders the command needs to read that may lie under /tmp (which
+    the child sees as a private, empty tmpfs), such as the code it imports; the interpreter's are added. Never raises because of what the child does. `watch`, when given, is called
     about once a second while the child runs; a sentence from it ends the run at once (killed, `timed_out`, with
     that sentence as the reason): the caller's own deadlines, e.g. per item of a plan."""
     fences()
@@ -576,7 +577,7 @@ def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limi
         "writable": writable_s,
         "hide": hide_s,
         "sockets": _unix_socket_paths(),
-        "runtime": _runtime_paths(),
+        "runtime": _runtime_paths([os.fspath(p) for p in readable]),
         "gpu_devices": _gpu_device_paths() if gpu else [],
         "tmpfs_mb": max(16, limits.memory_mb),
         "rlimits": _rlimits(limits, gpu, plan),
@@ -882,11 +883,11 @@ def _gpu_device_paths() -> list[str]:
                   if (n.startswith("nvidia") or n in ("kfd", "dri")))
 
 
-def _runtime_paths() -> list[str]:
-    """The interpreter's prefixes and the kit's package where the sandbox's private /tmp or /dev/shm would cover
-    them (a virtual environment or a checkout under /tmp): the child is given these back, read-only."""
+def _runtime_paths(readable: Sequence[str] = ()) -> list[str]:
+    """The interpreter's prefixes and `readable` where the sandbox's private /tmp or /dev/shm would cover them (a
+    virtual environment or a checkout under /tmp): the child is given these back, read-only."""
     wanted = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
-              os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(os.path.realpath(__file__))}
+              os.path.dirname(os.path.realpath(sys.executable)), *readable}
     covered = [p for p in {os.path.realpath(p) for p in wanted if p}
                if p.startswith(("/tmp/", "/dev/shm/")) and os.path.isdir(p)]
     return sorted(p for p in covered if not any(p.startswith(q + "/") for q in covered))  # outermost only

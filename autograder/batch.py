@@ -40,7 +40,7 @@ from typing import Callable
 from . import __version__
 from .config import Course
 from .errors import KitError
-from .feedback import render_feedback
+from .feedback import format_number, render_feedback
 from .grade import PRIVATE, Grader
 from .results import Finding, SubmissionResult
 from .student_files import read_small_file
@@ -425,7 +425,8 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
                 else:
                     summary.percents.append(100 * result["score"] / result["max_score"] if result["max_score"]
                                             else 0.0)
-                bar.advance(f"{job.task.student} {job.task.assignment}: {result['score']:g}/{result['max_score']:g}"
+                score = f"{format_number(result['score'], 2)}/{format_number(result['max_score'], 2)}"
+                bar.advance(f"{job.task.student} {job.task.assignment}: {score}"
                             + (f" ({', '.join(kinds)})" if kinds else ""))
 
             summary.interrupted = pool.run(jobs, on_result, lambda: bar.say(

@@ -532,10 +532,11 @@ def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limi
                 hide: Sequence[Path] = (), writable: Sequence[Path] = (), readable: Sequence[Path] = (),
                 stdin_data: bytes | None = None, watch: Callable[[], str | None] | None = None) -> Outcome:
     """Run `argv` in `cwd` (a scratch directory it may write) with exactly `env`, inside the fences that work
-    here, and return how it ended. `readable`: folders the command needs to read that may lie under /tmp (which
-    the child sees as a private, empty tmpfs), such as the code it imports; the interpreter's are added. Never raises because of what the child does. `watch`, when given, is called
-    about once a second while the child runs; a sentence from it ends the run at once (killed, `timed_out`, with
-    that sentence as the reason): the caller's own deadlines, e.g. per item of a plan."""
+    here, and return how it ended. Never raises because of what the child does. `readable`: folders the command
+    reads that may lie under /tmp (which the child sees as a private, empty tmpfs), such as the code it imports;
+    the interpreter's own are added. `watch`, when given, is called about once a second while the child runs; a
+    sentence from it ends the run at once (killed, `timed_out`, with that sentence as the reason): the caller's own
+    deadlines, e.g. per item of a plan."""
     fences()
     plan = dict(_plan_cache or {})
     argv = [os.fspath(a) for a in argv]

@@ -54,7 +54,8 @@ from .student_files import as_utc, read_small_file, read_timestamp
 log = logging.getLogger(__name__)
 
 MALFORMED = "malformed_results"
-EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")  # nbgrader submit writes both
+SECRET = "submission_secret.txt"  # release_feedback names a released page by a hash of it
+EXCHANGE_FILES = ("timestamp.txt", SECRET)  # nbgrader submit writes both
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 # Colours of the summary's figures: the same three states as the feedback page.
 RED, AMBER, GREEN, GREY = "#cf222e", "#d4a72c", "#2da44e", "#8c959f"
@@ -143,7 +144,7 @@ def write_reports(
         written += _write_summary(folder, assignment, subs, thresholds, gradebook)
         pages = {sub.student: _write_feedback(course_root, assignment, sub) for sub in subs}
         written += [path for paths in pages.values() for path in paths]
-        no_secret = sorted(s for s, paths in pages.items() if not any(p.name == EXCHANGE_FILES[1] for p in paths))
+        no_secret = sorted(s for s, paths in pages.items() if not any(p.name == SECRET for p in paths))
         if no_secret and len(no_secret) < len(pages):  # all missing: an LMS class, whose pages go back through the LMS
             log.warning(f"{assignment}: nbgrader release_feedback stops at the first student without a "
                         f"submission_secret.txt (not submitted through nbgrader's exchange): {', '.join(no_secret)}. "

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .errors import KitError
+from .files import CoursePaths
 
 # A schema is a dict of key -> (type or nested schema, default). `REQUIRED` marks keys without a default.
 REQUIRED = object()
@@ -141,8 +142,12 @@ class Course:
             )
         return self.assignments[name]
 
+    @property
+    def paths(self) -> CoursePaths:
+        return CoursePaths(self.root)
+
     def source_notebook(self, name: str) -> Path:
-        return self.root / "source" / name / f"{name}.ipynb"
+        return self.paths.source_notebook(name)
 
 
 def load_course(root: Path | None = None) -> Course:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Finding kinds that say the grader, not the submission, failed: such a result is never final (a rerun grades the
+# submission again) and no student is told it is a verdict on their work.
+GRADER_ERROR = "grader_error"  # an exception in the grader itself
+SANDBOX_UNAVAILABLE = "sandbox_unavailable"  # the sandbox could not be set up for the worker
+GRADER_FAULTS = frozenset({GRADER_ERROR, SANDBOX_UNAVAILABLE})
+
 
 @dataclass
 class CheckResult:
@@ -45,6 +51,10 @@ class Finding:
     message: str
     grade_id: str | None = None
 
+    @property
+    def grader_fault(self) -> bool:
+        return self.kind in GRADER_FAULTS
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "message": self.message, "grade_id": self.grade_id}
 
@@ -60,6 +70,7 @@ class SubmissionResult:
     kit_version: str
     notebook_sha256: str | None = None
     timestamp: str | None = None  # ISO time of grading; the only field allowed to differ between two gradings
+    graded_with: dict | None = None  # short hashes of what besides the notebook the result depends on (batch)
 
     @property
     def score(self) -> float:
@@ -83,5 +94,6 @@ class SubmissionResult:
                 "notebook_sha256": self.notebook_sha256,
                 "timestamp": self.timestamp,
                 "findings": [f.to_dict() for f in self.findings],
+                **({"graded_with": self.graded_with} if self.graded_with is not None else {}),
             },
         }

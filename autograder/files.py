@@ -1,0 +1,115 @@
+"""The one file layer: atomic writes, the data cache folder, the course's paths and its thresholds.
+
+Every file the kit writes for someone else to read (a cache another worker may be filling at the same moment, a
+results.json a rerun trusts, thresholds.json, a report) goes through `atomic_write` or `atomic_path`: the bytes go to
+a uniquely named temporary file in the destination's own folder, are flushed to disk, and are renamed over the
+destination. A reader sees the old file or the new one, never half of one; two writers of the same file never share
+a temporary name, so the last rename wins and neither fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import KitError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside `path` for a writer that wants a file name (numpy, h5py, zipfile). Once the block
+    ends without an exception the file is synced and renamed to `path`; on an exception it is removed. `suffix`
+    keeps an extension that the writer insists on (np.savez appends `.npz` to any other name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write `data` (text is UTF-8) to `path` atomically; returns the path."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(raw)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, value: Any, *, indent: int | None = 1) -> Path:
+    """`value` as JSON (sorted keys, a final newline), atomically."""
+    return atomic_write(path, json.dumps(value, indent=indent, sort_keys=True) + "\n")
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """The data cache folder (decoded MNIST, generated faces): `override` (course.yaml's data.cache_dir), else
+    $AUTOENCODER_KIT_CACHE, else ~/.cache/autoencoder-kit. Shared by every process on the machine: write into it
+    only with `atomic_write` / `atomic_path`."""
+    path = Path(override or os.environ.get("AUTOENCODER_KIT_CACHE") or Path.home() / ".cache" / "autoencoder-kit")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class CoursePaths:
+    """Where a course keeps what the kit reads and writes, relative to its root (an nbgrader course directory)."""
+
+    root: Path
+
+    def source_notebook(self, assignment: str) -> Path:
+        return self.root / "source" / assignment / f"{assignment}.ipynb"
+
+    def reference_dir(self, assignment: str) -> Path:
+        """Reference weights, thresholds.json, manifest.json and the measuring models of one assignment."""
+        return self.root / "reference_weights" / assignment
+
+    def thresholds_file(self, assignment: str) -> Path:
+        return self.reference_dir(assignment) / "thresholds.json"
+
+    def grading_cache(self, assignment: str) -> Path:
+        """The course's own cache (the reference's probe results), kept apart from the data cache."""
+        return self.root / ".autograder-cache" / assignment
+
+    @property
+    def autograded(self) -> Path:
+        return self.root / "autograded"
+
+
+def read_thresholds(paths: CoursePaths, assignment: str) -> dict[str, dict]:
+    """thresholds.json's profiles (profile name -> {"metrics": {...}, ...}); {} when the file does not exist.
+    A file that exists but cannot be read is an error that names it."""
+    path = paths.thresholds_file(assignment)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise KitError(f"{path} cannot be read ({err}): run `autograder calibrate {assignment}` again.") from None
+    profiles = data.get("profiles") if isinstance(data, dict) else None
+    if not isinstance(profiles, dict):
+        raise KitError(f"{path} has no 'profiles' mapping: run `autograder calibrate {assignment}` again.")
+    return profiles
+
+
+def profile_thresholds(paths: CoursePaths, assignment: str, profile: str) -> dict:
+    """One profile's thresholds ({"metrics": {...}}), as the quality checks' judges read them."""
+    profiles = read_thresholds(paths, assignment)
+    path = paths.thresholds_file(assignment)
+    if not profiles:
+        raise KitError(f"no {path}: run `autograder calibrate {assignment} --profile {profile}` first.")
+    if profile not in profiles:
+        raise KitError(f"{path} has no '{profile}' profile: run `autograder calibrate {assignment} --profile "
+                       f"{profile}` on a machine with that hardware, or grade with the cpu profile "
+                       "(`--profile cpu`, or AUTOGRADER_PROFILE=cpu).")
+    return {"metrics": profiles[profile]["metrics"]}

@@ -1,0 +1,32 @@
+"""What this machine offers the workers: the one place that decides whether a GPU is visible.
+
+The grader chooses the `gpu` training profile when a GPU is visible, and the sandbox then leaves the GPU's device
+files reachable and limits memory by cgroup instead of RLIMIT_AS (which breaks CUDA's address-space reservations).
+Both ask this module, so they never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+HIDDEN = ("", "-1", "none", "NoDevFiles")  # CUDA_VISIBLE_DEVICES values that hide every GPU
+
+
+def gpu_device_paths() -> list[str]:
+    """The device files a GPU process opens (NVIDIA's, and AMD's kfd/dri)."""
+    try:
+        names = os.listdir("/dev")
+    except OSError:
+        return []
+    return sorted(f"/dev/{n}" for n in names if n.startswith("nvidia") or n in ("kfd", "dri"))
+
+
+def gpu_visible(env: Mapping[str, str] | None = None) -> bool:
+    """Whether a process started with `env` (default: this one's) can use a GPU: a GPU's device files exist and
+    CUDA_VISIBLE_DEVICES does not hide them."""
+    env = os.environ if env is None else env
+    if env.get("CUDA_VISIBLE_DEVICES", None) in HIDDEN:
+        return False
+    return any(p.startswith("/dev/nvidia") and p[len("/dev/nvidia"):].isdigit() for p in gpu_device_paths()) or (
+        "/dev/kfd" in gpu_device_paths())

@@ -30,3 +30,19 @@ def gpu_visible(env: Mapping[str, str] | None = None) -> bool:
         return False
     return any(p.startswith("/dev/nvidia") and p[len("/dev/nvidia"):].isdigit() for p in gpu_device_paths()) or (
         "/dev/kfd" in gpu_device_paths())
+
+
+def gpu_name() -> str:
+    """The first GPU's model name as the driver reports it ("NVIDIA H100 80GB HBM3"), or "a GPU"."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                 text=True, timeout=10)
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "a GPU"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import socket
 import sys
 import sysconfig
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 
 import autograder.sandbox as sb
+import autograder.sandbox.probe as probe
+import autograder.sandbox.run as sb_run
 from autograder.sandbox import Limits, Outcome, describe_fences, fences, run_limited
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's fences are Linux-only")
@@ -134,7 +137,7 @@ def test_python_under_tmp_keeps_every_fence(tmp_path):
                                   limits=limits)
         print(json.dumps({"fences": sandbox.fences(), "returncode": out.returncode, "tail": out.output_tail}))
     """)
-    root = Path(sb.__file__).resolve().parents[1]
+    root = Path(sb.__file__).resolve().parents[2]
     done = subprocess.run([str(venv / "bin" / "python"), "-c", script, str(tmp_path / "scratch")],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -214,7 +217,7 @@ def test_sleeping_children_and_a_detached_grandchild_die_at_the_timeout(scratch)
 def test_cpu_limit(scratch):
     out = run("while True: pass", scratch, Limits(wall_s=20, cpu_s=1))
     assert not out.timed_out
-    assert out.signal in (sb.signal.SIGXCPU, sb.signal.SIGKILL)
+    assert out.signal in (signal.SIGXCPU, signal.SIGKILL)
     assert out.reason == "it used more than 1 s of CPU"
     assert out.wall_s < 8
 
@@ -242,16 +245,16 @@ def test_memory_bomb_stops_with_a_memory_reason(scratch):
 def test_memory_bomb_without_the_address_space_limit_hits_the_cgroup(scratch, monkeypatch):
     """With a GPU visible there is no RLIMIT_AS (it breaks CUDA): the memory cgroup alone must stop the bomb."""
     need("cgroup_memory")
-    monkeypatch.setattr(sb, "_gpu_visible", lambda env: True)
+    monkeypatch.setattr(sb_run, "gpu_visible", lambda env: True)
     out = run(MEMORY_BOMB, scratch, Limits(wall_s=20, memory_mb=384))
     assert not out.timed_out
-    assert out.signal == sb.signal.SIGKILL
+    assert out.signal == signal.SIGKILL
     assert out.reason == "it ran out of memory (limit 384 MB) or crashed"
 
 
 def test_crash_names_the_signal(scratch):
     out = run("import ctypes; ctypes.string_at(0)", scratch)
-    assert out.returncode is None and out.signal == sb.signal.SIGSEGV
+    assert out.returncode is None and out.signal == signal.SIGSEGV
     assert "SIGSEGV" in out.reason
 
 
@@ -344,7 +347,7 @@ def test_huge_file_from_a_program_that_does_not_ignore_sigxfsz(scratch):
         pytest.skip("needs dd")
     out = run_limited(["dd", "if=/dev/zero", "of=big", "bs=1M", "count=2048"], cwd=scratch,
                       env={"PATH": "/usr/bin:/bin"}, limits=Limits(wall_s=20, file_size_mb=4))
-    assert out.signal == sb.signal.SIGXFSZ
+    assert out.signal == signal.SIGXFSZ
     assert out.reason == "it tried to write a file larger than the 4 MB limit"
     assert (scratch / "big").stat().st_size <= 4 << 20
 
@@ -575,7 +578,7 @@ def test_fences_and_their_description():
 
 def test_without_any_namespace_or_cgroup_the_basics_still_hold(scratch, monkeypatch):
     """What a machine without namespaces and cgroups gets: rlimits, the wall clock, the process-group kill."""
-    monkeypatch.setattr(sb, "_plan_cache", {"ns": {}, "mounts": False, "newproc": False})
+    monkeypatch.setattr(probe, "_plan_cache", {"ns": {}, "mounts": False, "newproc": False})
     marker = f"sandbox-marker-{uuid.uuid4().hex}"
     out = run(f"""
         import subprocess, time
@@ -594,12 +597,12 @@ def test_the_unprivileged_path_through_a_user_namespace(scratch, outside_tmp, mo
     """As root, run the code path a non-root grader takes (a user namespace first), and check its fences."""
     if os.geteuid() != 0:
         pytest.skip("as non-root this path is the default one, tested by the other tests")
-    monkeypatch.setattr(sb, "_FORCE_USER_NAMESPACE", True)
-    monkeypatch.setattr(sb, "_fence_cache", None)
-    monkeypatch.setattr(sb, "_plan_cache", None)
-    monkeypatch.setattr(sb, "_fence_notes", {})
+    monkeypatch.setattr(probe, "_FORCE_USER_NAMESPACE", True)
+    monkeypatch.setattr(probe, "_fence_cache", None)
+    monkeypatch.setattr(probe, "_plan_cache", None)
+    monkeypatch.setattr(probe, "_fence_notes", {})
     active = fences()
-    if not (sb._plan_cache or {}).get("ns", {}).get("user"):
+    if not (probe._plan_cache or {}).get("ns", {}).get("user"):
         pytest.skip(f"user namespaces are not available here: {describe_fences()}")
     assert active["mount_namespace"] and active["read_only_root"] and active["caps_dropped"]
     hidden = outside_tmp / "hidden"

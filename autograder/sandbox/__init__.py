@@ -1,0 +1,36 @@
+"""Run one command in a limited child process: the fences around student code (docs/isolation.md).
+
+`run_limited(argv, cwd=..., env=..., limits=...)` starts a small helper that sets the fences up and then execs
+`argv`:
+
+    grader --Popen(start_new_session)--> helper H --fork--> A (pid 1 of a new pid namespace) --fork--> B: exec argv
+
+The grader kills the process group, the cgroup and (through A's death) the whole pid namespace at the wall-clock
+limit, reads the exit status from a pipe, keeps the tail of stdout+stderr from another pipe, and removes the
+cgroups. Where a fence is not available (not root, no user namespaces, no cgroups) the run goes ahead with the
+fences that work; `fences()` says which those are and `describe_fences()` says what is missing and what to do.
+A fence that `fences()` found working but that fails during a later run makes that run fail closed: the student
+code is not started, and its Outcome has `sandbox_failed` set.
+
+Modules, each importing only those listed before it:
+    helper    the helper process H, A, B (run by its path; built-in modules only)
+    limits    `Limits` and the rlimits the helper sets
+    outcome   `Outcome` and the reason a run ended
+    cgroups   the run's pids and memory cgroups
+    paths     interpreter folders and unix sockets the child's mount view must handle
+    loop      one helper process from start to end: start, wait, kill, drain, read its report
+    probe     `fences()`, `describe_fences()` and the plan every run asks the helper for
+    run       `run_limited`
+State that tests replace (`_plan_cache`, `_fence_cache`, `_fence_notes`, `_FORCE_USER_NAMESPACE`) lives in
+probe.py and is read there at each call: patch it on `autograder.sandbox.probe`, not here.
+"""
+
+from __future__ import annotations
+
+from .cgroups import CGROUP_PREFIX, _cgroup_parents
+from .limits import Limits
+from .outcome import Outcome
+from .probe import _FENCE_TEXT, FENCE_NAMES, describe_fences, fences
+from .run import run_limited
+
+__all__ = ["Limits", "Outcome", "fences", "describe_fences", "run_limited", "FENCE_NAMES", "CGROUP_PREFIX"]

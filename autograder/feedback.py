@@ -1,20 +1,38 @@
-"""Per-student feedback: one self-contained HTML page from one results.json (Gradescope's schema).
+"""Per-student feedback: one self-contained HTML page from one graded submission.
 
 The page shows the total, a subtotal per question (grade_id), every check with its status, points, message and
 diagnosis, hidden checks marked as hidden, the submission's findings (tampering, limits) at the top, and the quality
-metrics. Everything a student controls (messages quote their output, findings quote their cells) is escaped by
-Jinja2's autoescape. The output depends only on the result, so the same result gives the same page, byte for byte.
+metrics. Points are shown to two decimals, metrics to four. Everything a student controls (messages quote their
+output, findings quote their cells) is escaped by Jinja2's autoescape. The output depends only on the result, so the
+same result gives the same page, byte for byte.
+
+The page is rendered from a `SubmissionResult`; a results.json's parsed form is read through
+`SubmissionResult.from_dict` first, and one that cannot be read gets the page that says so.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from .results import (
+    MALFORMED_RESULTS,
+    CheckResult,
+    Finding,
+    MalformedResult,
+    SubmissionResult,
+    as_number,
+    as_result,
+    format_number,
+    format_points,
+)
+
+__all__ = ["environment", "render_feedback", "render_unreadable", "feedback_view", "check_view", "format_number",
+           "format_points", "format_percent"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -30,28 +48,34 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["num"] = format_number
+    env.filters["num"] = format_number  # metrics, times: full precision
+    env.filters["points"] = format_points  # scores: two decimals
     env.filters["percent"] = format_percent
     return env
 
 
-def render_feedback(result: Mapping[str, Any]) -> str:
-    """The feedback page of one graded submission, from its results.json as a dict.
+def render_feedback(result: SubmissionResult | Mapping[str, Any]) -> str:
+    """The feedback page of one graded submission, from its result or its results.json as a dict.
 
-    Tolerates missing or malformed parts (a result without tests, a test without extra_data): what is missing is
-    shown as missing, never an exception.
+    A dict that is not a usable results.json gives the page that says the results could not be read (with what is
+    wrong), never an exception.
     """
-    return environment().get_template("feedback.html").render(**feedback_view(result))
+    try:
+        view = feedback_view(as_result(result))
+    except MalformedResult as exc:
+        view = unreadable_view("assignment", "", exc.reason)
+    return _render(view)
 
 
-def feedback_view(result: Mapping[str, Any]) -> dict:
+def render_unreadable(assignment: str, student: str, reason: str) -> str:
+    """The page of a submission whose results.json could not be read: no score, and a finding that says why."""
+    return _render(unreadable_view(assignment, student, reason))
+
+
+def feedback_view(result: SubmissionResult) -> dict:
     """The plain values the feedback template shows, with questions grouped in the order of their first check."""
-    extra = _mapping(result.get("extra_data"))
     questions: dict[str, dict] = {}
-    for test in result.get("tests") or []:
-        if not isinstance(test, Mapping):
-            continue
-        check = check_view(test)
+    for check in map(check_view, result.checks):
         question = questions.setdefault(
             check["grade_id"], {"grade_id": check["grade_id"], "checks": [], "score": 0.0, "max_score": 0.0}
         )
@@ -63,29 +87,19 @@ def feedback_view(result: Mapping[str, Any]) -> dict:
         all_passed = question["passed"] == len(question["checks"])
         question["state"] = _state(question["score"], question["max_score"], all_passed)
 
-    score, max_score = _number(result.get("score")), _number(result.get("max_score"))
-    findings = [
-        {
-            "kind": str(f.get("kind") or "finding"),
-            "title": str(f.get("kind") or "finding").replace("_", " ").capitalize(),
-            "message": str(f.get("message") or ""),
-            "grade_id": f.get("grade_id"),
-        }
-        for f in extra.get("findings") or []
-        if isinstance(f, Mapping)
-    ]
+    score, max_score = as_number(result.score), as_number(result.max_score)
     checks = [c for q in questions.values() for c in q["checks"]]
     return {
-        "assignment": str(extra.get("assignment") or "assignment"),
-        "student": str(extra.get("student") or ""),
-        "timestamp": extra.get("timestamp"),
-        "kit_version": extra.get("kit_version"),
-        "notebook_sha256": extra.get("notebook_sha256"),
-        "execution_time": _number(result.get("execution_time")),
+        "assignment": result.assignment or "assignment",
+        "student": result.student,
+        "timestamp": result.timestamp,
+        "kit_version": result.kit_version or None,
+        "notebook_sha256": result.notebook_sha256,
+        "execution_time": as_number(result.execution_time),
         "score": score,
         "max_score": max_score,
         "fraction": (score / max_score) if score is not None and max_score else None,
-        "findings": findings,
+        "findings": [_finding_view(f) for f in result.findings],
         "questions": list(questions.values()),
         "metrics": [(c, name, value) for c in checks for name, value in c["metrics"]],
         "passed": sum(c["state"] == "passed" for c in checks),
@@ -93,59 +107,65 @@ def feedback_view(result: Mapping[str, Any]) -> dict:
     }
 
 
-def check_view(test: Mapping[str, Any]) -> dict:
-    """One test of results.json as the plain values a page shows (also used by the class reports)."""
-    extra = _mapping(test.get("extra_data"))
-    name = str(test.get("name") or "unnamed check")
-    grade_id = str(extra.get("grade_id") or name.split(":", 1)[0].strip())
-    diagnosis = extra.get("diagnosis")
-    message = str(test.get("output") or "")
-    # results.py appends the diagnosis to the message for Gradescope; the page shows it in its own box instead.
-    suffix = f"\nLikely mistake: {diagnosis}"
-    if diagnosis and message.endswith(suffix):
-        message = message[: -len(suffix)]
-    score, max_score = _number(test.get("score")), _number(test.get("max_score"))
-    passed = test.get("status") == "passed"
-    metrics = _mapping(extra.get("metrics"))
+def unreadable_view(assignment: str, student: str, reason: str) -> dict:
+    """The template's values for a submission without a readable result."""
+    message = f"Your graded results could not be read, so no score is shown; staff will look at it ({reason})."
     return {
-        "name": name,
-        "grade_id": grade_id,
-        "label": str(extra.get("check") or name),
-        "score": score,
-        "max_score": max_score,
-        "state": _state(score, max_score, passed),
-        "message": message,
-        "diagnosis": str(diagnosis) if diagnosis else None,
-        "hidden": bool(extra.get("hidden")),
-        "metrics": [(str(k), _number(v)) for k, v in sorted(metrics.items(), key=lambda kv: str(kv[0]))],
+        "assignment": assignment or "assignment",
+        "student": student,
+        "timestamp": None,
+        "kit_version": None,
+        "notebook_sha256": None,
+        "execution_time": None,
+        "score": None,
+        "max_score": None,
+        "fraction": None,
+        "findings": [_finding_view(Finding(MALFORMED_RESULTS, message))],
+        "questions": [],
+        "metrics": [],
+        "passed": 0,
+        "n_checks": 0,
     }
 
 
-def format_number(value: Any, digits: int = 4) -> str:
-    """A score or metric as short text: 7.5, 10, 0.0172; missing values as an em dash."""
-    number = _number(value)
-    if number is None:
-        return "\u2014"
-    text = repr(round(number, digits))
-    return text[:-2] if text.endswith(".0") else text
+def check_view(check: CheckResult) -> dict:
+    """One check as the plain values the page shows."""
+    score, max_score = as_number(check.score), as_number(check.max_score)
+    return {
+        "name": check.name,
+        "grade_id": check.grade_id,
+        "label": check.check or check.name,
+        "score": score,
+        "max_score": max_score,
+        "state": _state(score, max_score, check.passed),
+        "message": check.message,  # the diagnosis has its own box: the reader took it off the message
+        "diagnosis": check.diagnosis,
+        "hidden": check.hidden,
+        "metrics": metric_values(check),
+    }
+
+
+def metric_values(check: CheckResult) -> list[tuple[str, float | None]]:
+    """The check's metrics sorted by name; a value that is not a finite number (a diverged training) is None."""
+    return [(str(k), as_number(v)) for k, v in sorted(check.metrics.items(), key=lambda kv: str(kv[0]))]
 
 
 def format_percent(fraction: Any) -> str:
-    number = _number(fraction)
+    number = as_number(fraction)
     return "\u2014" if number is None else f"{100 * number:.0f}%"
+
+
+def _finding_view(finding: Finding) -> dict:
+    kind = finding.kind or "finding"
+    return {"kind": kind, "title": kind.replace("_", " ").capitalize(), "message": finding.message,
+            "grade_id": finding.grade_id}
+
+
+def _render(view: dict) -> str:
+    return environment().get_template("feedback.html").render(**view)
 
 
 def _state(score: float | None, max_score: float | None, passed: bool) -> str:
     if passed:
         return "passed"
     return "partial" if score and max_score and 0 < score < max_score else "failed"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _mapping(value: Any) -> Mapping:
-    return value if isinstance(value, Mapping) else {}

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.feedback import format_number, render_feedback
+from autograder.feedback import format_number, render_feedback, render_unreadable
+from autograder.results import CheckResult, SubmissionResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 HOSTILE = '<script>alert("x")</script>'
@@ -165,3 +166,32 @@ def test_a_result_without_checks_says_so():
 )
 def test_format_number(value, text):
     assert format_number(value) == text
+
+
+def thirds_result() -> SubmissionResult:
+    """A 1-point question of three checks (one failed), and a quality check with partial credit."""
+    third = 1 / 3
+    checks = [CheckResult(f"q1: c{i}", "q1", f"c{i}", third if i < 2 else 0.0, third, i < 2, "msg") for i in range(3)]
+    checks.append(CheckResult("quality: mse", "quality", "mse", 10.01823, 18.0, False, "partial credit",
+                              metrics={"test_mse": 0.017234567}))
+    return SubmissionResult("vae", "ada", checks, [], 19.0, 3.0, "0.2.0")
+
+
+def test_points_show_two_decimals_and_metrics_keep_theirs():
+    text, _ = text_of(render_feedback(thirds_result()))
+    assert "10.68 / 19" in text  # the total
+    assert "q1 0.67 / 1 2 of 3" in text  # the question's subtotal
+    assert "passed c0 msg 0.33 / 0.33" in text and "failed c2 msg 0 / 0.33" in text
+    assert "partial mse partial credit test_mse = 0.0172 10.02 / 18" in text
+    assert "0.3333" not in text and "10.6849" not in text
+
+
+def test_a_result_and_its_results_json_give_the_same_page():
+    result = thirds_result()
+    assert render_feedback(result) == render_feedback(result.to_dict())
+
+
+def test_unreadable_results_page_says_why_and_shows_no_score():
+    text, _ = text_of(render_unreadable("vae", "bo", "results.json is not valid JSON"))
+    assert "vae: feedback for bo" in text and "\u2014 / \u2014" in text
+    assert "could not be read, so no score is shown; staff will look at it (results.json is not valid JSON)" in text

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from autograder.errors import KitError
-from autograder.reports import load_result, validate_result, write_gradebook, write_reports
+from autograder.reports import write_gradebook, write_reports
+from autograder.results import MalformedResult, SubmissionResult, read_result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 A = "autoencoder"
@@ -119,6 +120,22 @@ def test_columns_follow_the_checks_when_students_differ(tmp_path):
     assert (course / "reports" / A / "class.csv").read_text().splitlines()[1].split(",")[2] == ""  # ada lacks it
 
 
+def test_scores_in_the_tables_and_summary_have_two_decimals(tmp_path):
+    course = make_course(tmp_path, students=("ada", "bo"))
+    bo = course / "autograded" / "bo" / A / "results.json"
+    data = json.loads(bo.read_text())
+    data["tests"][5]["score"] = 2 / 3  # partial quality credit, written unrounded
+    data["score"] = 3 + 2 / 3
+    bo.write_text(json.dumps(data))
+    write_reports(course)
+    bo_row = (course / "reports" / A / "class.csv").read_text().splitlines()[2].split(",")
+    assert bo_row[6] == "0.67" and bo_row[-5:-2] == ["3.67", "10", "36.67"]
+    assert "bo,,,bo,,3.67" in (course / "reports" / A / "canvas.csv").read_text()
+    summary = (course / "reports" / A / "summary.html").read_text()
+    assert "6.83</div>" in summary and "3.67 &ndash; 10</div>" in summary  # the mean; the lowest and highest
+    assert "0.6667" not in summary and "3.6667" not in summary
+
+
 # ---- malformed input -----------------------------------------------------------------------------------------------
 
 
@@ -135,18 +152,18 @@ def test_columns_follow_the_checks_when_students_differ(tmp_path):
         ('{"score": 1, "max_score": 2, "tests": {}}', "'tests' is not a list"),
     ],
 )
-def test_load_result_names_the_problem(tmp_path, content, error):
+def test_read_result_names_the_problem(tmp_path, content, error):
     path = tmp_path / "results.json"
     path.write_text(content)
-    data, problem = load_result(path)
-    assert data is None and error in problem
+    with pytest.raises(MalformedResult) as caught:
+        read_result(path)
+    assert error in caught.value.reason and str(path) in str(caught.value)
 
 
-def test_load_result_accepts_the_fixtures():
+def test_read_result_accepts_the_fixtures():
     for student in ("ada", "bo", "cy"):
-        data, problem = load_result(FIXTURES / f"{student}.json")
-        assert problem is None and data["extra_data"]["student"] == student
-    assert validate_result(json.loads((FIXTURES / "ada.json").read_text())) is None
+        assert read_result(FIXTURES / f"{student}.json").student == student
+    assert SubmissionResult.from_dict(json.loads((FIXTURES / "ada.json").read_text())).score == 10
 
 
 def test_malformed_results_become_rows_with_errors(course):

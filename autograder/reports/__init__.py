@@ -1,0 +1,77 @@
+"""The TA's reports: from the graded submissions' results.json to CSVs, a class summary, feedback and the gradebook.
+
+`write_reports(course_root)` reads `autograded/<student>/<assignment>/results.json` and writes, for each assignment:
+
+- `reports/<a>/class.csv` and `reports/<a>/canvas.csv` (`tables`);
+- `reports/<a>/summary.html` with its figures beside it (`summary`, drawn by `figures`);
+- `feedback/<student>/<a>/<a>.html`, where `nbgrader release_feedback` finds it (`release`);
+- the scores in nbgrader's `gradebook.db` (`gradebook`).
+
+What they read is read in `reading`: the results through `results.read_result`, the thresholds through
+`files.read_thresholds`. A results.json that cannot be read becomes a row with the error `malformed_results`, never
+an exception; a problem with the gradebook or thresholds.json is a logged warning, never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import KitError
+from ..files import atomic_write
+from .gradebook import fill_gradebook, write_gradebook
+from .reading import Submission, collect, find_assignments, metric_rules
+from .release import write_feedback_pages
+from .summary import write_summary
+from .tables import canvas_csv, class_csv
+
+__all__ = ["write_reports", "write_gradebook", "collect", "Submission", "class_csv", "canvas_csv"]
+
+log = logging.getLogger(__name__)
+
+
+def write_reports(
+    course_root: Path,
+    *,
+    assignments: Sequence[str] | None = None,
+    out_dir: Path | None = None,
+    due: Mapping[str, datetime | None] = {},
+) -> list[Path]:
+    """Write every report of each assignment found under `autograded/`; returns the files written.
+
+    `due` maps an assignment to its due date (a naive date is taken as UTC, as nbgrader does); a submission is late
+    when its `timestamp.txt` (nbgrader's, in `submitted/` or `autograded/`) is after it.
+    """
+    course_root = Path(course_root)
+    out_dir = Path(out_dir) if out_dir is not None else course_root / "reports"
+    found = find_assignments(course_root)
+    if assignments is None:
+        if not found:
+            raise KitError(
+                f"No results to report on: {course_root / 'autograded'} holds no <student>/<assignment>/results.json."
+                " Run `autograder grade` first."
+            )
+        assignments = found
+    missing = [a for a in assignments if a not in found]
+    if missing:
+        raise KitError(
+            f"No graded submissions of {', '.join(map(repr, missing))} under {course_root / 'autograded'}"
+            f" (found: {', '.join(found) or 'none'}). Check the assignment name, or run `autograder grade` first."
+        )
+
+    written: list[Path] = []
+    for assignment in assignments:
+        subs = collect(course_root, assignment, due=due.get(assignment))
+        folder = out_dir / assignment
+        written.append(atomic_write(folder / "class.csv", class_csv(subs)))
+        written.append(atomic_write(folder / "canvas.csv", canvas_csv(assignment, subs)))
+        results = {s.student: s.result for s in subs if s.result is not None}
+        count, notes = fill_gradebook(course_root, assignment, results)
+        for note in notes:
+            log.warning(note)
+        gradebook = {"written": count, "notes": notes}
+        written += write_summary(folder, assignment, subs, metric_rules(course_root, assignment), gradebook)
+        written += write_feedback_pages(course_root, assignment, subs)
+    return written

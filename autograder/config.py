@@ -28,7 +28,9 @@ _PROFILE = {
     "latent_dim": (int, REQUIRED),
     "filters": (list, REQUIRED),
     "wall_s": (float, 600.0),  # wall-clock limit of the training worker under this profile
-    "extra": (dict, {}),  # assignment-specific recipe settings (beta, samples for the prior check, ...)
+    # Assignment-specific recipe settings (beta, samples for the prior check, ...): each key is declared, with its
+    # type and default, by the training check that reads it (its `extra` attribute); see `_extra` below.
+    "extra": (dict, {}),
 }
 _ASSIGNMENT = {
     "title": (str, REQUIRED),
@@ -164,8 +166,10 @@ def load_course(root: Path | None = None) -> Course:
         spec = _check(body, _ASSIGNMENT, f"assignments.{name}", file)
         profiles = {}
         for pname, pbody in spec["quality"]["profiles"].items():
-            p = _check(pbody, _PROFILE, f"assignments.{name}.quality.profiles.{pname}", file)
+            where = f"assignments.{name}.quality.profiles.{pname}"
+            p = _check(pbody, _PROFILE, where, file)
             p["filters"] = tuple(int(f) for f in p["filters"])
+            p["extra"] = _extra(p["extra"], f"{where}.extra", file)
             profiles[pname] = Profile(name=pname, **p)
         missing = {"cpu", "gpu"} - set(profiles)
         if missing:
@@ -176,6 +180,15 @@ def load_course(root: Path | None = None) -> Course:
         root=root, name=top["course"], seed=top["seed"], data=top["data"], limits=top["worker"],
         assignments=assignments,
     )
+
+
+def _extra(extra: dict | None, where: str, file: Path) -> dict:
+    """A profile's `extra:` settings, checked against what the training checks declare: an undeclared key, or a
+    value of the wrong type, is a KitError that names the key and the file. The checks' modules import NumPy, never
+    TensorFlow or Keras at import time, and none of them imports this module."""
+    from .checks.registry import validate_extra
+
+    return validate_extra(extra, where=where, file=file)
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -39,7 +39,6 @@ def calibrated_course(dest: Path, assignment: str, profile: dict, wall_s: int):
     config["assignments"][assignment]["quality"]["profiles"]["cpu"] = json.loads(json.dumps(profile))
     config["worker"]["wall_s"] = wall_s
     (root / "course.yaml").write_text(yaml.safe_dump(config))
-    os.environ["AUTOGRADER_PROFILE"] = "cpu"
     calibrate(load_course(root), assignment, profile="cpu", seeds=1, log=lambda *_: None)
     return load_course(root)
 
@@ -51,7 +50,7 @@ def without_quality(grader):
     from autograder import checks
 
     cells = tuple(c for c in grader.spec.cells
-                  if not (c.kind == "test" and any(checks.get(call.check).quality for call in c.calls)))
+                  if not (c.kind == "test" and any(checks.is_training(call.check) for call in c.calls)))
     return replace(grader, spec=replace(grader.spec, cells=cells), thresholds={})
 
 
@@ -64,6 +63,50 @@ def solution_namespace(assignment: str) -> dict:
         if c.kind in ("setup", "answer"):
             exec(compile(c.code, f"<{c.grade_id}>", "exec"), ns)
     return ns
+
+
+def catalogue(assignment: str) -> dict:
+    """The assignment's catalogued mistakes (source/<a>/mistakes.yaml), by id."""
+    from autograder.mistakes import load_mistakes
+
+    return {m.id: m for m in load_mistakes(ROOT, assignment)}
+
+
+def finding_kinds(result: dict) -> set[str]:
+    return {f["kind"] for f in result["extra_data"]["findings"]}
+
+
+# ------------------------------------------------------------------------------ one assignment per test module
+# A test module of one assignment names it in ASSIGNMENT and gives the small cpu profile its whole-notebook tests
+# train with in PROFILE; these fixtures then give it a calibrated copy of the course, its grader, that grader
+# without the training checks, and the source solution's functions.
+
+
+@pytest.fixture(scope="module")
+def assignment_course(request, tmp_path_factory):
+    """A copy of the course whose cpu profile for the module's ASSIGNMENT is its PROFILE, calibrated once."""
+    assignment = request.module.ASSIGNMENT
+    return calibrated_course(tmp_path_factory.mktemp(f"{assignment}-course"), assignment, request.module.PROFILE,
+                             wall_s=30)
+
+
+@pytest.fixture(scope="module")
+def assignment_grader(request, assignment_course):
+    from autograder.grading import Grader
+
+    return Grader.create(assignment_course, request.module.ASSIGNMENT, profile="cpu")
+
+
+@pytest.fixture(scope="module")
+def checks_only(assignment_grader):
+    """The module's grader without its training checks."""
+    return without_quality(assignment_grader)
+
+
+@pytest.fixture(scope="module")
+def ns(request):
+    """The module's assignment's source solution, run in this process: the reference functions by name."""
+    return solution_namespace(request.module.ASSIGNMENT)
 
 
 @pytest.fixture(scope="session")
@@ -89,9 +132,9 @@ def roomy_course(tiny_course, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def grader(tiny_course):
-    from autograder.grade import Grader
+    from autograder.grading import Grader
 
-    return Grader.create(tiny_course, "autoencoder")
+    return Grader.create(tiny_course, "autoencoder", profile="cpu")
 
 
 def notebook(path: Path) -> dict:

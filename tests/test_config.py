@@ -58,3 +58,49 @@ def test_not_yaml_and_no_file(tmp_path):
 def test_unknown_assignment_lists_the_known_ones():
     with pytest.raises(KitError, match="lists: autoencoder"):
         load_course(ROOT).assignment("gan")
+
+
+def _extra(assignment: str, profile: str = "cpu"):
+    return lambda c: c["assignments"][assignment]["quality"]["profiles"][profile]["extra"]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: _extra("vae")(c).update(betta=2.0),
+     r"unknown key 'assignments\.vae\.quality\.profiles\.cpu\.extra\.betta'"),
+    (lambda c: _extra("vae", "gpu")(c).update(prior_samples="many"),
+     r"'assignments\.vae\.quality\.profiles\.gpu\.extra\.prior_samples' must be a int, got 'many'"),
+    (lambda c: _extra("cvae")(c).update(beta=True),
+     r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.beta' must be a float"),
+    (lambda c: _extra("cvae")(c).update(control_attributes="Smiling"),
+     r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.control_attributes' must be a list of str"),
+    (lambda c: _extra("cvae")(c).update(control_attributes=["Smilling"]),
+     r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.control_attributes' has 'Smilling'; use one of Smiling"),
+    (lambda c: c["assignments"]["autoencoder"]["quality"]["profiles"]["cpu"].update(extra={"confidance": 0.5}),
+     r"unknown key 'assignments\.autoencoder\.quality\.profiles\.cpu\.extra\.confidance'"),
+])
+def test_unknown_or_mistyped_extra_settings_are_named_with_the_file(tmp_path, mutate, message):
+    root = write(tmp_path, mutate)
+    with pytest.raises(KitError, match=message) as err:
+        load_course(root)
+    assert str(root / "course.yaml") in str(err.value)
+
+
+def test_extra_settings_are_declared_by_the_training_checks_that_read_them():
+    """Every extra key of course.yaml is declared by a training check; each check fills in its own defaults and
+    ignores the keys that another training check reads."""
+    from autograder import checks
+
+    course = load_course(ROOT)
+    recipe = course.assignment("vae").profiles["cpu"].recipe()
+    assert recipe["extra"]["beta"] == 1.0 and "prior_seed" not in recipe["extra"]  # as written: no defaults added
+    vae = checks.get("vae_quality").settings(recipe)
+    assert vae["prior_seed"] == 0 and vae["prior_samples"] == 1000 and "control_images" not in vae
+    cvae = checks.get("cvae_quality").settings({"extra": {"image_size": 16, "prior_samples": 5}})
+    assert cvae["image_size"] == 16 and cvae["control_attributes"] is None and "prior_samples" not in cvae
+    assert checks.get("cvae_quality").dataset_options(course.assignment("cvae").profiles["cpu"].recipe()) == {
+        "image_size": 32}
+    assert checks.get("reconstruction_quality").settings(recipe) == {}
+    # strict: only the keys the named checks declare
+    with pytest.raises(KitError, match=r"unknown key 'profile\.extra\.beta'"):
+        checks.validate_extra({"beta": 1.0}, where="profile.extra", names=["reconstruction_quality"])
+    assert checks.is_training("vae_quality") and not checks.is_training("sampler_shape")

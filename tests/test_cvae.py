@@ -9,51 +9,30 @@ import numpy as np
 import pytest
 
 from autograder import checks
-from autograder.checks.cvae import AttributeVectorValues, ConditioningLayers, UsesCondition, attribute_control
-from autograder.mistakes import load_mistakes
-from conftest import (ROOT, by_grade_id, calibrated_course, cell, graded, notebook, solution_namespace,
-                      with_answer, without_quality)
+from autograder.checks.conditioning import ConditioningLayers, UsesCondition
+from autograder.checks.latent_arithmetic import AttributeVectorValues
+from autograder.checks.quality.cvae import attribute_control
+from conftest import ROOT, by_grade_id, catalogue, cell, finding_kinds, graded, notebook, with_answer
 
+ASSIGNMENT = "cvae"
 SOURCE = ROOT / "source" / "cvae" / "cvae.ipynb"
 SOLUTION = ROOT / "solutions" / "cvae" / "cvae.ipynb"
 RELEASE = ROOT / "release" / "cvae" / "cvae.ipynb"
 CELEBA_FIXTURE = ROOT / "tests" / "data" / "fixtures" / "celeba_tiny"
-MISTAKES = {m.id: m for m in load_mistakes(ROOT, "cvae")}
+MISTAKES = catalogue("cvae")
 FULL = {"encoder_condition_shapes": 2, "encoder_condition_layers": 2, "decoder_condition_shapes": 1,
         "decoder_condition_layers": 1, "model_uses_condition": 3, "attribute_vector_values": 3, "cvae_quality": 6}
 
 # The cpu profile's training (calibration refuses anything much shorter: the reference must halve the mean-image
-# error), measured on fewer held-out faces and with a classifier trained for fewer epochs.
-TINY = {"train_images": 4000, "test_images": 300, "epochs": 2, "batch_size": 16, "learning_rate": 0.002,
-        "latent_dim": 16, "filters": [16, 32], "wall_s": 240,
-        "extra": {"image_size": 32, "beta": 1.0, "control_images": 100, "classifier_images": 2000,
-                  "classifier_epochs": 2, "control_attributes": ["Eyeglasses", "Male", "Bald", "Blond_Hair"]}}
-
-
-@pytest.fixture(scope="session")
-def cvae_course(tmp_path_factory):
-    """A copy of the course whose cvae cpu profile is TINY, calibrated once for the session."""
-    return calibrated_course(tmp_path_factory.mktemp("cvae-course"), "cvae", TINY, wall_s=30)
-
-
-@pytest.fixture(scope="session")
-def cvae_grader(cvae_course):
-    from autograder.grade import Grader
-
-    return Grader.create(cvae_course, "cvae")
-
-
-@pytest.fixture(scope="session")
-def checks_only(cvae_grader):
-    return without_quality(cvae_grader)
+# error), measured on fewer held-out faces and with a classifier trained for fewer epochs. conftest's
+# assignment_course, assignment_grader, checks_only and ns fixtures use ASSIGNMENT and PROFILE.
+PROFILE = {"train_images": 4000, "test_images": 300, "epochs": 2, "batch_size": 16, "learning_rate": 0.002,
+           "latent_dim": 16, "filters": [16, 32], "wall_s": 240,
+           "extra": {"image_size": 32, "beta": 1.0, "control_images": 100, "classifier_images": 2000,
+                     "classifier_epochs": 2, "control_attributes": ["Eyeglasses", "Male", "Bald", "Blond_Hair"]}}
 
 
 # --------------------------------------------------------------------------------------- checks, without a worker
-
-
-@pytest.fixture(scope="module")
-def ns():
-    return solution_namespace("cvae")
 
 
 def mistake_function(ns: dict, mistake_id: str):
@@ -179,8 +158,9 @@ def test_attribute_control_is_one_for_an_obedient_decoder_and_one_half_for_one_t
         def predict(self, images, **_):
             return images[:, :, 0, 0]
 
-    obeys = attribute_control(Decoder(True), Classifier(), z, y, recipe)
-    ignores = attribute_control(Decoder(False), Classifier(), z, y, recipe)
+    settings = checks.get("cvae_quality").settings(recipe)
+    obeys = attribute_control(Decoder(True), Classifier(), z, y, settings)
+    ignores = attribute_control(Decoder(False), Classifier(), z, y, settings)
     assert obeys == {"Smiling": 1.0, "Eyeglasses": 1.0}
     assert ignores == {"Smiling": 0.5, "Eyeglasses": 0.5}
     baselines = checks.get("cvae_quality").baselines({"x": np.zeros((2, 4, 4, 3)), "y": y[:2]}, assets=None)
@@ -225,7 +205,7 @@ def test_the_published_weights_load_into_the_notebooks_model(ns):
 
 def test_the_celeba_switch_reaches_the_grader_and_the_notebook(tmp_path):
     """One setting each: course.yaml's data.faces_source/celeba_dir for the grader, CELEBA_DIR in the notebook."""
-    from autograder.grade import quality_subset
+    from autograder.grading.data import quality_subset
 
     data = {"faces_source": "celeba", "celeba_dir": str(CELEBA_FIXTURE), "cache_dir": str(tmp_path)}
     subset = quality_subset("faces", "train", n=3, seed=0, data=data, image_size=32)
@@ -256,8 +236,8 @@ def test_release_has_no_solutions_and_the_solution_has_them():
 # --------------------------------------------------------------------------------------- whole notebooks
 
 
-def test_the_solution_gets_full_marks(cvae_grader):
-    result = graded(cvae_grader, SOLUTION)
+def test_the_solution_gets_full_marks(assignment_grader):
+    result = graded(assignment_grader, SOLUTION)
     assert result["score"] == result["max_score"] == sum(FULL.values())
     assert by_grade_id(result) == pytest.approx(FULL, abs=1e-3)  # thirds of a point, rounded
     assert result["extra_data"]["findings"] == []
@@ -266,8 +246,8 @@ def test_the_solution_gets_full_marks(cvae_grader):
     assert metrics["attribute_control"] > 0.75 and 0 < metrics["test_mse"] < 0.02, metrics
 
 
-def test_the_untouched_release_gets_zero_and_says_why(cvae_grader):
-    result = graded(cvae_grader, RELEASE)
+def test_the_untouched_release_gets_zero_and_says_why(assignment_grader):
+    result = graded(assignment_grader, RELEASE)
     assert result["score"] == 0 and result["max_score"] == sum(FULL.values())
     assert all(t["status"] == "failed" for t in result["tests"])
     assert "not implemented yet" in result["tests"][0]["output"]
@@ -314,23 +294,19 @@ def _checked_by(mistake) -> set[str]:
 def test_no_two_catalogued_mistakes_look_the_same(checks_only):
     """A student's result is named by the first mistake it matches: two entries that match each other everywhere
     would hide the second one."""
-    reference = checks_only.reference()
+    expected = checks_only.prepare()
     for a in MISTAKES.values():
         for b in MISTAKES.values():
             if a.id >= b.id or a.grade_id != b.grade_id:
                 continue
             same = True
             for call in checks_only.spec.calls:
-                ra, rb = reference.get(f"{a.id}|{call.id}"), reference.get(f"{b.id}|{call.id}")
+                ra, rb = expected.mistake(a, call), expected.mistake(b, call)
                 if ra is None or rb is None or ra.ok != rb.ok:
                     same = False
                 elif ra.ok and not checks.get(call.check).judge(ra.value, rb.value, hidden=False).passed:
                     same = False
             assert not same, f"catalogue entries {a.id} and {b.id} give the same results"
-
-
-def finding_kinds(result):
-    return {f["kind"] for f in result["extra_data"]["findings"]}
 
 
 def test_bad_inputs_complete_with_findings(checks_only, tmp_path):
@@ -362,19 +338,19 @@ def test_bad_inputs_complete_with_findings(checks_only, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_decoder_that_ignores_the_attributes_loses_the_control_points(cvae_grader, tmp_path):
+def test_a_decoder_that_ignores_the_attributes_loses_the_control_points(assignment_grader, tmp_path):
     m = MISTAKES["decoder_condition_ignored"]
-    result = graded(cvae_grader, with_answer(SOLUTION, tmp_path / "ignored.ipynb", m.grade_id, m.code))
+    result = graded(assignment_grader, with_answer(SOLUTION, tmp_path / "ignored.ipynb", m.grade_id, m.code))
     quality = next(t for t in result["tests"] if t["extra_data"]["check"] == "cvae_quality")
     assert abs(quality["extra_data"]["metrics"]["attribute_control"] - 0.5) < 1e-9  # the same face on and off
     assert quality["score"] < 0.75 * quality["max_score"]
 
 
 @pytest.mark.slow
-def test_a_lambda_layer_in_the_conditioning_cannot_be_measured(cvae_grader, tmp_path):
+def test_a_lambda_layer_in_the_conditioning_cannot_be_measured(assignment_grader, tmp_path):
     code = ("def condition_decoder_input(z, attributes):\n"
             "    return layers.Lambda(lambda t: keras.ops.concatenate(t, axis=-1))([z, attributes])\n")
-    result = graded(cvae_grader, with_answer(SOLUTION, tmp_path / "lambda.ipynb", "decoder_condition", code))
+    result = graded(assignment_grader, with_answer(SOLUTION, tmp_path / "lambda.ipynb", "decoder_condition", code))
     quality = next(t for t in result["tests"] if t["extra_data"]["check"] == "cvae_quality")
     assert quality["score"] == 0 and "standard Keras layers" in quality["output"]
     assert by_grade_id(result)["decoder_condition_shapes"] == pytest.approx(1, abs=1e-3)  # only the export fails

@@ -11,16 +11,17 @@ import pytest
 
 from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.checks.vae import (CLASSIFIER_REPORT, SamplerGradients, SamplerLimit, SamplerRandomness,
-                                   SamplerStatistics, VAELossProperties, VAELossValue, VAEQuality, sample_metrics)
+from autograder.checks.quality.digits import CLASSIFIER_REPORT, sample_metrics
+from autograder.checks.quality.vae import VAEQuality
+from autograder.checks.sampler import SamplerGradients, SamplerLimit, SamplerRandomness, SamplerStatistics
+from autograder.checks.vae_loss import VAELossProperties, VAELossValue
 from autograder.errors import KitError
-from autograder.mistakes import load_mistakes
-from conftest import (ROOT, by_grade_id, calibrated_course, cell, graded, notebook, solution_namespace,
-                      with_answer, without_quality)
+from conftest import ROOT, by_grade_id, catalogue, cell, finding_kinds, graded, notebook, with_answer
 
+ASSIGNMENT = "vae"
 SOLUTION = ROOT / "solutions" / "vae" / "vae.ipynb"
 RELEASE = ROOT / "release" / "vae" / "vae.ipynb"
-MISTAKES = {m.id: m for m in load_mistakes(ROOT, "vae")}
+MISTAKES = catalogue("vae")
 FULL = {"sampling_shape": 1, "sampling_statistics": 2, "sampling_gradients": 2, "sampling_noise": 2,
         "vae_loss_values": 4, "vae_loss_batch": 2, "vae_quality": 6}
 SAMPLING_CELLS = ("sampling_shape", "sampling_statistics", "sampling_gradients", "sampling_noise")
@@ -29,36 +30,14 @@ LOSS_CELLS = ("vae_loss_values", "vae_loss_batch")
 # The cpu profile's training (calibration refuses a recipe whose reference does not beat the trivial baselines by
 # far), measured on fewer held-out digits and prior samples. The classifier settings are the committed
 # classifier's, so calibration reuses it instead of training one (test_classifier_is_trained_... trains one).
-TINY = {"train_images": 5000, "test_images": 500, "epochs": 1, "batch_size": 16, "learning_rate": 0.003,
-        "latent_dim": 16, "filters": [8, 16], "wall_s": 180,
-        "extra": {"beta": 1.0, "prior_samples": 500, "confidence": 0.9, "classifier_images": 60000,
-                  "classifier_epochs": 2}}
-
-
-@pytest.fixture(scope="session")
-def vae_course(tmp_path_factory):
-    """A copy of the course whose vae cpu profile is TINY, calibrated once for the session."""
-    return calibrated_course(tmp_path_factory.mktemp("vae-course"), "vae", TINY, wall_s=30)
-
-
-@pytest.fixture(scope="session")
-def vae_grader(vae_course):
-    from autograder.grade import Grader
-
-    return Grader.create(vae_course, "vae")
-
-
-@pytest.fixture(scope="session")
-def checks_only(vae_grader):
-    return without_quality(vae_grader)
+# conftest's assignment_course, assignment_grader, checks_only and ns fixtures use ASSIGNMENT and PROFILE.
+PROFILE = {"train_images": 5000, "test_images": 500, "epochs": 1, "batch_size": 16, "learning_rate": 0.003,
+           "latent_dim": 16, "filters": [8, 16], "wall_s": 180,
+           "extra": {"beta": 1.0, "prior_samples": 500, "confidence": 0.9, "classifier_images": 60000,
+                     "classifier_epochs": 2}}
 
 
 # --------------------------------------------------------------------------------------- checks, without a worker
-
-
-@pytest.fixture(scope="module")
-def ns():
-    return solution_namespace("vae")
 
 
 def with_code(ns: dict, code: str, name: str):
@@ -300,8 +279,8 @@ def test_self_check_of_the_vae_notebooks():
 # --------------------------------------------------------------------------------------- whole notebooks, graded
 
 
-def test_the_solution_gets_full_marks(vae_grader):
-    result = graded(vae_grader, SOLUTION)
+def test_the_solution_gets_full_marks(assignment_grader):
+    result = graded(assignment_grader, SOLUTION)
     assert result["score"] == result["max_score"] == sum(FULL.values())
     assert all(t["status"] == "passed" for t in result["tests"]), [t["output"] for t in result["tests"]]
     assert result["extra_data"]["findings"] == []
@@ -311,8 +290,8 @@ def test_the_solution_gets_full_marks(vae_grader):
     assert metrics["sample_recognizable"] > 0.2 and metrics["sample_classes"] > 6
 
 
-def test_the_untouched_release_gets_zero_and_says_why(vae_grader):
-    result = graded(vae_grader, RELEASE)
+def test_the_untouched_release_gets_zero_and_says_why(assignment_grader):
+    result = graded(assignment_grader, RELEASE)
     assert result["score"] == 0 and result["max_score"] == sum(FULL.values())
     assert all(t["status"] == "failed" for t in result["tests"])
     text = " ".join(t["output"] for t in result["tests"])
@@ -320,12 +299,12 @@ def test_the_untouched_release_gets_zero_and_says_why(vae_grader):
 
 
 def test_every_catalogued_mistake_differs_from_the_solution(checks_only):
-    reference = checks_only.reference()
+    expected = checks_only.prepare()
     for mistake in MISTAKES.values():
         differs = any(
-            not reference[f"{mistake.id}|{call.id}"].ok
-            or not checks.get(call.check).judge(reference[f"{mistake.id}|{call.id}"].value,
-                                                reference[f"reference|{call.id}"].value, hidden=False).passed
+            not expected.mistake(mistake, call).ok
+            or not checks.get(call.check).judge(expected.mistake(mistake, call).value,
+                                                expected.reference(call).value, hidden=False).passed
             for call in checks_only.spec.calls)
         assert differs, f"catalogue entry {mistake.id} behaves like the solution"
 
@@ -334,9 +313,13 @@ def test_every_catalogued_mistake_differs_from_the_solution(checks_only):
 def test_each_catalogued_mistake_is_diagnosed_by_name(checks_only, mistake):
     """Each catalogue entry is a real wrong answer cell: the grader runs every one of them in the worker, as it runs
     a submission, to build its reference. Judged as a student's results, each one is named, and never as another."""
-    reference = checks_only.reference()
-    outcomes = {f"student|{call.id}": reference[f"{mistake}|{call.id}"] for call in checks_only.spec.calls}
-    results = [checks_only._judge(call, outcomes, {}) for call in checks_only.spec.calls]
+    from autograder.grading import StudentRun
+    from autograder.grading.plans import probe_id
+    from autograder.items import STUDENT
+
+    expected = checks_only.prepare()
+    outcomes = {probe_id(STUDENT, call): expected.mistake(MISTAKES[mistake], call) for call in checks_only.spec.calls}
+    results = checks_only.score(StudentRun(outcomes=outcomes))
     failed = [r for r in results if not r.passed]
     assert failed and all(r.grade_id in (SAMPLING_CELLS if MISTAKES[mistake].grade_id == "sampling" else LOSS_CELLS)
                           for r in failed)
@@ -391,19 +374,15 @@ def test_hidden_checks_never_show_hidden_inputs_or_expectations(checks_only, tmp
     assert {t["extra_data"]["grade_id"] for t in hidden if t["status"] == "failed"} >= {
         "sampling_statistics", "sampling_gradients", "sampling_noise", *LOSS_CELLS}
     text = " ".join(t["output"] for t in hidden)
-    ref = checks_only.reference()
+    expected = checks_only.prepare()
     values = [f"{v:.6g}" for call in checks_only.spec.calls if call.hidden and call.check == "vae_loss_value"
-              for v in (float(ref[f"reference|{call.id}"].value["value"]),
-                        float(ref[f"reference|{call.id}"].value["reconstruction"]))]
+              for v in (float(expected.reference(call).value["value"]),
+                        float(expected.reference(call).value["reconstruction"]))]
     for secret in HIDDEN_SECRETS + tuple(values) + ("expected",):
         assert secret not in text, secret
     # the same mistake on a public check says what it got and what was expected
     public = [t for t in result["tests"] if t["name"].startswith("sampling_noise") and not t["extra_data"]["hidden"]]
     assert "still differs from z_mean by up to" in public[0]["output"]
-
-
-def finding_kinds(result):
-    return {f["kind"] for f in result["extra_data"]["findings"]}
 
 
 def test_not_json_and_wrong_version_complete_with_a_finding(checks_only, tmp_path):
@@ -418,12 +397,12 @@ def test_not_json_and_wrong_version_complete_with_a_finding(checks_only, tmp_pat
     assert finding_kinds(graded(checks_only, path)) == {"wrong_format_version"}
 
 
-def test_missing_sampling_cell_costs_only_its_checks_and_the_quality(vae_grader, tmp_path):
+def test_missing_sampling_cell_costs_only_its_checks_and_the_quality(assignment_grader, tmp_path):
     nb = notebook(SOLUTION)
     nb["cells"].remove(cell(nb, "sampling"))
     path = tmp_path / "missing.ipynb"
     path.write_text(json.dumps(nb))
-    result = graded(vae_grader, path)
+    result = graded(assignment_grader, path)
     scores = by_grade_id(result)
     assert all(scores[g] == 0 for g in SAMPLING_CELLS) and scores["vae_quality"] == 0
     assert all(scores[g] == pytest.approx(FULL[g], abs=1e-3) for g in LOSS_CELLS)
@@ -455,11 +434,11 @@ def test_hostile_loss_cell_costs_only_the_loss(checks_only, tmp_path, case, code
     assert reason in " ".join(f["message"] for f in result["extra_data"]["findings"])
 
 
-def test_calibration_reuses_the_committed_classifier(vae_course):
-    report = json.loads((vae_course.root / "reference_weights" / "vae" / "digit_classifier.json").read_text())
+def test_calibration_reuses_the_committed_classifier(assignment_course):
+    report = json.loads((assignment_course.root / "reference_weights" / "vae" / "digit_classifier.json").read_text())
     committed = json.loads((ROOT / "reference_weights" / "vae" / "digit_classifier.json").read_text())
     assert report["settings"] == committed["settings"]
-    assert (vae_course.root / "reference_weights" / "vae" / "digit_classifier.keras").read_bytes() == (
+    assert (assignment_course.root / "reference_weights" / "vae" / "digit_classifier.keras").read_bytes() == (
         ROOT / "reference_weights" / "vae" / "digit_classifier.keras").read_bytes()
     assert report["accuracy_sharp"] >= 0.95
     base = report["sample_baselines"]
@@ -468,8 +447,8 @@ def test_calibration_reuses_the_committed_classifier(vae_course):
 
 @pytest.mark.slow
 def test_classifier_is_trained_when_its_settings_change(tmp_path):
-    from autograder.checks.vae import CLASSIFIER, CLASSIFIER_REPORT
-    from autograder.grade import quality_subset
+    from autograder.checks.quality.digits import CLASSIFIER, CLASSIFIER_REPORT
+    from autograder.grading.data import quality_subset
 
     test = quality_subset("mnist", "test", n=1000, seed=0, data={})
     recipe = {"extra": {"prior_samples": 200, "classifier_images": 20000, "classifier_epochs": 1}}
@@ -482,9 +461,9 @@ def test_classifier_is_trained_when_its_settings_change(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mistake", ["reconstruction_mean_over_pixels", "kl_sign_flipped"])
-def test_loss_mistakes_also_cost_quality_after_training(vae_grader, tmp_path, mistake):
+def test_loss_mistakes_also_cost_quality_after_training(assignment_grader, tmp_path, mistake):
     """Trained on a wrong loss, the VAE collapses to the mean digit (reconstruction averaged over pixels) or pushes
     its codes away from the prior (KL sign flipped): the quality check loses points too."""
     m = MISTAKES[mistake]
-    result = graded(vae_grader, with_answer(SOLUTION, tmp_path / "q.ipynb", m.grade_id, m.code))
+    result = graded(assignment_grader, with_answer(SOLUTION, tmp_path / "q.ipynb", m.grade_id, m.code))
     assert by_grade_id(result)["vae_quality"] < FULL["vae_quality"] / 2

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import Check, Verdict, register
+from .base import Check, Verdict, register
+from .messages import fmt_shape, got_expected, got_expected_shape, problems
+from .student import call_student, keras_tensor_from
 
 # The layer settings that the structure checks compare, in the order they are reported.
 _SETTINGS = ("filters", "kernel_size", "strides", "padding", "activation", "kernel_initializer", "pool_size", "size")
@@ -15,15 +17,7 @@ def _call_block(fn: Callable, input_shape, num_filters) -> tuple[Any, Any]:
     import keras
 
     inputs = keras.Input(shape=tuple(input_shape))
-    outputs = fn(inputs, num_filters)
-    # `type(...) is`, not isinstance: an object can claim any class through a `__class__` property
-    if type(outputs) is not keras.KerasTensor:
-        raise TypeError(f"the function returned a {type(outputs).__name__}, not a Keras tensor")
-    try:  # a tensor made up on the spot (keras.KerasTensor(shape)) has the right shape but no layers behind it
-        keras.Model(inputs, outputs)
-    except Exception:  # noqa: BLE001 - Keras says "disconnected" in several ways
-        raise TypeError("the function returned a Keras tensor that is not computed from its input x") from None
-    return inputs, outputs
+    return inputs, call_student(fn, inputs, num_filters, returns=keras_tensor_from(inputs))
 
 
 def _describe(layer) -> dict:
@@ -44,14 +38,10 @@ def _describe(layer) -> dict:
     return out
 
 
-def _fmt_shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 def _where(args: dict, hidden: bool) -> str:
     if hidden:
         return "on a hidden input"
-    return f"on a {_fmt_shape(args['input_shape'])} input with num_filters={args['num_filters']}"
+    return f"on a {fmt_shape(args['input_shape'])} input with num_filters={args['num_filters']}"
 
 
 @register
@@ -68,12 +58,11 @@ class BlockOutputShape(Check):
         where = _where(got["args"], hidden)
         if got["shape"] == expected["shape"]:
             return Verdict(True, "the output shape is right on a hidden input" if hidden
-                           else f"output shape {_fmt_shape(got['shape'])} {where}")
+                           else f"output shape {fmt_shape(got['shape'])} {where}")
         if hidden:
             return Verdict(False, "the output shape is wrong on a hidden input; the shape rules of the public "
                                   "check must hold for every input size, odd ones included.")
-        return Verdict(False, f"{where}: got output shape {_fmt_shape(got['shape'])}, "
-                              f"expected {_fmt_shape(expected['shape'])}.")
+        return Verdict(False, f"{where}: {got_expected_shape('output shape', got['shape'], expected['shape'])}.")
 
 
 class _BlockSummary(Check):
@@ -106,7 +95,7 @@ class BlockLayers(_BlockSummary):
         if hidden:
             return Verdict(False, f"the block's layers are {', '.join(have) or 'none'}, which is not the "
                                   "sequence the assignment describes.")
-        return Verdict(False, f"got layers {', '.join(have) or 'none'}; expected {', '.join(want)}.")
+        return Verdict(False, got_expected("layers", ", ".join(have) or "none", ", ".join(want)) + ".")
 
 
 @register
@@ -116,7 +105,7 @@ class BlockLayerSettings(_BlockSummary):
 
     def judge(self, got, expected, *, hidden):
         # Layers are paired by kind in order, so a missing layer is reported by `block_layers`, not twice here.
-        problems = []
+        found = []
         for kind in dict.fromkeys(_kinds(expected)):
             mine = [layer for layer in got["layers"] if layer["class"] == kind]
             theirs = [layer for layer in expected["layers"] if layer["class"] == kind]
@@ -124,11 +113,11 @@ class BlockLayerSettings(_BlockSummary):
                 for key in _SETTINGS:
                     if key in b and a.get(key) != b[key]:
                         what = f"{kind} #{i}: {key} is {a.get(key)!r}"
-                        problems.append(what if hidden else f"{what}, expected {b[key]!r}")
+                        found.append(what if hidden else f"{what}, expected {b[key]!r}")
         if not any(layer["class"] in _kinds(expected) for layer in got["layers"]):
-            problems.append("none of the block's layers is of a kind the assignment asks for")
-        if problems:
-            return Verdict(False, "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "") + ".")
+            found.append("none of the block's layers is of a kind the assignment asks for")
+        if found:
+            return Verdict(False, problems(found))
         return Verdict(True, "kernel sizes, activations, padding and initializers as specified")
 
 

@@ -1,0 +1,254 @@
+"""The one path of every training check: train and export, load in safe mode and measure, score.
+
+- `probe` runs in the student's worker: it builds the model with the notebook's given builder (student code
+  inside), trains it with the kit's seeded recipe on the training subset the grader wrote, and saves each of
+  `parts` (encoder, decoder) as a `.keras` file, with the whole model's weights beside them.
+- `evaluate` runs in a second, clean worker that holds no student code: it loads those files with Keras' safe
+  mode (standard layers only), refuses a model far larger than the reference (`param_factor`), and hands the
+  loaded parts to `measure`. The held-out data never enters the student's worker.
+- `judge` runs in the grader: each of `metrics` against the profile's calibrated thresholds, with partial credit.
+
+A training check says only what is particular to it:
+    name, label, dataset, metrics            what it is, what it trains on, what it measures
+    builder_args(x, y, recipe, settings, seed) -> the keyword arguments of the notebook's builder
+    measure(models, x, y, recipe, settings, assets) -> {metric: value}; raises ValueError with a sentence for
+                                             the student when the model has the wrong form
+    baselines(test, assets)                  per metric, what trivial models score (calibration's failure level)
+and, where the defaults do not fit: `extra` (the course.yaml settings it reads), `dataset_options` (e.g. the
+image size of the subset the grader writes), `fit_data` (what `fit` trains on; the images alone by default),
+`loss` (None: the model computes its own), `parts`, `assets` with `train_assets`, `higher_is_better`,
+`param_factor`, `measured_on`, and the words `model_kind`, `material` and `load_hint` of its refusals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..base import Check, Verdict
+from ..messages import fmt_shape
+from ..student import call_student, keras_model, model_part, plain_errors
+from .extra import Setting, read_extra
+
+WEIGHTS = "model.weights.h5"  # the whole model's weights: what calibration publishes for the notebook
+PREDICT_BATCH = 256
+
+
+def score_metric(value: float, *, threshold: float, fail: float, higher_is_better: bool) -> float:
+    """Full credit at or beyond the threshold, none at or beyond the failure level, linear between."""
+    if not np.isfinite(value):
+        return 0.0
+    if higher_is_better:
+        value, threshold, fail = -value, -threshold, -fail
+    if value <= threshold:
+        return 1.0
+    if value >= fail:
+        return 0.0
+    return float((fail - value) / (fail - threshold))
+
+
+# ----------------------------------------------------------------------------------------- shared helpers
+
+
+def dataset(inputs, targets, batch_size: int, *, shuffle_seed: int | None = None):
+    """Batches of (inputs, targets) for `fit`, or of the inputs alone when `targets` is None; `inputs` may be a
+    tuple of arrays (a model with several inputs). Reshuffled each epoch from a seed; pre-batched, which trains
+    faster than arrays handed to `fit`."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((inputs,) if targets is None else (inputs, targets))
+    if shuffle_seed is not None:
+        n = len(inputs[0] if isinstance(inputs, tuple) else inputs)
+        ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(2)
+
+
+def load_safely(path: Path):
+    """A `.keras` file loaded in Keras' safe mode: standard layers only, no code from the file runs."""
+    import keras
+
+    return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+def read_arrays(path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The images `x` and, when the file has them, the labels or attributes `y` of a subset the grader wrote."""
+    with np.load(path, allow_pickle=False) as npz:
+        return npz["x"], (npz["y"] if "y" in npz.files else None)
+
+
+def input_shapes(model) -> list[tuple]:
+    """A model's input shapes, one per input, each without the batch dimension."""
+    shape = model.input_shape
+    shapes = shape if isinstance(shape, list) or (shape and isinstance(shape[0], (tuple, list))) else [shape]
+    return [tuple(s[1:]) for s in shapes]
+
+
+def shapes_of(shapes: list[tuple]) -> str:
+    """Input shapes as messages write them: (16,) or (16,), (8,)."""
+    return ", ".join(fmt_shape(s) for s in shapes)
+
+
+def shape_of(array) -> str:
+    """An array's shape per example (without the batch dimension), as messages write it; a model's several
+    outputs one after the other."""
+    if isinstance(array, (list, tuple)):
+        return " and ".join(shape_of(a) for a in array)
+    return fmt_shape(np.shape(array)[1:])
+
+
+def require_inputs(model, part: str, shapes: list[tuple], rule: str) -> None:
+    """Refuse a loaded `part` (encoder, decoder) whose inputs are not `shapes`; `rule` says what they must be."""
+    found = input_shapes(model)
+    if found != shapes:
+        raise ValueError(f"the {part} takes inputs of shape{'s' if len(found) > 1 else ''} {shapes_of(found)}; "
+                         f"{rule}")
+
+
+def require_images(decoded, x: np.ndarray) -> None:
+    """Refuse decoded images whose shape is not the held-out images'."""
+    if np.shape(decoded) != x.shape:
+        raise ValueError(f"the decoder gives images of shape {shape_of(decoded)}, expected {shape_of(x)}")
+
+
+def predict(model, inputs) -> Any:
+    return model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0)
+
+
+def blurred(x: np.ndarray, size: int) -> np.ndarray:
+    """Images shrunk to `size` pixels and enlarged back: the softness of a short-trained decoder's output."""
+    import tensorflow as tf
+
+    full = x.shape[1:3]
+    return tf.image.resize(tf.image.resize(x, (size, size), antialias=True), full).numpy().astype("float32")
+
+
+def mean_squared_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((np.asarray(a, dtype="float64") - b) ** 2))
+
+
+def trivial_reconstructions(x: np.ndarray) -> dict[str, float]:
+    """What a model that ignores its input scores on reconstruction: all zeros, and the mean image."""
+    x = x.astype("float64")
+    return {"all_zeros": float(np.mean(x ** 2)), "mean_image": float(np.mean((x - x.mean(axis=0)) ** 2))}
+
+
+# ----------------------------------------------------------------------------------------- the base
+
+
+class QualityCheck(Check):
+    quality = True
+    metrics: tuple[str, ...] = ()
+    higher_is_better: tuple[str, ...] = ()  # the metrics among `metrics` where more is better
+    # When set, `evaluate` gets `max_params` = this factor times the parameters of the calibrated reference model,
+    # and refuses larger models: a model that stores the images (a lookup table of the training set, or of a
+    # public test set) needs far more parameters than one that compresses them.
+    param_factor: float | None = None
+    # Where a metric is measured, for the message, when not on the held-out images (e.g. on samples from a prior).
+    measured_on: dict[str, str] = {}
+    extra: dict[str, Setting] = {}  # the profile's `extra:` settings this check reads (see extra.py)
+    parts: tuple[str, ...] = ("encoder", "decoder")  # the sub-models exported, loaded and measured
+    loss: str | None = None  # the loss `compile` gets; None where the model computes its own (compute_loss)
+    model_kind: str = "an autoencoder"  # for refusals: "an autoencoder must compress the images, not store them"
+    material: str = "the images"
+    load_hint: str = ""  # added to the sentence when an export cannot be loaded in safe mode
+
+    # ------------------------------------------------------------------ what a training check says
+
+    def builder_args(self, *, x: np.ndarray, y, recipe: dict, settings: dict, seed: int) -> dict:
+        raise NotImplementedError
+
+    def fit_data(self, x: np.ndarray, y) -> tuple[Any, Any]:
+        """What `fit` trains on, as (inputs, targets): by default the images alone, for a model whose own loss
+        (`compute_loss`) needs nothing else. A check whose model takes more inputs, or learns targets, says so."""
+        return x, None
+
+    def measure(self, models: dict, *, x: np.ndarray, y, recipe: dict, settings: dict,
+                assets: Path | None) -> dict[str, float]:
+        raise NotImplementedError
+
+    def baselines(self, test: dict, *, assets) -> dict[str, dict[str, float]]:
+        """Per metric, what trivial models score on the held-out set; the failure level is the best of them.
+        `assets` is the folder where `train_assets` wrote the reference models that the measures use."""
+        raise NotImplementedError
+
+    def dataset_options(self, recipe: dict) -> dict:
+        """Keyword arguments for the grader's subset of `dataset` besides its size and seed (e.g. image_size)."""
+        return {}
+
+    # ------------------------------------------------------------------ the shared path
+
+    def settings(self, recipe: dict) -> dict[str, Any]:
+        """Every `extra` setting this check declares: the profile's value, else the declared default. Keys that
+        other training checks read are left out."""
+        return read_extra(recipe.get("extra"), self.extra, where="extra", unknown=True)
+
+    def probe(self, fn, *, recipe, data, export_dir, seed=0):
+        """Runs in the student's worker: build, train, export. Errors are the student's (Keras' wrapping removed)."""
+        import keras
+
+        x, y = read_arrays(data)
+        settings = self.settings(recipe)
+        args = self.builder_args(x=x, y=y, recipe=recipe, settings=settings, seed=int(seed))
+        model = call_student(fn, **args, returns=keras_model)
+        with plain_errors():  # the student's layers (and loss, for a VAE) run inside fit
+            model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"]),
+                          **({"loss": self.loss} if self.loss else {}))
+            inputs, targets = self.fit_data(x, y)
+            history = model.fit(dataset(inputs, targets, recipe["batch_size"], shuffle_seed=seed),
+                                epochs=recipe["epochs"], verbose=0)
+            out = Path(export_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in self.parts:
+                model_part(model, name).save(out / f"{name}.keras")
+            model.save_weights(out / WEIGHTS)
+        history = {key: [float(v) for v in values] for key, values in history.history.items()}
+        return {"train_loss": history.get("loss", []), "history": history, "export_dir": str(out)}
+
+    def evaluate(self, export_dir, *, data, recipe, assets=None, max_params=None) -> dict[str, float]:
+        """Runs in the clean worker. Returns the metrics, or raises with a sentence for the student."""
+        x, y = read_arrays(data)
+        models = self.load_export(Path(export_dir))
+        params = sum(int(m.count_params()) for m in models.values())
+        if max_params is not None and params > max_params:
+            raise ValueError(f"the model has {params:,} parameters, more than {self.param_factor:g} times the "
+                             f"reference model's: {self.model_kind} must compress {self.material}, not store them")
+        return self.measure(models, x=x, y=y, recipe=recipe, settings=self.settings(recipe),
+                            assets=None if assets is None else Path(assets))
+
+    def load_export(self, export: Path) -> dict:
+        try:
+            return {name: load_safely(export / f"{name}.keras") for name in self.parts}
+        except Exception as err:  # noqa: BLE001 - any failure to load is the same sentence for the student
+            raise ValueError(f"the {' or '.join(self.parts)} could not be loaded with standard Keras layers only "
+                             f"({err})" + (f"; {self.load_hint}" if self.load_hint else "")) from None
+
+    def load_asset(self, assets: Path | None, name: str):
+        """A reference model that calibration trained (a classifier), copied into the clean worker."""
+        if assets is None:
+            raise ValueError(f"the reference model {name} was not given to the measure")
+        return load_safely(Path(assets) / name)
+
+    def judge(self, got, expected, *, hidden):
+        # `expected` is the profile's entry of thresholds.json: {"metrics": {"test_mse": {...}}, "profile": "cpu"}
+        fractions, parts = [], []
+        for metric in self.metrics:
+            rule = expected["metrics"].get(metric)
+            if rule is None:
+                return Verdict(False, f"{metric} has no calibrated threshold; ask your instructor.", 0.0)
+            value = got.get(metric)
+            if not isinstance(value, float):
+                return Verdict(False, f"{metric} could not be measured.", 0.0)
+            frac = score_metric(value, threshold=rule["threshold"], fail=rule["fail"],
+                                higher_is_better=rule["higher_is_better"])
+            fractions.append(frac)
+            better, worse = "at or above", "at or below"
+            if not rule["higher_is_better"]:
+                better, worse = worse, better
+            where = self.measured_on.get(metric, "on held-out images")
+            parts.append(f"{metric} {value:.4f} {where} (full marks {better} {rule['threshold']:.4f}, "
+                         f"none {worse} {rule['fail']:.4f})")
+        fraction = float(np.mean(fractions)) if fractions else 0.0
+        message = "; ".join(parts) + f" after the kit's {expected['profile']} training recipe."
+        return Verdict(fraction >= 1.0, message, fraction)

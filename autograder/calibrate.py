@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import platform
 import shutil
 import tempfile
@@ -22,7 +21,11 @@ import numpy as np
 from . import __version__, checks
 from .config import Course
 from .errors import KitError
-from .grade import Grader
+from .files import read_thresholds, write_json
+from .grading import Grader
+from .grading.data import training_data
+from .grading.plans import measure_id, probe_id
+from .items import STUDENT
 
 RULE = ("fail = the best trivial baseline; refuse unless the worst reference run is at most half of it; "
         "threshold = worst + 0.2 * (fail - worst); higher-is-better metrics mirrored")
@@ -43,30 +46,30 @@ def derive(values: list[float], baselines: dict[str, float], *, higher_is_better
 
 
 def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, log=print) -> Path:
-    os.environ["AUTOGRADER_PROFILE"] = profile
-    grader = Grader.create(course, assignment, calibrating=True)
-    quality = [c for c in grader.spec.calls if checks.get(c.check).quality]
+    grader = Grader.create(course, assignment, profile=profile, calibrating=True)
+    quality = [c for c in grader.spec.calls if checks.is_training(c.check)]
     if not quality:
         raise KitError(f"'{assignment}' has no training-based check to calibrate.")
     answers = {c.grade_id: c.code for c in grader.spec.answers}
-    test = grader._quality_data("test")
-    out_dir = course.root / "reference_weights" / assignment
+    data = {split: training_data(grader.spec, grader.profile, split, seed=course.seed, data=course.data)
+            for split in ("train", "test")}
+    train, test = data["train"], data["test"]
+    out_dir = course.paths.reference_dir(assignment)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_metric: dict[str, list[float]] = {}
     # Reference models that the measures use (e.g. a classifier) come first: every evaluation below needs them.
     published: list[Path] = []
-    train = grader._quality_data("train")
     for check_name in dict.fromkeys(c.check for c in quality):
         published += checks.get(check_name).train_assets(out_dir, train=train, test=test,
                                                          recipe=grader.profile.recipe(), seed=course.seed)
     with tempfile.TemporaryDirectory(prefix="autograder-calibrate-") as tmp:
         for seed in range(seeds):
             keep = Path(tmp) / f"seed{seed}"
-            run = grader.run_answers(answers, seed=seed, keep=keep, quality_only=True)
+            run = grader.run_answers(answers, seed=seed, keep=keep, only_training=True)
             for call in quality:
-                measured = run.metrics.get(f"eval|{call.id}")
+                measured = run.measured.get(measure_id(call))
                 if measured is None or not measured.ok:
-                    trained = run.outcomes.get(f"student|{call.id}")
+                    trained = run.outcomes.get(probe_id(STUDENT, call))
                     raise KitError(f"calibration run with seed {seed} failed: "
                                    f"{(measured and measured.error) or (trained and trained.error)}")
                 for metric, value in measured.value.items():
@@ -83,11 +86,11 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                 name = f"{assignment}.weights.h5" if file.name == "model.weights.h5" else f"{call.grade_id}.{file.name}"
                 shutil.copy2(file, out_dir / name)
                 published.append(out_dir / name)
-    thresholds_file = out_dir / "thresholds.json"
-    data = json.loads(thresholds_file.read_text()) if thresholds_file.is_file() else {"assignment": assignment}
-    data.setdefault("profiles", {})[profile] = {"rule": RULE, "seeds": list(range(seeds)),
-                                                 "recipe": grader.profile.recipe(), "metrics": metrics}
-    thresholds_file.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    profiles = read_thresholds(course.paths, assignment)
+    profiles[profile] = {"rule": RULE, "seeds": list(range(seeds)), "recipe": grader.profile.recipe(),
+                         "metrics": metrics}
+    thresholds_file = write_json(course.paths.thresholds_file(assignment),
+                                 {"assignment": assignment, "profiles": profiles})
     write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published)
     return thresholds_file
 
@@ -105,7 +108,7 @@ def write_manifest(out_dir: Path, assignment: str, profile: str, recipe: dict, f
                      "keras": version("keras"), "numpy": np.__version__, "python": platform.python_version()},
         "calibrated": dt.date.today().isoformat(),
     }
-    path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_json(path, manifest)
 
 
 def _has(distribution: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -56,9 +55,12 @@ def generate(assignments, check_only, course_root):
 @click.option("--force", is_flag=True, help="Grade again the submissions whose results are up to date.")
 @click.option("--scheduler", metavar="ADDRESS", help="Grade on this Dask scheduler's workers (e.g. tcp://host:8786) "
                                                      "instead of here; --workers is then ignored.")
+@click.option("--profile", type=click.Choice(["cpu", "gpu"]), default=None,
+              help="The training profile and its thresholds (default: $AUTOGRADER_PROFILE, else gpu when a GPU is "
+                   "visible here or on the Dask cluster, else cpu).")
 @click.option("--progress/--no-progress", default=None, help="The progress bar (default: on a terminal).")
 @course_option
-def grade(paths, assignment, out, workers, force, scheduler, progress, course_root):
+def grade(paths, assignment, out, workers, force, scheduler, profile, progress, course_root):
     """Grade notebooks, or nbgrader submitted/ trees. Skips submissions graded already with the same notebook, kit
     and course files. Exits 0 when grading completed, whatever the scores (130 when interrupted)."""
     from .batch import grade_paths
@@ -67,7 +69,7 @@ def grade(paths, assignment, out, workers, force, scheduler, progress, course_ro
     _say_missing_fences()
     summary = grade_paths(course, [Path(p) for p in paths], assignment=assignment,
                           out=Path(out) if out else None, workers=workers, force=force, scheduler=scheduler,
-                          log=click.echo, progress=progress)
+                          profile=profile, log=click.echo, progress=progress)
     click.echo(str(summary))
     if summary.interrupted:
         sys.exit(130)
@@ -130,10 +132,11 @@ def report(directory, assignments, course_root):
 def calibrate(assignment, profile, seeds, course_root):
     """Train the reference solution, write reference weights, thresholds.json and a manifest."""
     from .calibrate import calibrate as run
+    from .files import read_thresholds
 
     course = _course(course_root)
     path = run(course, assignment, profile=profile, seeds=seeds, log=click.echo)
-    data = json.loads(path.read_text())["profiles"][profile]["metrics"]
+    data = read_thresholds(course.paths, assignment)[profile]["metrics"]
     for metric, rule in data.items():
         click.echo(f"{metric}: threshold {rule['threshold']:.4f}, failure level {rule['fail']:.4f} "
                    f"(reference {', '.join(f'{v:.4f}' for v in rule['reference'])})")

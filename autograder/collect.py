@@ -19,7 +19,6 @@ Everything that could not be placed (other files, names it cannot read, notebook
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import struct
 import zipfile
@@ -28,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .errors import KitError
+from .files import atomic_write
 from .student_files import read_timestamp
 
 MAX_BYTES = 100 * 1024 * 1024  # a notebook larger than this is listed, not unpacked
@@ -215,15 +215,8 @@ def _place(entry: Entry, folder: Path, assignment: str, force: bool, report: Col
         report.replaced.append(f"{label}: {note}")
     else:
         report.collected.append(label)
-    folder.mkdir(parents=True, exist_ok=True)
-    _write(target, content)
-    _write(stamp, (entry.time.strftime(TIMESTAMP_FORMAT) + "\n").encode())
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(target, content)
+    atomic_write(stamp, entry.time.strftime(TIMESTAMP_FORMAT) + "\n")
 
 
 def _show(time: dt.datetime) -> str:

@@ -57,6 +57,7 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
     $AUTOENCODER_KIT_CACHE, else ~/.cache/autoencoder-kit. Shared by every process on the machine: write into it
     only with `atomic_write` / `atomic_path`."""
     path = Path(override or os.environ.get("AUTOENCODER_KIT_CACHE") or Path.home() / ".cache" / "autoencoder-kit")
+    path = path.expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -18,19 +18,22 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .items import ItemId, Plan
 from .plain import decode
 from .sandbox import Limits, run_limited
 
+WHERE = re.compile(r"line \d{1,6} of answer cell [\w-]{1,100}")  # the only form a worker's `where` may take
 MAX_DEATHS = 4
 MAX_LINE = 128 * 1024 * 1024  # one event: an array of plain.MAX_ARRAY_BYTES in base64, and then some
 GRACE_S = 5.0  # past an item's own limit, before the watchdog kills a worker whose timer did not end the item
@@ -43,15 +46,18 @@ MAX_COPY_FILES = 1000
 class Outcome:
     ok: bool
     value: Any = None
-    error: str | None = None
+    error: str | None = None  # one line for the student
+    raised: str | None = None  # the exception's class name, when the student's code raised one
+    where: str | None = None  # "line 3 of answer cell encoder_block", when the answer cell's line is known
 
 
 @dataclass
 class PlanRun:
-    outcomes: dict[str, Outcome]
+    outcomes: dict[ItemId, Outcome]
     deaths: list[str]  # one sentence per worker that died, naming the item in flight
-    killed: list[str]  # the ids of those items
+    killed: list[ItemId]  # the items that stopped a worker
     output_tail: str
+    sandbox_error: str | None = None  # why the sandbox could not be set up (the grader's fault, not the student's)
 
 
 def worker_env(scratch: Path) -> dict[str, str]:
@@ -89,29 +95,31 @@ def worker_kit() -> tuple[Path, ...]:
     return tuple(Path(line) for line in found.stdout.splitlines() if line.strip())
 
 
-def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
+def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
              files: dict[str, Any] | None = None) -> PlanRun:
-    """Run `plan` (cells, probes, evaluations) in the empty folder `workdir` (the worker's only writable place;
-    the caller removes it) and return one outcome per item id. `files` maps names in `workdir` to array dicts
-    (written as .npz) or paths (copied) that the plan reads."""
+    """Run `plan` (cells, probes, measures) in the empty folder `workdir` (the worker's only writable place; the
+    caller removes it) and return one outcome per item. `files` maps names in `workdir` to array dicts (written as
+    .npz) or paths (copied) that the plan reads. The worker's wall-clock limit is the plan's (`Plan.wall_s`)."""
     scratch = Path(workdir)
     _write_files(scratch, files or {})
-    timeouts = plan_timeouts(plan)
+    limits = replace(limits, wall_s=plan.wall_s())
+    timeouts = {str(k): v for k, v in plan.timeouts().items()}
     items = list(timeouts)
     outcomes: dict[str, Outcome] = {}
     deaths: list[str] = []
     skip: list[str] = []
     tail = ""
+    sandbox_error = None
     hide = list(hide) + _temp_root()
     from .sandbox import fences
 
     while True:
         events = scratch / f"events-{len(deaths)}.jsonl"
         # A new worker runs every cell again (its namespace is new) but no check that already has an outcome.
-        run = dict(plan, events=events.name, skip=skip + [i for i in outcomes if not _is_cell(i)],
-                   pid_namespace=bool(fences().get("pid_namespace")))
+        skipped = skip + [i for i in outcomes if not ItemId.parse(i).is_cell]
+        run = plan.to_dict(events=events.name, skip=skipped, pid_namespace=bool(fences().get("pid_namespace")))
         (scratch / "plan.json").write_text(json.dumps(run), encoding="utf-8")
-        log = EventLog(events, timeouts, skip=run["skip"])
+        log = EventLog(events, timeouts, skip=skipped)
         result = run_limited([sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", "plan.json"],
                              cwd=scratch, env=worker_env(scratch), limits=limits, hide=hide, readable=worker_kit(),
                              watch=log.watch)
@@ -119,6 +127,9 @@ def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
         log.poll()
         outcomes.update(log.outcomes)
         if log.finished:
+            break
+        if result.sandbox_failed:  # nothing of the plan ran: no item is to blame
+            sandbox_error = result.reason
             break
         reason = result.reason or (f"it exited with status {result.returncode} before finishing"
                                    if result.returncode is not None else "it stopped before finishing")
@@ -129,22 +140,14 @@ def run_plan(plan: dict, *, workdir: Path, limits: Limits, hide: list[Path],
             deaths.append(f"The worker stopped outside any cell or check: {reason}.")
             break
         outcomes[culprit] = Outcome(False, error=reason)
-        deaths.append(f"{_describe_item(culprit)} stopped the worker: {reason}.")
+        deaths.append(f"{ItemId.parse(culprit).describe()} stopped the worker: {reason}.")
         skip.append(culprit)
         if len(deaths) >= MAX_DEATHS:
             break
     for item in items:
         outcomes.setdefault(item, Outcome(False, error="not run: the worker stopped before it"))
-    return PlanRun(outcomes, deaths, skip, tail)
-
-
-def plan_timeouts(plan: dict) -> dict[str, float]:
-    """Every item of a plan, in the order the worker runs them, with its own time limit."""
-    default = float(plan.get("item_timeout_s", 60))
-    timeouts = {}
-    for item in plan.get("cells", []) + plan.get("probes", []) + plan.get("evaluations", []):
-        timeouts[item["id"]] = float(item.get("timeout_s", default))
-    return timeouts
+    return PlanRun({ItemId.parse(k): v for k, v in outcomes.items()}, deaths, [ItemId.parse(k) for k in skip],
+                   tail, sandbox_error)
 
 
 def _temp_root() -> list[Path]:
@@ -245,20 +248,15 @@ class EventLog:
 
 def _outcome_of(event: dict) -> Outcome:
     if "error" in event:
-        return Outcome(False, error=str(event["error"])[:500])
+        raised, where = event.get("raised"), event.get("where")
+        return Outcome(False, error=str(event["error"])[:500],
+                       raised=raised if isinstance(raised, str) and raised.isidentifier() and len(raised) < 100
+                       else None,
+                       where=where if isinstance(where, str) and WHERE.fullmatch(where) else None)
     try:
         return Outcome(True, value=decode(event.get("value")))
     except (ValueError, TypeError, RecursionError) as err:
         return Outcome(False, error=f"its result could not be read: {str(err)[:200]}")
-
-
-def _is_cell(item: str) -> bool:
-    return item.split("|")[-1].startswith(("setup:", "answer:"))
-
-
-def _describe_item(item: str) -> str:
-    kind, _, name = item.split("|")[-1].partition(":")
-    return {"answer": f"Answer cell {name}", "setup": f"Setup cell {name}"}.get(kind, f"Check {item.split('|')[-1]}")
 
 
 def _write_files(scratch: Path, files: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import checks
 from .errors import KitError
+from .items import ANSWER, PROBE, SETUP, STUDENT, Cell, ItemId, Plan, Probe
 from .notebook import load_spec
 from .runner import run_plan
 from .sandbox import Limits
@@ -25,26 +26,28 @@ def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
     except Exception as err:  # noqa: BLE001 - anything wrong with the file is the student's to fix
         raise KitError(f"{path} could not be read as a notebook ({type(err).__name__}: {err}); "
                        "save it from Jupyter again.") from None
-    public = [c for c in spec.calls if c.expected is not None and not checks.get(c.check).quality]
+    public = [c for c in spec.calls if c.expected is not None and not checks.is_training(c.check)]
     if not spec.answers or not public:
         raise KitError(f"{path} has no answer cells or no public checks: check a notebook from the course.")
-    plan = {"seed": 0, "item_timeout_s": 60,
-            "cells": [{"id": f"setup:{c.grade_id}" if c.kind == "setup" else f"answer:{c.grade_id}",
-                       "code": c.code} for c in spec.cells if c.kind in ("setup", "answer")],
-            "probes": [{"id": call.id, "check": call.check, "function": call.function, "args": dict(call.args)}
-                       for call in public]}
-    limits = limits or Limits(wall_s=60.0 * (len(plan["cells"]) + len(plan["probes"])) + 60.0)
+    plan = Plan(seed=0, item_timeout_s=60.0,
+                cells=[Cell(ItemId(STUDENT, SETUP if c.kind == "setup" else ANSWER, c.grade_id), c.code)
+                       for c in spec.cells if c.kind in ("setup", "answer")],
+                probes=[Probe(ItemId(STUDENT, PROBE, call.id), call.check, call.function, dict(call.args))
+                        for call in public])
+    limits = limits or Limits()
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as tmp:
         run = run_plan(plan, workdir=Path(tmp), limits=limits, hide=[path.resolve().parent])
+    if run.sandbox_error:
+        raise KitError(f"the self-check could not start its worker: {run.sandbox_error}.")
     for death in run.deaths:
         log(f"! {death}")
     for cell in spec.answers:
-        out = run.outcomes.get(f"answer:{cell.grade_id}")
+        out = run.outcomes.get(ItemId(STUDENT, ANSWER, cell.grade_id))
         if out is not None and not out.ok:
             log(f"! answer cell {cell.grade_id} failed: {out.error}")
     passed = 0
     for call in public:
-        out = run.outcomes[call.id]
+        out = run.outcomes[ItemId(STUDENT, PROBE, call.id)]
         if not out.ok:
             log(f"FAIL {call.id} {call.check}: {call.function}: {out.error}")
             continue

@@ -45,22 +45,26 @@ def _reap_children() -> None:
             return
 
 
-def describe_error(err: BaseException, tb=None) -> str:
-    """One line for the student: the exception and, when it came from an answer cell, where."""
+def describe_error(err: BaseException, tb=None) -> dict:
+    """The error event's fields: `error`, one line for the student; `raised`, the exception's class name, and
+    `where`, the line of the answer cell it came from, both absent for the worker's own sentences (a timeout, a
+    check not run). The grader reads `raised` and `where` to word an error on a hidden input without its message."""
     if isinstance(err, ItemTimeout):
-        return "it ran past its time limit (an endless loop?)"
+        return {"error": "it ran past its time limit (an endless loop?)"}
     if isinstance(err, NotRun):
-        return f"not run: {err}"
+        return {"error": f"not run: {err}"}
     if isinstance(err, NotImplementedError) and not str(err):
         text = "NotImplementedError: the stub is not implemented yet"
     else:
         text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
     if len(text) > 300:
         text = text[:300] + "..."
+    fields = {"raised": type(err).__name__}
     frames = [f for f in traceback.extract_tb(tb or err.__traceback__) if f.filename.startswith("<answer:")]
     if frames:
-        text += f" (line {frames[-1].lineno} of answer cell {frames[-1].filename[8:-1]})"
-    return text
+        fields["where"] = f"line {frames[-1].lineno} of answer cell {frames[-1].filename[8:-1]}"
+        text += f" ({fields['where']})"
+    return {"error": text, **fields}
 
 
 class Worker:
@@ -86,7 +90,7 @@ class Worker:
         except BaseException as err:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are student mistakes too
             signal.setitimer(signal.ITIMER_REAL, 0)
             self.after_item()
-            self.emit(done=item_id, error=describe_error(err))
+            self.emit(done=item_id, **describe_error(err))
             return
         signal.setitimer(signal.ITIMER_REAL, 0)
         self.after_item()
@@ -161,8 +165,9 @@ class Worker:
 
 def compile_cell(cell: dict):
     """Answer cells compile under the name `<answer:GRADE_ID>` so that errors can point at the student's line."""
-    item = cell["id"].split("|")[-1]
-    name = f"<{item}>"
+    from autograder.items import ItemId
+
+    name = ItemId.parse(cell["id"]).code_name()
     source = strip_magics(cell["code"])
     try:
         return compile(source, name, "exec")

@@ -96,8 +96,8 @@ def make_class(course: Path, n: int) -> dict[str, str]:
 
 def warm(course: Path) -> None:
     """The reference results (and the data cache), once, outside the timings."""
-    code = ("from autograder.config import load_course; from autograder.grade import Grader; "
-            f"Grader.create(load_course({str(course)!r}), {A!r}).reference()")
+    code = ("from autograder.config import load_course; from autograder.grading import Grader; "
+            f"Grader.create(load_course({str(course)!r}), {A!r}).prepare()")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=course, capture_output=True)
 
 

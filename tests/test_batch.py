@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from conftest import RELEASE, SOLUTION, cell
 
-from autograder.batch import (GRADER_ERROR, file_sha256, find_tasks, grade_paths, graded_with, write_result,
-                              _hidden_submissions)
+from autograder.batch import grade_paths
+from autograder.batch.jobs import file_sha256, find_tasks, grader_failed, graded_with, hidden_submissions, write_result
 from autograder.notebook import load_spec
-from autograder.results import CheckResult, SubmissionResult
+from autograder.results import GRADER_ERROR, SANDBOX_UNAVAILABLE, CheckResult, Finding, SubmissionResult
 
 A = "autoencoder"
 
@@ -63,7 +63,7 @@ class Scripted:
     def __init__(self, grader):
         self.grader = copy.copy(grader)
         self.grader.grade = self.grade
-        self.grader.reference = lambda: {}
+        self.grader.prepare = lambda: None
         self.calls: list[str] = []
 
     def grade(self, path: Path, *, student: str) -> SubmissionResult:
@@ -123,7 +123,7 @@ def test_rerun_skips_current_results_and_regrades_what_changed(tiny_course, scri
     # New thresholds (say, a recalibration): every result is stale, and the log says why.
     scripted.calls.clear()
     scripted.grader = dataclasses.replace(scripted.grader, thresholds={"metrics": {"test_mse": {"threshold": 1}}})
-    scripted.grader.grade, scripted.grader.reference = scripted.grade, lambda: {}
+    scripted.grader.grade, scripted.grader.prepare = scripted.grade, lambda: None
     lines = []
     assert run(tiny_course, [subs], scripted, out=out, log=lines.append).graded == 3
     assert "grading 3: 3 settings changed." in lines
@@ -138,12 +138,25 @@ def test_a_sandbox_that_could_not_start_is_not_a_final_result(tiny_course, scrip
     run(tiny_course, [subs], scripted, out=out)
     path = out / "ada" / A / "results.json"
     result = json.loads(path.read_text())
-    result["extra_data"]["findings"] = [{"kind": "worker_stopped", "grade_id": None, "message": (
-        "The worker stopped outside any cell or check: the grader could not set up its sandbox (cgroup gone); "
-        "this is not a problem with your code, please tell the course staff.")}]
+    result["extra_data"]["findings"] = [{"kind": SANDBOX_UNAVAILABLE, "grade_id": None, "message": (
+        "The worker could not be started (cgroup gone); this is not a problem with your code, please tell the "
+        "course staff.")}]
     path.write_text(json.dumps(result))
     scripted.calls.clear()
     assert run(tiny_course, [subs], scripted, out=out).graded == 1 and scripted.calls == ["ada"]
+
+
+def test_a_grader_fault_is_told_by_the_finding_kind_not_its_message():
+    """`sandbox_unavailable` and `grader_error` findings (as dataclasses, or as dicts read from a results.json) make
+    a result the grader's failure; a sentence in another kind's message does not."""
+    sandbox = Finding(SANDBOX_UNAVAILABLE, "any words at all")
+    assert sandbox.grader_fault and grader_failed([sandbox]) and grader_failed([sandbox.to_dict()])
+    assert grader_failed([{"kind": GRADER_ERROR, "message": ""}])
+    assert grader_failed([{"kind": "timeout", "message": "x"}, {"kind": SANDBOX_UNAVAILABLE}])
+    assert not grader_failed([{"kind": "worker_stopped", "message": "the grader could not set up its sandbox"}])
+    assert not grader_failed([Finding("answer_cell_error", "sandbox_unavailable"), {"kind": ["grader_error"]},
+                              {"message": "grader_error"}, "grader_error", None])
+    assert not grader_failed(None) and not grader_failed([])
 
 
 def test_results_that_cannot_be_written_stop_the_batch_with_a_sentence(tiny_course, scripted, tmp_path):
@@ -205,7 +218,7 @@ def test_hidden_folders_are_few(tiny_course, tmp_path):
         (outside / f"{name}.ipynb").write_text("x")
     tasks = find_tasks(course, [inside, outside], assignment=A, out=tmp_path / "o")
     assert len(tasks) == 5
-    assert _hidden_submissions(course, tasks) == [outside]  # submitted/ is hidden with the course's private folders
+    assert hidden_submissions(course, tasks) == [outside]  # submitted/ is hidden with the course's private folders
 
 
 def test_progress_lines_have_counts_and_eta(tiny_course, scripted, tmp_path):

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import RELEASE
 
-from autograder.batch import GRADER_ERROR, graded_with
-from autograder.cluster import ClusterPool, course_archive, grade_remote, task_resources
+from autograder.batch.dask_pool import DaskPool, course_archive, grade_remote, task_resources
+from autograder.batch.jobs import graded_with
 from autograder.errors import KitError
+from autograder.results import GRADER_ERROR
 
 A = "autoencoder"
 
@@ -36,7 +37,7 @@ def cluster():
 
 def test_local_cluster_grades_like_the_local_pool(roomy_course, cluster, tmp_path):
     from autograder.batch import grade_paths
-    from autograder.grade import Grader
+    from autograder.grading import Grader
 
     subs = tmp_path / "submitted"
     for student, text in {"bob": '{"cells": [ not a notebook', "cyd": RELEASE.read_text()}.items():
@@ -47,7 +48,7 @@ def test_local_cluster_grades_like_the_local_pool(roomy_course, cluster, tmp_pat
                           log=lines.append, progress=False)
     assert summary.graded == 2 and summary.errors == [] and "the Dask cluster (1 workers, 2 threads)" in str(summary)
     assert any("1 worker(s), 2 thread(s), 0 GPU(s); grading with the cpu profile" in line for line in lines)
-    grader = Grader.create(roomy_course, A)
+    grader = Grader.create(roomy_course, A, profile="cpu")
     for student in ("bob", "cyd"):
         got = json.loads((tmp_path / "out" / student / A / "results.json").read_text())
         here = grader.grade(subs / student / A / f"{A}.ipynb", student=student).to_dict()
@@ -88,7 +89,7 @@ def test_gpu_workers_take_the_training_tasks_with_the_gpu_profile(tiny_course, t
 
 
 def test_a_worker_with_another_kit_refuses_to_grade(tiny_course, grader):
-    grader.reference()  # cached in the course, so the archive carries it (as grade_paths does before sending)
+    grader.prepare()  # cached in the course, so the archive carries it (as grade_paths does before sending)
     archive = course_archive(tiny_course, [A])
     expected = dict(graded_with(grader), kit="0.0.1+elsewhere")
     result = grade_remote(archive, hashlib.sha256(archive).hexdigest()[:16], A, grader.profile.name, expected, [], "x.ipynb", RELEASE.read_bytes(),
@@ -120,7 +121,7 @@ def test_training_tasks_ask_for_a_gpu_only_with_the_gpu_profile(grader):
 
 
 def test_gpu_profile_without_gpu_workers_is_a_clear_error(grader):
-    pool = ClusterPool.__new__(ClusterPool)  # its connection is not needed to decide this
+    pool = DaskPool.__new__(DaskPool)  # its connection is not needed to decide this
     pool.profile, pool.gpus = "gpu", 0
     with pytest.raises(KitError, match="no worker of the cluster declares a GPU.*--resources GPU=1"):
         pool.adapt(grader)
@@ -128,4 +129,4 @@ def test_gpu_profile_without_gpu_workers_is_a_clear_error(grader):
 
 def test_unreachable_scheduler_is_a_clear_error(tiny_course, tmp_path):
     with pytest.raises(KitError, match="cannot reach the Dask scheduler"):
-        ClusterPool("tcp://127.0.0.1:9", course=tiny_course, timeout=2)
+        DaskPool("tcp://127.0.0.1:9", course=tiny_course, timeout=2)

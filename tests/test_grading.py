@@ -70,11 +70,11 @@ def test_wrong_implementations_get_partial_scores_and_a_named_diagnosis(grader, 
 
 def test_every_catalogued_mistake_is_diagnosed_somewhere(grader):
     """Each catalogue entry must fail at least one check against the reference, or it can never be named."""
-    reference = grader.reference()
+    expected = grader.prepare()
     for mistake in MISTAKES.values():
         differs = False
         for call in grader.spec.calls:
-            mine, ref = reference.get(f"{mistake.id}|{call.id}"), reference.get(f"reference|{call.id}")
+            mine, ref = expected.mistake(mistake, call), expected.reference(call)
             if mine is None or ref is None or not ref.ok:
                 continue
             from autograder import checks

@@ -32,7 +32,10 @@ import pytest
 
 from autograder import runner
 from autograder.config import load_course
-from autograder.grade import Grader
+from autograder.grading import Grader
+from autograder.grading import execute
+from autograder.grading.plans import measure_id, probe_id
+from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
 from autograder.runner import EventLog, Outcome, copy_tree, run_plan, unsafe_tree
 from autograder.sandbox import Limits, describe_fences, fences
 from conftest import by_grade_id
@@ -184,8 +187,9 @@ def _env(grader, tiny_course, tmp, tmp_in_tmp):
     os.environ["AUTOGRADER_HOSTILE_SECRET"] = token  # the grader's environment must not reach a worker
     # as `autograder grade` does: every submission's folder is hidden from every worker
     subs.mkdir()
-    hostile_grader = Grader.create(load_course(course), "autoencoder", hide_extra=[other.parent, subs])
-    hostile_grader._reference = grader._reference  # when an earlier test module computed it already
+    hostile_grader = Grader.create(load_course(course), "autoencoder", profile="cpu",
+                                   hide_extra=[other.parent, subs])
+    hostile_grader._expected = grader._expected  # when an earlier test module computed it already
     before = tree_digest(course)
     yield {"ctx": ctx, "course": course, "subs": subs, "grader": hostile_grader, "servers": servers,
            "token": token, "before": before, "tmp": tmp, "site": site}
@@ -227,9 +231,8 @@ def graded(env, request):
     g = env["grader"]
     with cf.ThreadPoolExecutor(max_workers=5) as pool:
         # The reference's probe results are needed only to judge: computed alongside the students' workers.
-        if g._reference is None:
-            reference = pool.submit(Grader.reference, g)
-            g.reference = reference.result
+        if g._expected is None:
+            pool.submit(g.prepare)
         exports = pool.submit(forged_exports, g, env["tmp"] / "exports") if markexpr != "slow" else None
         first = ["escape", "inside_2", "inside_1", "pretend", "tampered"]  # the longest first
         jobs.sort(key=lambda job: first.index(job[0].name) if job[0].name in first else len(first))
@@ -589,12 +592,13 @@ save("lambda", keras.Model(image, L.Dense(16)(L.Flatten()(image))),
 def forged_exports(g: Grader, workdir: Path) -> dict:
     """Build the EXPORTS in a worker, then measure each as the grader measures a student's export."""
     workdir.mkdir()
-    plan = {"seed": 0, "item_timeout_s": 120, "cells": [{"id": "student|answer:exports", "code": EXPORTS}]}
+    plan = cells_plan(120, exports=EXPORTS)
     built = run_plan(plan, workdir=workdir, limits=g.limits, hide=g.hide)
-    out = {"built": built.outcomes["student|answer:exports"]}
+    out = {"built": built.outcomes[answer("exports")]}
     call = next(c for c in g.spec.calls if c.check == "reconstruction_quality")
     for variant in ("identity", "two_inputs", "lambda"):
-        out[variant] = g._evaluate(workdir / variant, {f"student|{call.id}": Outcome(True)})[f"eval|{call.id}"]
+        out[variant] = execute.measure(g.setting(), workdir / variant,
+                                       {probe_id(STUDENT, call): Outcome(True)})[measure_id(call)]
     return out
 
 
@@ -664,19 +668,26 @@ def test_exports_with_links_or_special_files_are_refused(tmp_path):
     assert "symbolic link" in unsafe_tree(linked, within=tmp_path)
 
 
+def answer(name: str) -> ItemId:
+    return ItemId(STUDENT, ANSWER, name)
+
+
+def cells_plan(timeout_s: float, **cells: str) -> Plan:
+    """A plan of answer cells only, in the order given."""
+    return Plan(seed=0, item_timeout_s=timeout_s, cells=[Cell(answer(n), code) for n, code in cells.items()])
+
+
 TINY_LIMITS = Limits(wall_s=60, cpu_s=60, memory_mb=512, max_pids=32, file_size_mb=16, output_kb=16)
 
 
 def test_watchdog_stops_an_item_that_catches_its_timer(tmp_path):
     """The worker's timer raises an exception, which student code can catch; the runner's watchdog kills it."""
-    plan = {"item_timeout_s": 2, "cells": [
-        {"id": "student|answer:a", "code": A.CATCH_THE_TIMER},
-        {"id": "student|answer:b", "code": "x = 1"}]}
+    plan = cells_plan(2, a=A.CATCH_THE_TIMER, b="x = 1")
     start = time.monotonic()
     run = run_plan(plan, workdir=tmp_path, limits=TINY_LIMITS, hide=[])
     elapsed = time.monotonic() - start
-    assert run.outcomes["student|answer:a"].error == "it ran past its 2 s time limit and did not stop when asked"
-    assert run.outcomes["student|answer:b"].ok
+    assert run.outcomes[answer("a")].error == "it ran past its 2 s time limit and did not stop when asked"
+    assert run.outcomes[answer("b")].ok
     assert elapsed < 2 + runner.GRACE_S + 15  # plus two worker starts on a loaded machine
 
 
@@ -700,12 +711,10 @@ elif os.fork() == 0:   # a detached child, which must not live on to forge the r
         time.sleep(0.01)
     os._exit(0)
 '''
-    plan = {"item_timeout_s": 20, "cells": [
-        {"id": "student|answer:a", "code": forger},
-        {"id": "student|answer:b", "code": "import time; time.sleep(0.5)"},
-        {"id": "student|answer:c", "code": "import time; time.sleep(0.5); open('ran.txt', 'a').write('c\\n')"}]}
+    plan = cells_plan(20, a=forger, b="import time; time.sleep(0.5)",
+                      c="import time; time.sleep(0.5); open('ran.txt', 'a').write('c\\n')")
     run = run_plan(plan, workdir=tmp_path, limits=TINY_LIMITS, hide=[])
-    assert run.outcomes["student|answer:c"].ok, run.outcomes["student|answer:c"]
+    assert run.outcomes[answer("c")].ok, run.outcomes[answer("c")]
     assert (tmp_path / "ran.txt").read_text() == "c\n"  # once: the forked copy did not run it too
 
 
@@ -735,22 +744,21 @@ for t in threads:
     t.join()
 open("census.txt", "w").write(" ".join(map(str, seen)))
 """
-    plan = {"item_timeout_s": 20, "cells": [{"id": "student|answer:a", "code": bomb},
-                                           {"id": "student|answer:b", "code": census}]}
+    plan = cells_plan(20, a=bomb, b=census)
     run = run_plan(plan, workdir=tmp_path, limits=TINY_LIMITS, hide=[])
-    assert run.outcomes["student|answer:a"].ok and not run.deaths, run.outcomes
-    assert run.outcomes["student|answer:b"].ok, run.outcomes["student|answer:b"]
+    assert run.outcomes[answer("a")].ok and not run.deaths, run.outcomes
+    assert run.outcomes[answer("b")].ok, run.outcomes[answer("b")]
     assert len((tmp_path / "census.txt").read_text().split()) == 2  # pid 1 of the namespace and the worker
 
 
 def test_forged_done_after_finished_is_ignored(tmp_path):
-    plan = {"item_timeout_s": 20, "cells": [{"id": "student|answer:a", "code": '''
+    plan = cells_plan(20, a='''
 import atexit, json
 events = json.load(open("plan.json"))["events"]
 atexit.register(lambda: open(events, "a").write(json.dumps({"done": "student|answer:a", "error": "FORGED"}) + "\\n"))
-'''}]}
+''')
     run = run_plan(plan, workdir=tmp_path, limits=TINY_LIMITS, hide=[])
-    assert run.outcomes["student|answer:a"].ok and not run.deaths
+    assert run.outcomes[answer("a")].ok and not run.deaths
 
 
 # ================================================================================================ start-up
@@ -761,9 +769,11 @@ def test_grade_says_which_fences_are_missing(monkeypatch, tmp_path):
     import autograder.batch
     import autograder.cli
     import autograder.sandbox as sb
+    import autograder.sandbox.probe as probe
 
     have = dict(fences(), network_namespace=False)
-    monkeypatch.setattr(sb, "fences", lambda: dict(have))
+    monkeypatch.setattr(sb, "fences", lambda: dict(have))      # read by the CLI
+    monkeypatch.setattr(probe, "fences", lambda: dict(have))   # read by describe_fences
     monkeypatch.setattr(autograder.cli, "_course", lambda root: None)
 
     class Summary:
@@ -779,6 +789,7 @@ def test_grade_says_which_fences_are_missing(monkeypatch, tmp_path):
     assert out.exit_code == 0, out.output
     assert "MISSING: No network namespace" in out.output
     monkeypatch.setattr(sb, "fences", lambda: {name: True for name in have})
+    monkeypatch.setattr(probe, "fences", lambda: {name: True for name in have})
     out = CliRunner().invoke(autograder.cli.cli, ["grade", str(nb)])
     assert "MISSING" not in out.output and "warning" not in out.output
 

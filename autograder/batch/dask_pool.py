@@ -1,30 +1,28 @@
-"""Grading on a Dask distributed cluster: the batch's jobs, sent to the cluster's workers instead of local threads.
+"""The Dask pool: a batch's jobs graded by the workers of a Dask distributed cluster instead of local threads.
 
-    client: course archive (course.yaml; source/, release/, reference_weights/ and the cached reference results of
-            each assignment), broadcast once to every worker
-            one task per submission: the notebook's bytes, the student, and the client's `graded_with`
-    worker: unpacks the archive once per archive, builds the Grader once per process, refuses to grade when its own
-            `graded_with` differs from the client's (another kit version: a grader_error result, not a wrong grade),
-            grades the bytes in a temporary folder, returns the result dict
-    client: writes each result as it arrives, exactly as the local pool does (batch.py)
+    client: the course archive (course.yaml; source/, release/, reference_weights/ and the grading cache of each
+            assignment, with the expectations `prepare` computed), broadcast once to every worker;
+            one task per submission: the notebook's bytes, the student, the batch's profile, the client's
+            `graded_with`
+    worker: unpacks the archive once per archive, builds the Grader once per process with the batch's profile,
+            refuses to grade when its own `graded_with` differs from the client's (another kit version: a
+            grader_error result, not a wrong grade), grades the bytes in a temporary folder, returns the result dict
+    client: writes each result as it arrives, exactly as with the thread pool (driver.py)
 
 So a worker needs the kit installed (the same version) and the data offline, not the course checkout or a shared
 file system, and a result graded on the cluster is byte for byte the local one, apart from timestamps.
 
-GPU workers are those started with `--resources GPU=1`. When the cluster has one and AUTOGRADER_PROFILE does not
-say otherwise, the batch grades with the gpu profile (its thresholds) and the tasks of assignments with training
-checks ask for GPU=1, so only GPU workers run them, one per GPU at a time; without GPU workers the cpu profile is
-used and any worker takes any task. One profile per batch: a class is never graded against two sets of thresholds.
+The profile: one per batch, so a class is never graded against two sets of thresholds. The caller's (`--profile`,
+else $AUTOGRADER_PROFILE) when it gave one; else gpu when a worker declares a GPU (`dask worker --resources GPU=1`),
+else cpu. It is passed to every grader as an argument, never through the environment. With the gpu profile the
+tasks of assignments that train ask for GPU=1, so only GPU workers run them, one per GPU at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import hashlib
 import io
 import os
-import shutil
 import socket
 import tarfile
 import tempfile
@@ -33,61 +31,30 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from . import checks
-from .config import Course, load_course
-from .errors import KitError
-from .grade import Grader, load_thresholds
+from ..config import Course, load_course
+from ..errors import KitError
+from ..files import atomic_write
+from ..grading import Grader
+from ..grading.profile import ENV as PROFILE_ENV
+from .jobs import Job, error_result, grade_safely, graded_with, kit_fingerprint
 
 GPU = "GPU"  # the Dask resource that GPU workers declare
-_env_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def forced_profile(name: str):
-    """Grader.create picks its profile from AUTOGRADER_PROFILE or the GPUs it sees; a cluster's batch decides it
-    once for every machine, so a client or worker that sees another GPU than the batch's profile still agrees."""
-    with _env_lock:
-        before = os.environ.get("AUTOGRADER_PROFILE")
-        os.environ["AUTOGRADER_PROFILE"] = name
-        try:
-            yield
-        finally:
-            if before is None:
-                os.environ.pop("AUTOGRADER_PROFILE", None)
-            else:
-                os.environ["AUTOGRADER_PROFILE"] = before
-
-
-def needs_training(grader: Grader) -> bool:
-    return any(checks.get(call.check).quality for call in grader.spec.calls)
 
 
 def task_resources(grader: Grader, profile: str) -> dict | None:
     """The resources a submission's task asks for: a GPU when the batch trains on GPUs."""
-    return {GPU: 1} if profile == "gpu" and needs_training(grader) else None
+    return {GPU: 1} if profile == "gpu" and grader.trains else None
 
 
-def with_profile(grader: Grader, profile: str) -> Grader:
-    """The same grader with another training profile and that profile's thresholds."""
-    if grader.profile.name == profile:
-        return grader
-    profiles = grader.course.assignment(grader.assignment).profiles
-    if profile not in profiles:
-        raise KitError(f"'{grader.assignment}' has no '{profile}' profile ({', '.join(profiles)}).")
-    thresholds = load_thresholds(grader.course, grader.assignment, profile) if needs_training(grader) else {}
-    return dataclasses.replace(grader, profile=profiles[profile], thresholds=thresholds)
+class DaskPool:
+    """The `Pool` of a batch graded on a Dask cluster (see the module's docstring)."""
 
-
-class ClusterPool:
-    """The batch's pool on a Dask cluster (see the module's docstring)."""
-
-    def __init__(self, address: str, *, course: Course, log: Callable[[str], None] = print, timeout: float = 30):
+    def __init__(self, address: str, *, course: Course, profile: str | None = None,
+                 log: Callable[[str], object] = print, timeout: float = 30):
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - installed with the kit
             raise KitError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'.") from None
-        from .batch import kit_fingerprint
-
         self.course, self.log = course, log
         try:
             self.client = Client(address, timeout=timeout)
@@ -111,28 +78,24 @@ class ClusterPool:
             self.client.close()
             raise KitError(f"{len(other)} Dask worker(s) run another version of the kit ({', '.join(other[:3])}: "
                            f"{theirs[other[0]]}, here {mine}): install the same kit there.")
-        self.profile = os.environ.get("AUTOGRADER_PROFILE") or ("gpu" if self.gpus else "cpu")
+        self.profile: str = profile or os.environ.get(PROFILE_ENV) or ("gpu" if self.gpus else "cpu")
         log(f"Dask cluster at {address}: {self.n_workers} worker(s), {self.threads} thread(s), {self.gpus} GPU(s); "
             f"grading with the {self.profile} profile.")
 
     def describe(self) -> str:
         return f"the Dask cluster ({self.n_workers} workers, {self.threads} threads)"
 
-    def choosing_profile(self):
-        return forced_profile(self.profile)
-
     def adapt(self, grader: Grader) -> Grader:
         if task_resources(grader, self.profile) and not self.gpus:
             raise KitError(f"the {self.profile} profile trains on GPUs, but no worker of the cluster declares a GPU: "
-                           "start GPU workers with `--resources GPU=1`, or set AUTOGRADER_PROFILE=cpu.")
-        return with_profile(grader, self.profile)
+                           "start GPU workers with `--resources GPU=1`, or grade with `--profile cpu`.")
+        return grader.with_profile(self.profile)
 
-    def run(self, jobs, on_result, on_interrupt) -> bool:
+    def run(self, jobs: list[Job], on_result: Callable[[Job, dict], None],
+            on_interrupt: Callable[[], None]) -> bool:
         """Submit every job, call `on_result` as results arrive. Ctrl-C cancels what is left (the cluster cannot
         stop a task in flight; its result is dropped and the next run grades it)."""
         from distributed import as_completed
-
-        from .batch import error_result
 
         if not jobs:
             return False
@@ -179,16 +142,18 @@ def course_archive(course: Course, assignments: list[str]) -> bytes:
         info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
         return info
 
+    paths = course.paths
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.add(course.root / "course.yaml", "course.yaml", filter=clean)
         for name in assignments:
-            for folder in ("source", "release", "reference_weights", ".autograder-cache"):
-                path = course.root / folder / name
-                if path.is_dir():
-                    for item in sorted(path.rglob("*")):
+            folders = (paths.source_notebook(name).parent, course.root / "release" / name,
+                       paths.reference_dir(name), paths.grading_cache(name))
+            for folder in folders:
+                if folder.is_dir():
+                    for item in sorted(folder.rglob("*")):
                         if item.is_file():
-                            tar.add(item, f"{folder}/{name}/{item.relative_to(path).as_posix()}", filter=clean)
+                            tar.add(item, item.relative_to(course.root).as_posix(), filter=clean)
     return buf.getvalue()
 
 
@@ -201,8 +166,6 @@ _graders: dict[tuple, Grader] = {}
 def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, expected: dict, hide: list[str],
                  filename: str, content: bytes, student: str) -> dict:
     """Runs on a Dask worker: grade one submission's bytes with the grader built from the client's archive."""
-    from .batch import error_result, grade_safely, graded_with
-
     grader = _worker_grader(bundle, bundle_id, assignment, profile, hide)
     mine = graded_with(grader)
     if mine != expected:
@@ -217,26 +180,34 @@ def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, e
 
 
 def _worker_grader(bundle: bytes, bundle_id: str, assignment: str, profile: str, hide: list[str]) -> Grader:
-    key = (bundle_id, assignment, profile)
-    with _lock:  # one grader per process and archive; its reference is computed (or read) once
+    key = (bundle_id, assignment, profile, tuple(hide))
+    with _lock:  # one grader per process, archive and profile; its expectations are prepared (or read) once
         if key not in _graders:
             root = _unpack(bundle, bundle_id)
-            with forced_profile(profile):
-                grader = Grader.create(load_course(root), assignment, hide_extra=[Path(p) for p in hide])
-            grader.reference()
+            grader = Grader.create(load_course(root), assignment, profile=profile,
+                                   hide_extra=[Path(p) for p in hide])
+            grader.prepare()
             _graders[key] = grader
         return _graders[key]
 
 
 def _unpack(bundle: bytes, bundle_id: str) -> Path:
+    """The archive's files in this machine's temporary folder, one folder per archive. Each file is written with
+    `atomic_write` and course.yaml last, so a folder with a course.yaml is complete; two processes unpacking the
+    same archive at once write the same bytes, and either may finish first."""
     root = Path(tempfile.gettempdir()) / f"autograder-course-{bundle_id}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = root.lstat()
+    if not root.is_dir() or root.is_symlink() or info.st_uid != os.getuid():
+        raise KitError(f"{root} is not a folder of this user's: remove it, then grade again.")
     if (root / "course.yaml").is_file():
         return root
-    tmp = Path(tempfile.mkdtemp(prefix=f"autograder-course-{bundle_id}-"))
     with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
-        tar.extractall(tmp, filter="data")
-    try:
-        os.rename(tmp, root)
-    except OSError:  # another worker process on this machine unpacked the same archive first
-        shutil.rmtree(tmp, ignore_errors=True)
+        members = []
+        for member in tar.getmembers():
+            safe = tarfile.data_filter(member, str(root))  # raises on names outside root, links, devices
+            if safe is not None and safe.isfile():
+                members.append((safe.name, member))
+        for name, member in sorted(members, key=lambda m: m[0] == "course.yaml"):
+            atomic_write(root / name, tar.extractfile(member).read())
     return root

@@ -1,0 +1,121 @@
+"""Grading a class: find the submissions, skip those graded already, grade the rest in a pool, write each result as
+soon as it is known.
+
+    find_tasks -> plan: a submission is up to date when its results.json names the same notebook sha256 and the same
+                  `graded_with` (kit, source, release, reference files, settings); `force` regrades everything
+               -> graders: one per assignment, with the pool's profile (else the caller's), prepared before the
+                  pool starts (the expectations computed once, up front)
+               -> pool.run: threads here or a Dask cluster (pool.py), results handed back one at a time
+               -> write_result in this thread, one submission at a time, atomically -> BatchSummary
+
+Crash safety: each result is renamed into place as it arrives, so a kill at any moment loses only the submissions in
+flight; the rerun grades exactly those whose results are missing or stale, and writes what an uninterrupted run
+would have written. A failure inside one submission (an exception in the grader itself) becomes that submission's
+result with a `grader_error` finding, which the next run grades again; it never stops the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+from ..config import Course
+from ..errors import KitError
+from ..grading import Grader
+from ..results import format_points
+from .jobs import Job, Task, file_sha256, find_tasks, grader_failed, graded_with, hidden_submissions, staleness, \
+    write_result
+from .pool import Pool, open_pool
+from .progress import BatchSummary, Progress, duration
+
+
+def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = None, out: Path | None = None,
+                workers: int = 1, force: bool = False, scheduler: str | None = None, profile: str | None = None,
+                log: Callable[[str], object] = print, graders: dict[str, Grader] | None = None,
+                progress: bool | None = None, pool: Pool | None = None) -> BatchSummary:
+    """Grade every submission under `paths` that has no current result (all with `force`) and write each result as
+    it arrives. The pool: `pool` when given (the caller closes it), else `workers` threads here or the Dask cluster
+    at `scheduler` (see `open_pool`). `profile` names the training profile (None: the pool's or this machine's
+    choice). `graders` replaces the graders made from `course` (tests pass fakes); `progress` forces the progress
+    bar on or off (default: on a terminal)."""
+    start = time.monotonic()
+    summary = BatchSummary()
+    tasks = find_tasks(course, paths, assignment=assignment, out=out, notes=summary.notes)
+    summary.submissions = len(tasks)
+    own = pool is None
+    if pool is None:
+        pool = open_pool(course, workers=workers, scheduler=scheduler, profile=profile, log=log)
+    try:
+        ready = _graders(course, tasks, pool, dict(graders or {}), profile)
+        summary.pool = pool.describe()
+        jobs = _plan(tasks, ready, force, summary, log)
+        for name in sorted({j.task.assignment for j in jobs}):
+            began = time.monotonic()
+            ready[name].prepare()  # once, before the pool, whatever the number of threads
+            if time.monotonic() - began > 2:
+                log(f"computed the reference results of '{name}' in {duration(time.monotonic() - began)} "
+                    "(cached until the kit or the source notebook changes).")
+        with Progress(len(jobs), log=log, show=progress) as bar:
+            def on_result(job: Job, result: dict) -> None:
+                _record(job, result, summary, bar)
+
+            summary.interrupted = pool.run(jobs, on_result, lambda: bar.say(
+                "stopping: the submissions in flight finish and are written (Ctrl-C again to drop them)."))
+    finally:
+        if own:
+            pool.close()
+    summary.wall_s = time.monotonic() - start
+    return summary
+
+
+def _graders(course: Course, tasks: list[Task], pool: Pool, given: dict[str, Grader],
+             profile: str | None) -> dict[str, Grader]:
+    """One grader per assignment of `tasks` (those `given` first), made with the pool's profile, else the caller's,
+    and adapted to the pool."""
+    hidden = hidden_submissions(course, tasks)
+    chosen = pool.profile or profile
+    for name in sorted({t.assignment for t in tasks} - set(given)):
+        given[name] = Grader.create(course, name, profile=chosen, hide_extra=hidden)
+    return {name: pool.adapt(g) for name, g in given.items()}
+
+
+def _plan(tasks: list[Task], graders: dict[str, Grader], force: bool, summary: BatchSummary, log) -> list[Job]:
+    """The jobs whose results are missing or stale (all with `force`); the log says how many and why."""
+    stamps = {name: graded_with(g) for name, g in graders.items()}
+    jobs, why = [], Counter()
+    for task in tasks:
+        job = Job(task, file_sha256(task.notebook), graders[task.assignment], stamps[task.assignment])
+        reason = "forced" if force else staleness(job)
+        if reason is None:
+            summary.skipped += 1
+        else:
+            jobs.append(job)
+            why[reason] += 1
+    if summary.skipped:
+        log(f"{summary.skipped} of {len(tasks)} submission(s) already graded with this kit and course: skipped.")
+    if jobs and why:
+        log(f"grading {len(jobs)}: " + ", ".join(f"{n} {reason}" for reason, n in why.most_common()) + ".")
+    return jobs
+
+
+def _record(job: Job, result: dict, summary: BatchSummary, bar: Progress) -> None:
+    """Write one result as it arrives and count it; a result that cannot be written stops the batch."""
+    result.setdefault("extra_data", {})["graded_with"] = job.graded_with
+    try:
+        write_result(job.task, result)
+    except OSError as err:  # a full disk, a lost mount: no point grading what cannot be written
+        raise KitError(f"cannot write the results of {job.task.student} to {job.task.out_dir}: "
+                       f"{err.strerror or err}. The {summary.graded} written so far are kept; run the same command "
+                       "again to grade the rest.") from None
+    summary.graded += 1
+    findings = result["extra_data"].get("findings") or []
+    kinds = sorted({f["kind"] for f in findings})
+    summary.findings.update(kinds)
+    if grader_failed(findings):
+        summary.errors.append(job.task.student)
+    else:
+        summary.percents.append(100 * result["score"] / result["max_score"] if result["max_score"] else 0.0)
+    score = f"{format_points(result['score'])}/{format_points(result['max_score'])}"
+    bar.advance(f"{job.task.student} {job.task.assignment}: {score}" + (f" ({', '.join(kinds)})" if kinds else ""))

@@ -1,0 +1,43 @@
+"""What the batch asks of a pool, and the one place that picks a pool: threads here, or a Dask cluster.
+
+    grade_paths -> pool.profile    the profile the pool grades with (None: the graders' own choice)
+                -> pool.adapt(g)   the grader the pool grades with (that profile), or a KitError when it cannot
+                -> pool.describe() for the summary ("2 workers", "the Dask cluster (...)")
+                -> pool.run(jobs, on_result, on_interrupt) -> interrupted?
+                -> pool.close()
+
+`run` calls `on_result(job, result_dict)` in the caller's thread as each result arrives, and `on_interrupt()` once
+on a first Ctrl-C (the pool then stops starting new gradings and returns True).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from ..config import Course
+from ..grading import Grader
+from .dask_pool import DaskPool
+from .jobs import Job
+from .thread_pool import ThreadPool
+
+
+class Pool(Protocol):
+    profile: str | None
+
+    def describe(self) -> str: ...
+
+    def adapt(self, grader: Grader) -> Grader: ...
+
+    def run(self, jobs: list[Job], on_result: Callable[[Job, dict], None],
+            on_interrupt: Callable[[], None]) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def open_pool(course: Course, *, workers: int = 1, scheduler: str | None = None, profile: str | None = None,
+              log: Callable[[str], object] = print) -> Pool:
+    """The Dask cluster at `scheduler` when there is one (`workers` is then unused), else `workers` threads here.
+    `profile` is the caller's choice of training profile; without one, the Dask pool decides it from its workers."""
+    if scheduler:
+        return DaskPool(scheduler, course=course, profile=profile, log=log)
+    return ThreadPool(workers)

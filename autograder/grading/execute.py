@@ -1,0 +1,124 @@
+"""Running a submission: its answer cells and every probe in the student's worker, then its trained models
+measured in a clean worker that holds no student code and alone sees the held-out data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..checks import get, is_training
+from ..config import Profile
+from ..items import STUDENT, ItemId, Measure, Plan
+from ..notebook import Spec
+from ..runner import Outcome, run_plan, unsafe_tree
+from ..sandbox import Limits
+from . import plans
+from .data import training_data
+
+MEASURE_TIMEOUT_S = 300.0
+
+
+@dataclass
+class StudentRun:
+    """What the workers gave back for one submission."""
+
+    outcomes: dict[ItemId, Outcome] = field(default_factory=dict)  # the student's worker, by item
+    deaths: list[str] = field(default_factory=list)  # a sentence per worker that died
+    killed: list[ItemId] = field(default_factory=list)  # the items that stopped a worker
+    measured: dict[ItemId, Outcome] = field(default_factory=dict)  # the clean worker's measures, by item
+    sandbox_error: str | None = None  # the sandbox could not be set up: nothing ran
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a run needs besides the answers: the same for every submission of one grading."""
+
+    spec: Spec
+    profile: Profile
+    limits: Limits
+    hide: tuple[Path, ...]
+    data: dict  # course.yaml's data settings
+    seed: int  # the course's seed: it picks the data subsets and seeds the clean worker, whatever the run's seed
+    reference_dir: Path  # the measuring models (assets) and the reference models whose size sets a budget
+    budgets: bool = True  # False while calibrating: the reference models that set the budgets are being made
+
+
+def run_student(setting: Setting, answers: dict[str, str], *, seed: int, hide: list[Path] = (),
+                keep: Path | None = None, only_training: bool = False) -> StudentRun:
+    """Run answer cells (with the source's setup cells) and the probes in a worker, then measure the trained
+    models in a clean worker. `keep` receives the exported models (calibration keeps the reference's)."""
+    spec, profile = setting.spec, setting.profile
+    plan = Plan(seed=seed, item_timeout_s=setting.limits.wall_s,
+                cells=plans.cells(spec, answers, run=STUDENT, wall_s=setting.limits.wall_s),
+                probes=plans.probes(spec, run=STUDENT, profile=profile, seed=seed, only_training=only_training))
+    trains = any(is_training(p.check) for p in plan.probes)
+    with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp:
+        files = ({plans.TRAIN_DATA: training_data(spec, profile, "train", seed=setting.seed, data=setting.data)}
+                 if trains else {})
+        run = run_plan(plan, workdir=Path(tmp), limits=setting.limits, hide=[*setting.hide, *hide], files=files)
+        measured = measure(setting, Path(tmp), run.outcomes) if not run.sandbox_error else {}
+        if keep is not None and (Path(tmp) / "export").is_dir():
+            shutil.copytree(Path(tmp) / "export", keep, dirs_exist_ok=True)
+    return StudentRun(run.outcomes, run.deaths, run.killed, measured, run.sandbox_error)
+
+
+def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome]) -> dict[ItemId, Outcome]:
+    """Measure each model that a training probe exported under `workdir`, in a clean worker."""
+    measures, files, refused = [], {}, {}
+    for call in setting.spec.calls:
+        if not is_training(call.check):
+            continue
+        check, out = get(call.check), outcomes.get(plans.probe_id(STUDENT, call))
+        export = workdir / plans.export_dir(call)
+        if out is None or not out.ok or not os.path.lexists(export):
+            continue
+        problem = unsafe_tree(export, within=workdir)
+        if problem:  # a link to the reference model, a device, a disk filler: measure nothing
+            refused[plans.measure_id(call)] = Outcome(False, error=f"the exported model was refused ({problem})")
+            continue
+        files[plans.export_dir(call)] = export
+        args = {"data": plans.TEST_DATA, "recipe": setting.profile.recipe()}
+        budget = param_budget(setting, call.grade_id, check)
+        if budget is not None:
+            args["max_params"] = budget
+        if check.assets:  # reference models the measure needs, copied in: the worker cannot read the course
+            for name in check.assets:
+                files[f"assets/{name}"] = setting.reference_dir / name
+            args["assets"] = "assets"
+        measures.append(Measure(plans.measure_id(call), call.check, plans.export_dir(call), args,
+                                MEASURE_TIMEOUT_S))
+    if not measures:
+        return refused
+    files[plans.TEST_DATA] = training_data(setting.spec, setting.profile, "test", seed=setting.seed,
+                                           data=setting.data)
+    with tempfile.TemporaryDirectory(prefix="autograder-eval-") as tmp:
+        run = run_plan(Plan(seed=setting.seed, item_timeout_s=MEASURE_TIMEOUT_S, measures=measures), workdir=Path(tmp),
+                       limits=setting.limits, hide=list(setting.hide), files=files)
+    return {**run.outcomes, **refused}
+
+
+def param_budget(setting: Setting, grade_id: str, check) -> int | None:
+    """`param_factor` times the parameters of the calibrated reference model (its published `.keras` files, read
+    here without TensorFlow); None while calibrating, when those files are being made."""
+    if not getattr(check, "param_factor", None) or not setting.budgets:
+        return None
+    files = sorted(setting.reference_dir.glob(f"{grade_id}.*.keras"))
+    return int(check.param_factor * sum(keras_file_params(f) for f in files)) if files else None
+
+
+def keras_file_params(path: Path) -> int:
+    """The number of values in a `.keras` file's weights (the instructor's own file: read with h5py, no Keras)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as fh:
+        data = io.BytesIO(fh.read())
+    sizes = []
+    with h5py.File(data, "r") as h5:
+        h5.visititems(lambda _, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
+    return int(sum(sizes))

@@ -1,0 +1,82 @@
+"""The expectations: what the source's solution, and each catalogued mistake, give for every check.
+
+They are computed by running the source's answer cells (and, for each mistake, the solution with that one cell
+replaced) through the same worker as a submission, once per kit version, source notebook, catalogue and seed, and
+cached in the course's grading cache. The cache file is written atomically under a unique temporary name, so
+graders on several threads, processes or Dask workers that fill it at once each end with a whole file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..checks import is_training
+from ..errors import KitError
+from ..files import atomic_write
+from ..items import REFERENCE, ItemId, Plan
+from ..mistakes import Mistake
+from ..notebook import CheckCall, Spec
+from ..plain import decode, encode
+from ..runner import Outcome, run_plan
+from ..sandbox import Limits
+from . import plans
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """Probe results of the reference and of each catalogued mistake, by item."""
+
+    outcomes: dict[ItemId, Outcome]
+
+    def reference(self, call: CheckCall) -> Outcome | None:
+        return self.outcomes.get(plans.probe_id(REFERENCE, call))
+
+    def mistake(self, mistake: Mistake, call: CheckCall) -> Outcome | None:
+        return self.outcomes.get(plans.probe_id(mistake.id, call))
+
+
+def cache_key(spec: Spec, mistakes: list[Mistake], seed: int) -> str:
+    return hashlib.sha256(json.dumps([__version__, spec.sha256, [m.key() for m in mistakes],
+                                      seed]).encode()).hexdigest()[:16]
+
+
+def load_or_compute(spec: Spec, mistakes: list[Mistake], *, seed: int, profile, limits: Limits, hide: list[Path],
+                    cache: Path) -> Expectations:
+    """The cached expectations when `cache` holds them for this key, else computed now and cached."""
+    path = Path(cache) / f"reference-{cache_key(spec, mistakes, seed)}.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return Expectations({ItemId.parse(k): Outcome(v["ok"], decode(v["value"]), v["error"])
+                             for k, v in raw.items()})
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # missing or unreadable: computed again
+    found = compute(spec, mistakes, seed=seed, profile=profile, limits=limits, hide=hide)
+    atomic_write(path, json.dumps({str(k): {"ok": o.ok, "value": encode(o.value), "error": o.error}
+                                   for k, o in found.outcomes.items()}))
+    return found
+
+
+def compute(spec: Spec, mistakes: list[Mistake], *, seed: int, profile, limits: Limits,
+            hide: list[Path]) -> Expectations:
+    reference = {c.grade_id: c.code for c in spec.answers}
+    variants = {REFERENCE: reference, **{m.id: dict(reference, **{m.grade_id: m.code}) for m in mistakes}}
+    plan = Plan(seed=seed, item_timeout_s=limits.wall_s)
+    for run, answers in variants.items():
+        plan.cells += plans.cells(spec, answers, run=run, wall_s=limits.wall_s)
+        plan.probes += plans.probes(spec, run=run, profile=profile, seed=seed, training=False)
+    with tempfile.TemporaryDirectory(prefix="autograder-ref-") as tmp:
+        run = run_plan(plan, workdir=Path(tmp), limits=limits, hide=hide)
+    if run.sandbox_error:
+        raise KitError(f"the reference solution could not run: {run.sandbox_error}")
+    found = Expectations(run.outcomes)
+    for call in spec.calls:
+        out = found.reference(call)
+        if not is_training(call.check) and (out is None or not out.ok):
+            raise KitError(f"the source solution of '{spec.assignment}' fails check {call.id} "
+                           f"({call.check}): {out.error if out else 'not run'}. Fix the source notebook.")
+    return found

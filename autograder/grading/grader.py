@@ -1,0 +1,136 @@
+"""The grader of one assignment: a short orchestrator of the typed stages.
+
+    Grader.create(course, assignment, profile=...)   the source's spec, the release, the profile and its thresholds,
+                                                     the mistake catalogue, the worker limits: once per batch
+    prepare()                                        the expectations, computed (or read from the cache) up front
+    grade(path, student=)                            read + validate -> execute.run_student -> scoring -> result
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..checks import is_training, validate_extra
+from ..config import Course, Profile
+from ..files import profile_thresholds
+from ..items import STUDENT
+from ..mistakes import Mistake, load_mistakes
+from ..notebook import Spec, load_release, load_spec, read_submission
+from ..results import SubmissionResult
+from ..sandbox import Limits
+from . import execute, expectations, plans, scoring
+from .profile import choose_profile
+
+# Course folders that no worker may read: the answers, the instructor's files, other students' work.
+PRIVATE = ("source", "solutions", "reference_weights", "submitted", "autograded", "feedback", "reports",
+           "gradebook.db", ".autograder-cache", "tests", "bench")
+
+
+@dataclass
+class Grader:
+    """Everything that is the same for every submission of one assignment; built once per batch. `grade` may be
+    called from several threads at once."""
+
+    course: Course
+    assignment: str
+    spec: Spec
+    release: dict
+    profile: Profile
+    thresholds: dict
+    mistakes: list[Mistake]
+    limits: Limits
+    hide: list[Path]
+    calibrating: bool = False
+    _expected: expectations.Expectations | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @classmethod
+    def create(cls, course: Course, assignment: str, *, profile: str | None = None, hide_extra: list[Path] = (),
+               calibrating: bool = False) -> "Grader":
+        """`profile`: a profile's name; None lets this machine choose (see `choose_profile`). While `calibrating`
+        the thresholds are not read (they are being made)."""
+        course.assignment(assignment)
+        spec = load_spec(course.source_notebook(assignment), assignment)
+        chosen = choose_profile(course, assignment, profile)
+        for prof in course.assignment(assignment).profiles.values():  # each key read by this assignment's checks
+            validate_extra(prof.extra, names=[c.check for c in spec.calls],
+                           where=f"assignments.{assignment}.quality.profiles.{prof.name}.extra",
+                           file=course.root / "course.yaml")
+        hide = [course.root / p for p in PRIVATE if (course.root / p).exists()] + [Path(p) for p in hide_extra]
+        grader = cls(course, assignment, spec, load_release(course.root, assignment), chosen, {},
+                     load_mistakes(course.root, assignment), Limits(**course.limits), hide, calibrating)
+        grader.thresholds = grader._thresholds(chosen.name)
+        return grader
+
+    def _thresholds(self, profile: str) -> dict:
+        if not self.trains or self.calibrating:
+            return {}
+        return profile_thresholds(self.course.paths, self.assignment, profile)
+
+    @property
+    def trains(self) -> bool:
+        """Whether the assignment has training checks (they need a profile's thresholds, and a GPU if it has one)."""
+        return any(is_training(c.check) for c in self.spec.calls)
+
+    def with_profile(self, name: str) -> "Grader":
+        """The same grader with another training profile and that profile's thresholds."""
+        if name == self.profile.name:
+            return self
+        profile = choose_profile(self.course, self.assignment, name)
+        return dataclasses.replace(self, profile=profile, thresholds=self._thresholds(name), _expected=self._expected,
+                                   _lock=threading.Lock())
+
+    # ------------------------------------------------------------------------------------------ stages
+
+    def prepare(self) -> expectations.Expectations:
+        """The expectations (reference and catalogued mistakes), computed once; safe to call from any thread."""
+        with self._lock:
+            if self._expected is None:
+                self._expected = expectations.load_or_compute(
+                    self.spec, self.mistakes, seed=self.course.seed, profile=self.profile, limits=self.limits,
+                    hide=self.hide, cache=self.course.paths.grading_cache(self.assignment))
+            return self._expected
+
+    def setting(self) -> execute.Setting:
+        return execute.Setting(spec=self.spec, profile=self.profile, limits=self.limits, hide=tuple(self.hide),
+                               data=self.course.data, seed=self.course.seed,
+                               reference_dir=self.course.paths.reference_dir(self.assignment),
+                               budgets=not self.calibrating)
+
+    def run_answers(self, answers: dict[str, str], *, seed: int, hide: list[Path] = (), keep: Path | None = None,
+                    only_training: bool = False) -> execute.StudentRun:
+        return execute.run_student(self.setting(), answers, seed=seed, hide=list(hide), keep=keep,
+                                   only_training=only_training)
+
+    def grade(self, path: Path, *, student: str) -> SubmissionResult:
+        start = time.monotonic()
+        sub = read_submission(Path(path), self.spec, self.release)
+        found = list(sub.findings)
+        run = execute.StudentRun()
+        if sub.readable:
+            run = self.run_answers(sub.answers, seed=self.course.seed, hide=[Path(path).resolve().parent])
+            found += scoring.findings(run.outcomes, deaths=run.deaths, killed=run.killed,
+                                      sandbox_error=run.sandbox_error)
+        return SubmissionResult(
+            assignment=self.assignment, student=student, checks=self.score(run), findings=found,
+            max_score=self.spec.max_score, execution_time=time.monotonic() - start, kit_version=__version__,
+            notebook_sha256=sub.sha256, timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+    def score(self, run: execute.StudentRun) -> list:
+        """Every check's result, from what the workers gave back."""
+        expected = self.prepare() if any(not is_training(c.check) for c in self.spec.calls) else None
+        results = []
+        for cell in self.spec.tests:
+            for call, share in zip(cell.calls, scoring.split_points(cell.points, len(cell.calls))):
+                results.append(scoring.judge(
+                    call, share=share, name=scoring.check_name(call, cell),
+                    student=run.outcomes.get(plans.probe_id(STUDENT, call)),
+                    measured=run.measured.get(plans.measure_id(call)), expected=expected, mistakes=self.mistakes,
+                    thresholds=self.thresholds, profile=self.profile.name))
+        return results

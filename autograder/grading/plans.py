@@ -1,0 +1,53 @@
+"""Building the workers' plans: which cells and probes run, under which ids and time limits."""
+
+from __future__ import annotations
+
+from ..checks import is_training
+from ..config import Profile
+from ..items import ANSWER, MEASURE, PROBE, SETUP, Cell, ItemId, Probe
+from ..notebook import CheckCall, Spec
+
+SETUP_TIMEOUT_S = 120.0  # at least, for a setup cell (imports); answer cells and checks have the course's wall_s
+TRAIN_DATA = "train.npz"  # the training subset, in the student's worker
+TEST_DATA = "test.npz"  # the held-out subset, in the clean worker only
+
+
+def probe_id(run: str, call: CheckCall) -> ItemId:
+    return ItemId(run, PROBE, call.id)
+
+
+def measure_id(call: CheckCall) -> ItemId:
+    return ItemId("clean", MEASURE, call.id)
+
+
+def export_dir(call: CheckCall) -> str:
+    """Where the student's worker saves a training check's models, relative to its scratch folder."""
+    return f"export/{call.grade_id}"
+
+
+def cells(spec: Spec, answers: dict[str, str], *, run: str, wall_s: float) -> list[Cell]:
+    """The source's setup cells and the given answer cells, in the notebook's order."""
+    out = []
+    for cell in spec.cells:
+        if cell.kind == "setup":  # the course's own code: its time is TensorFlow's import on a busy machine
+            out.append(Cell(ItemId(run, SETUP, cell.grade_id), cell.code, max(wall_s, SETUP_TIMEOUT_S)))
+        elif cell.kind == "answer" and cell.grade_id in answers:
+            out.append(Cell(ItemId(run, ANSWER, cell.grade_id), answers[cell.grade_id]))
+    return out
+
+
+def probes(spec: Spec, *, run: str, profile: Profile, seed: int, training: bool = True,
+           only_training: bool = False) -> list[Probe]:
+    """One probe per run_check call of the source's test cells. A training check's probe trains the model with
+    the profile's recipe and exports it; `training=False` leaves those out (the reference's expectations)."""
+    out = []
+    for call in spec.calls:
+        trains = is_training(call.check)
+        if (trains and not training) or (only_training and not trains):
+            continue
+        args, timeout = dict(call.args), None
+        if trains:
+            args.update(recipe=profile.recipe(), data=TRAIN_DATA, export_dir=export_dir(call), seed=seed)
+            timeout = profile.wall_s
+        out.append(Probe(probe_id(run, call), call.check, call.function, args, timeout))
+    return out

@@ -1,0 +1,125 @@
+"""Scoring and diagnosis: pure functions of plain data (no worker, no file, no TensorFlow).
+
+    points of a test cell -> split over its checks in cents, so the parts add up to the cell's points exactly
+    a check's probe result + the reference's (or the measured metrics + the thresholds) -> a CheckResult
+    a failing result that the whole catalogue entry explains -> the mistake's sentence, as the diagnosis
+    what the workers reported about cells and deaths -> findings
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from ..checks import Verdict, get, is_training
+from ..items import ANSWER, SETUP, STUDENT, ItemId
+from ..mistakes import Mistake
+from ..notebook import CheckCall, SourceCell
+from ..results import SANDBOX_UNAVAILABLE, CheckResult, Finding
+from ..runner import Outcome
+from .expectations import Expectations
+
+MAX_MESSAGE = 1000  # a check's message quotes what the student's code gave: never a megabyte of it
+NOT_RUN = Outcome(False, error="not run")
+NOT_EXPORTED = Outcome(False, error="the trained model was not exported")
+
+
+def split_points(points: float, n: int) -> list[float]:
+    """A test cell's points over its n checks: equal shares in hundredths, the first ones taking the leftover
+    cents (1 point over 3 checks: 0.34, 0.33, 0.33), so that the shares add up to `points` exactly and each one
+    reads as a number with at most two decimals."""
+    if n <= 0:
+        return []
+    cents = Fraction(str(points)) * 100
+    if cents.denominator != 1:  # points with more than two decimals: equal shares
+        return [points / n] * n
+    base, extra = divmod(int(cents), n)
+    return [(base + (1 if i < extra else 0)) / 100 for i in range(n)]
+
+
+def check_name(call: CheckCall, cell: SourceCell) -> str:
+    label = get(call.check).name
+    return f"{call.grade_id}: {label}" + (f" #{call.index + 1}" if len(cell.calls) > 1 else "")
+
+
+def judge(call: CheckCall, *, share: float, name: str, student: Outcome | None, measured: Outcome | None,
+          expected: Expectations, mistakes: list[Mistake], thresholds: dict, profile: str) -> CheckResult:
+    """One check's result. A training check is scored by its measured metrics against the profile's thresholds;
+    any other check by the student's probe result against the reference's."""
+    check = get(call.check)
+    out = student or NOT_RUN
+    result = CheckResult(name=name, grade_id=call.grade_id, check=check.name, score=0.0, max_score=share,
+                         passed=False, message="", hidden=call.hidden)
+    if not out.ok:
+        result.message = f"{call.function}: {hide_inputs(out) if call.hidden else out.error}"
+        return result
+    if is_training(call.check):
+        measured = measured or NOT_EXPORTED
+        if not measured.ok:
+            result.message = f"Your trained model could not be measured: {measured.error}."
+            return result
+        verdict = check.judge(measured.value, dict(thresholds, profile=profile), hidden=False)
+        # NaN and inf are not JSON: results.json says null instead (the message still says nan)
+        result.metrics = {str(k): (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
+                          for k, v in dict(measured.value).items()}
+    else:
+        ref = expected.reference(call).value
+        verdict = safe_judge(check, out.value, ref, hidden=call.hidden)
+        if not verdict.passed:
+            result.diagnosis = diagnose(call, out.value, ref, mistakes, expected)
+    fraction = 1.0 if verdict.passed else (verdict.fraction or 0.0)
+    result.passed = verdict.passed
+    result.score = share if verdict.passed else round(share * min(1.0, max(0.0, fraction)), 6)
+    result.message = f"{call.function}: {verdict.message}"[:MAX_MESSAGE]
+    return result
+
+
+def safe_judge(check, got, expected, *, hidden: bool) -> Verdict:
+    try:
+        return check.judge(got, expected, hidden=hidden)
+    except Exception as err:  # noqa: BLE001 - a forged result of any form is a failed check
+        return Verdict(False, f"the result has an unexpected form ({type(err).__name__})")
+
+
+def diagnose(call: CheckCall, got, ref, mistakes: list[Mistake], expected: Expectations) -> str | None:
+    """The sentence of the first catalogued mistake whose result the student's equals (under the same judge),
+    among those that the judge tells apart from the reference."""
+    check = get(call.check)
+    for mistake in mistakes:
+        wrong = expected.mistake(mistake, call)
+        if wrong is None or not wrong.ok:
+            continue
+        if safe_judge(check, got, wrong.value, hidden=False).passed and \
+                not safe_judge(check, wrong.value, ref, hidden=False).passed:
+            return mistake.says
+    return None
+
+
+def hide_inputs(out: Outcome) -> str:
+    """An error on a hidden input, without its message (which may quote the input's shape). The grader's own
+    sentences ("it ran past its time limit", "not run: ...") quote no input and are kept."""
+    if out.raised is None:
+        return out.error or "it failed"
+    return f"raised {out.raised} on a hidden input" + (f" ({out.where})" if out.where else "") + "."
+
+
+def findings(outcomes: dict[ItemId, Outcome], *, deaths: list[str], killed: list[ItemId],
+             sandbox_error: str | None) -> list[Finding]:
+    """What the workers reported about the submission as a whole: a sandbox that could not be set up (the
+    grader's fault), workers that died, and each answer cell that failed to run (those that stopped a worker have
+    a finding already), and setup cells, which are the course's own code: their failure is the grader's problem,
+    said as such."""
+    if sandbox_error:
+        return [Finding(SANDBOX_UNAVAILABLE, sandbox_error)]
+    found = [Finding("worker_stopped", d) for d in deaths]
+    for item, out in outcomes.items():
+        if item.run != STUDENT or out.ok or item in killed:
+            continue
+        if item.kind == ANSWER:
+            found.append(Finding("answer_cell_error", f"Answer cell '{item.name}' failed when run: {out.error}",
+                                 item.name))
+        elif item.kind == SETUP:
+            found.append(Finding("setup_cell_error", f"The course's setup cell '{item.name}' failed ({out.error}), "
+                                 "so the checks after it could not run. This is not a problem with your code: "
+                                 "please tell the course staff.", item.name))
+    return found

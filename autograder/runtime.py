@@ -1,0 +1,54 @@
+"""Which Keras backend the workers run, and what results and manifests record about where they ran.
+
+course.yaml's `backend:` (tensorflow by default) chooses it for a course; AUTOGRADER_BACKEND overrides it for one
+run. The grader never imports the backend itself: it tells every worker through KERAS_BACKEND, which Keras reads
+when it is first imported, and reads versions from the installed packages' metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import KitError
+from .hardware import gpu_name, gpu_visible
+
+BACKENDS = ("tensorflow", "jax", "torch")
+ENV = "AUTOGRADER_BACKEND"
+_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",),
+                  "keras": ("keras",)}
+
+
+def choose_backend(configured: str = "tensorflow") -> str:
+    """$AUTOGRADER_BACKEND when set, else course.yaml's `backend:`; an unknown name is an error naming the fix."""
+    wanted = os.environ.get(ENV) or configured
+    if wanted not in BACKENDS:
+        source = f"{ENV}={wanted!r}" if os.environ.get(ENV) else f"backend: {wanted!r} in course.yaml"
+        raise KitError(f"{source} is not a Keras backend the kit supports: use one of {', '.join(BACKENDS)}.")
+    return wanted
+
+
+def package_version(name: str) -> str | None:
+    for distribution in _DISTRIBUTIONS.get(name, (name,)):
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def worker_environment(backend: str) -> dict[str, str]:
+    """What every worker's environment gets so that Keras runs on `backend` (and shares a GPU with others)."""
+    return {
+        "KERAS_BACKEND": backend,
+        # JAX takes 75% of a GPU's memory at its first operation by default: one worker would leave the others
+        # none. Allocating as needed lets `--workers N` share one GPU.
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",  # the same for TensorFlow on a GPU
+    }
+
+
+def describe_runtime(backend: str) -> dict[str, str | None]:
+    """What a results.json and a calibration manifest record about where the workers ran."""
+    return {"backend": backend, "backend_version": package_version(backend), "keras_version":
+            package_version("keras"), "device": f"gpu ({gpu_name()})" if gpu_visible() else "cpu"}

@@ -1,0 +1,54 @@
+"""Scoring is pure: points split in cents, errors on hidden inputs worded from structured fields, findings."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from autograder.grading.scoring import findings, hide_inputs, split_points
+from autograder.items import ANSWER, PROBE, SETUP, STUDENT, ItemId
+from autograder.runner import Outcome
+
+
+@pytest.mark.parametrize("points,n", [(1, 3), (2, 3), (4, 7), (3, 1), (0, 2), (14, 6), (1.5, 4), (0.5, 3)])
+def test_shares_add_up_exactly_and_have_two_decimals(points, n):
+    shares = split_points(points, n)
+    assert len(shares) == n
+    assert sum(Fraction(str(s)) for s in shares) == Fraction(str(points))
+    assert all(round(s, 2) == s for s in shares)
+    assert max(shares) - min(shares) <= 0.01 + 1e-12
+
+
+def test_one_point_over_three_checks():
+    assert split_points(1, 3) == [0.34, 0.33, 0.33]
+
+
+def test_error_on_a_hidden_input_keeps_only_the_kind_and_the_line():
+    out = Outcome(False, error="ValueError: shape (7, 3) is wrong (line 4 of answer cell enc)", raised="ValueError",
+                  where="line 4 of answer cell enc")
+    assert hide_inputs(out) == "raised ValueError on a hidden input (line 4 of answer cell enc)."
+    assert hide_inputs(Outcome(False, error="it ran past its time limit (an endless loop?)")) == \
+        "it ran past its time limit (an endless loop?)"
+
+
+def test_findings_kinds():
+    outcomes = {ItemId(STUDENT, ANSWER, "enc"): Outcome(False, error="NameError: x"),
+                ItemId(STUDENT, SETUP, "imports"): Outcome(False, error="ImportError: keras"),
+                ItemId(STUDENT, PROBE, "t/0"): Outcome(False, error="not run"),
+                ItemId(STUDENT, ANSWER, "dec"): Outcome(False, error="it ran past its time limit")}
+    got = findings(outcomes, deaths=["Answer cell dec stopped the worker: killed."],
+                   killed=[ItemId(STUDENT, ANSWER, "dec")], sandbox_error=None)
+    assert [(f.kind, f.grade_id) for f in got] == [("worker_stopped", None), ("answer_cell_error", "enc"),
+                                                   ("setup_cell_error", "imports")]
+    broken = findings(outcomes, deaths=[], killed=[], sandbox_error="the grader could not set up its sandbox (x)")
+    assert [f.kind for f in broken] == ["sandbox_unavailable"] and broken[0].grader_fault
+
+
+def test_item_ids_round_trip_and_reject_junk():
+    item = ItemId("mistake-1", PROBE, "decoder/2")
+    assert ItemId.parse(str(item)) == item
+    assert ItemId.parse("student|answer:enc").describe() == "Answer cell enc"
+    for junk in ("student", "student|enc", "student|bogus:x", "|answer:"):
+        with pytest.raises(ValueError):
+            ItemId.parse(junk)

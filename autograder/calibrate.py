@@ -80,42 +80,37 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
             baselines.update(checks.get(name).baselines(test, assets=out_dir))
             higher |= set(checks.get(name).higher_is_better)
         metrics = {m: derive(v, baselines[m], higher_is_better=m in higher) for m, v in per_metric.items()}
+        models = course.paths.models_dir(assignment, profile)
+        models.mkdir(parents=True, exist_ok=True)
         for call in quality:
             source = Path(tmp) / "seed0" / call.grade_id
             for file in sorted(source.iterdir()):
                 name = f"{assignment}.weights.h5" if file.name == "model.weights.h5" else f"{call.grade_id}.{file.name}"
-                shutil.copy2(file, out_dir / name)
-                published.append(out_dir / name)
+                shutil.copy2(file, models / name)
+                published.append(models / name)
     profiles = read_thresholds(course.paths, assignment)
     profiles[profile] = {"rule": RULE, "seeds": list(range(seeds)), "recipe": grader.profile.recipe(),
-                         "metrics": metrics}
+                         "metrics": metrics, "calibrated_on": {k: grader.environment[k] for k in
+                                                               ("backend", "backend_version", "device")}}
     thresholds_file = write_json(course.paths.thresholds_file(assignment),
                                  {"assignment": assignment, "profiles": profiles})
-    write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published)
+    write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published, grader.environment)
     return thresholds_file
 
 
-def write_manifest(out_dir: Path, assignment: str, profile: str, recipe: dict, files: list[Path]) -> None:
-    from importlib.metadata import version
-
+def write_manifest(out_dir: Path, assignment: str, profile: str, recipe: dict, files: list[Path],
+                   environment: dict) -> None:
     path = out_dir / "manifest.json"
     manifest = json.loads(path.read_text()) if path.is_file() else {"assignment": assignment}
     manifest.setdefault("profiles", {})[profile] = {
         "recipe": recipe,
         "seed_of_published_weights": 0,
-        "files": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
-        "versions": {"kit": __version__, "tensorflow": version("tensorflow-cpu" if _has("tensorflow-cpu") else "tensorflow"),
-                     "keras": version("keras"), "numpy": np.__version__, "python": platform.python_version()},
+        "files": {f.relative_to(out_dir).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
+        "versions": {"kit": __version__, environment["backend"]: environment["backend_version"],
+                     "keras": environment["keras_version"], "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "device": environment["device"],
         "calibrated": dt.date.today().isoformat(),
     }
     write_json(path, manifest)
 
-
-def _has(distribution: str) -> bool:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version(distribution)
-        return True
-    except PackageNotFoundError:
-        return False

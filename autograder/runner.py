@@ -31,6 +31,7 @@ from typing import Any
 
 from .items import ItemId, Plan
 from .plain import decode
+from .runtime import worker_environment
 from .sandbox import Limits, run_limited
 
 WHERE = re.compile(r"line \d{1,6} of answer cell [\w-]{1,100}")  # the only form a worker's `where` may take
@@ -60,8 +61,8 @@ class PlanRun:
     sandbox_error: str | None = None  # why the sandbox could not be set up (the grader's fault, not the student's)
 
 
-def worker_env(scratch: Path) -> dict[str, str]:
-    """A scrubbed environment: nothing of the grader's leaks in, beyond what Python and TensorFlow need."""
+def worker_env(scratch: Path, backend: str | None = None) -> dict[str, str]:
+    """A scrubbed environment: nothing of the grader's leaks in, beyond what Python and Keras' backend need."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(scratch),
@@ -76,6 +77,8 @@ def worker_env(scratch: Path) -> dict[str, str]:
     for key in ("CUDA_VISIBLE_DEVICES", "TF_ENABLE_ONEDNN_OPTS"):
         if key in os.environ:
             env[key] = os.environ[key]
+    if backend is not None:
+        env.update(worker_environment(backend))
     return env
 
 
@@ -121,8 +124,8 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
         (scratch / "plan.json").write_text(json.dumps(run), encoding="utf-8")
         log = EventLog(events, timeouts, skip=skipped)
         result = run_limited([sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", "plan.json"],
-                             cwd=scratch, env=worker_env(scratch), limits=limits, hide=hide, readable=worker_kit(),
-                             watch=log.watch)
+                             cwd=scratch, env=worker_env(scratch, plan.backend), limits=limits, hide=hide,
+                             readable=worker_kit(), watch=log.watch)
         tail = result.output_tail
         log.poll()
         outcomes.update(log.outcomes)

@@ -7,6 +7,7 @@ test cell. Hidden checks and training-based checks are only listed: the autograd
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
     public = [c for c in spec.calls if c.expected is not None and not checks.is_training(c.check)]
     if not spec.answers or not public:
         raise KitError(f"{path} has no answer cells or no public checks: check a notebook from the course.")
-    plan = Plan(seed=0, item_timeout_s=60.0,
+    # The student's own backend (KERAS_BACKEND, as their notebook uses it), else Keras' default.
+    plan = Plan(seed=0, item_timeout_s=60.0, backend=os.environ.get("KERAS_BACKEND") or None,
                 cells=[Cell(ItemId(STUDENT, SETUP if c.kind == "setup" else ANSWER, c.grade_id), c.code)
                        for c in spec.cells if c.kind in ("setup", "answer")],
                 probes=[Probe(ItemId(STUDENT, PROBE, call.id), call.check, call.function, dict(call.args))

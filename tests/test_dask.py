@@ -92,7 +92,8 @@ def test_a_worker_with_another_kit_refuses_to_grade(tiny_course, grader):
     grader.prepare()  # cached in the course, so the archive carries it (as grade_paths does before sending)
     archive = course_archive(tiny_course, [A])
     expected = dict(graded_with(grader), kit="0.0.1+elsewhere")
-    result = grade_remote(archive, hashlib.sha256(archive).hexdigest()[:16], A, grader.profile.name, expected, [], "x.ipynb", RELEASE.read_bytes(),
+    result = grade_remote(archive, hashlib.sha256(archive).hexdigest()[:16], A, grader.profile.name, grader.backend,
+                          expected, [], "x.ipynb", RELEASE.read_bytes(),
                           "cyd")
     [finding] = result["extra_data"]["findings"]
     assert finding["kind"] == GRADER_ERROR and "another kit than the client" in finding["message"]

@@ -110,7 +110,7 @@ class DaskPool:
                 on_result(job, error_result(job.grader, job.task.student, f"cannot read the notebook: {err}"))
                 continue
             future = self.client.submit(
-                grade_remote, shared, bundle_id, job.task.assignment, self.profile, job.graded_with,
+                grade_remote, shared, bundle_id, job.task.assignment, self.profile, job.grader.backend, job.graded_with,
                 [str(p) for p in job.grader.hide], job.task.notebook.name, content, job.task.student,
                 key=f"grade-{job.task.assignment}-{job.task.student}-{uuid.uuid4().hex[:8]}",
                 resources=task_resources(job.grader, self.profile), pure=False)
@@ -163,10 +163,11 @@ _lock = threading.Lock()
 _graders: dict[tuple, Grader] = {}
 
 
-def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, expected: dict, hide: list[str],
-                 filename: str, content: bytes, student: str) -> dict:
-    """Runs on a Dask worker: grade one submission's bytes with the grader built from the client's archive."""
-    grader = _worker_grader(bundle, bundle_id, assignment, profile, hide)
+def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, backend: str, expected: dict,
+                 hide: list[str], filename: str, content: bytes, student: str) -> dict:
+    """Runs on a Dask worker: grade one submission's bytes with the grader built from the client's archive, with
+    the client's profile and Keras backend."""
+    grader = _worker_grader(bundle, bundle_id, assignment, profile, backend, hide)
     mine = graded_with(grader)
     if mine != expected:
         differ = ", ".join(k for k in expected if mine.get(k) != expected[k])
@@ -179,12 +180,13 @@ def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, e
         return grade_safely(grader, path, student=student)
 
 
-def _worker_grader(bundle: bytes, bundle_id: str, assignment: str, profile: str, hide: list[str]) -> Grader:
-    key = (bundle_id, assignment, profile, tuple(hide))
+def _worker_grader(bundle: bytes, bundle_id: str, assignment: str, profile: str, backend: str,
+                   hide: list[str]) -> Grader:
+    key = (bundle_id, assignment, profile, backend, tuple(hide))
     with _lock:  # one grader per process, archive and profile; its expectations are prepared (or read) once
         if key not in _graders:
             root = _unpack(bundle, bundle_id)
-            grader = Grader.create(load_course(root), assignment, profile=profile,
+            grader = Grader.create(load_course(root), assignment, profile=profile, backend=backend,
                                    hide_extra=[Path(p) for p in hide])
             grader.prepare()
             _graders[key] = grader

@@ -154,7 +154,7 @@ def graded_with(grader: Grader) -> dict[str, str]:
             reference.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     reference.update(json.dumps([m.key() for m in grader.mistakes]).encode())
     settings = {"profile": grader.profile.recipe(), "thresholds": grader.thresholds, "seed": grader.course.seed,
-                "limits": dataclasses.asdict(grader.limits), "data": grader.course.data}
+                "limits": dataclasses.asdict(grader.limits), "data": grader.course.data, "backend": grader.backend}
     return {
         "kit": kit_fingerprint(),
         "source": grader.spec.sha256[:16],

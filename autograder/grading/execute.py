@@ -42,7 +42,9 @@ class Setting:
     hide: tuple[Path, ...]
     data: dict  # course.yaml's data settings
     seed: int  # the course's seed: it picks the data subsets and seeds the clean worker, whatever the run's seed
-    reference_dir: Path  # the measuring models (assets) and the reference models whose size sets a budget
+    backend: str  # the Keras backend of every worker
+    reference_dir: Path  # the measuring models (assets), the same for every profile
+    models_dir: Path  # the profile's reference models, whose size sets a training check's parameter budget
     budgets: bool = True  # False while calibrating: the reference models that set the budgets are being made
 
 
@@ -51,7 +53,7 @@ def run_student(setting: Setting, answers: dict[str, str], *, seed: int, hide: l
     """Run answer cells (with the source's setup cells) and the probes in a worker, then measure the trained
     models in a clean worker. `keep` receives the exported models (calibration keeps the reference's)."""
     spec, profile = setting.spec, setting.profile
-    plan = Plan(seed=seed, item_timeout_s=setting.limits.wall_s,
+    plan = Plan(seed=seed, item_timeout_s=setting.limits.wall_s, backend=setting.backend,
                 cells=plans.cells(spec, answers, run=STUDENT, wall_s=setting.limits.wall_s),
                 probes=plans.probes(spec, run=STUDENT, profile=profile, seed=seed, only_training=only_training))
     trains = any(is_training(p.check) for p in plan.probes)
@@ -95,8 +97,8 @@ def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome]) ->
     files[plans.TEST_DATA] = training_data(setting.spec, setting.profile, "test", seed=setting.seed,
                                            data=setting.data)
     with tempfile.TemporaryDirectory(prefix="autograder-eval-") as tmp:
-        run = run_plan(Plan(seed=setting.seed, item_timeout_s=MEASURE_TIMEOUT_S, measures=measures), workdir=Path(tmp),
-                       limits=setting.limits, hide=list(setting.hide), files=files)
+        plan = Plan(seed=setting.seed, item_timeout_s=MEASURE_TIMEOUT_S, backend=setting.backend, measures=measures)
+        run = run_plan(plan, workdir=Path(tmp), limits=setting.limits, hide=list(setting.hide), files=files)
     return {**run.outcomes, **refused}
 
 
@@ -105,7 +107,7 @@ def param_budget(setting: Setting, grade_id: str, check) -> int | None:
     here without TensorFlow); None while calibrating, when those files are being made."""
     if not getattr(check, "param_factor", None) or not setting.budgets:
         return None
-    files = sorted(setting.reference_dir.glob(f"{grade_id}.*.keras"))
+    files = sorted(setting.models_dir.glob(f"{grade_id}.*.keras"))
     return int(check.param_factor * sum(keras_file_params(f) for f in files)) if files else None
 
 

@@ -40,32 +40,33 @@ class Expectations:
         return self.outcomes.get(plans.probe_id(mistake.id, call))
 
 
-def cache_key(spec: Spec, mistakes: list[Mistake], seed: int) -> str:
-    return hashlib.sha256(json.dumps([__version__, spec.sha256, [m.key() for m in mistakes],
-                                      seed]).encode()).hexdigest()[:16]
+def cache_key(spec: Spec, mistakes: list[Mistake], seed: int, backend: str) -> str:
+    return hashlib.sha256(json.dumps([__version__, spec.sha256, [m.key() for m in mistakes], seed,
+                                      backend]).encode()).hexdigest()[:16]
 
 
-def load_or_compute(spec: Spec, mistakes: list[Mistake], *, seed: int, profile, limits: Limits, hide: list[Path],
-                    cache: Path) -> Expectations:
-    """The cached expectations when `cache` holds them for this key, else computed now and cached."""
-    path = Path(cache) / f"reference-{cache_key(spec, mistakes, seed)}.json"
+def load_or_compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: str, profile, limits: Limits,
+                    hide: list[Path], cache: Path) -> Expectations:
+    """The cached expectations when `cache` holds them for this key, else computed now and cached. They are
+    computed on the students' backend, so that a judge never compares two backends' rounding."""
+    path = Path(cache) / f"reference-{cache_key(spec, mistakes, seed, backend)}.json"
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return Expectations({ItemId.parse(k): Outcome(v["ok"], decode(v["value"]), v["error"])
                              for k, v in raw.items()})
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or unreadable: computed again
-    found = compute(spec, mistakes, seed=seed, profile=profile, limits=limits, hide=hide)
+    found = compute(spec, mistakes, seed=seed, backend=backend, profile=profile, limits=limits, hide=hide)
     atomic_write(path, json.dumps({str(k): {"ok": o.ok, "value": encode(o.value), "error": o.error}
                                    for k, o in found.outcomes.items()}))
     return found
 
 
-def compute(spec: Spec, mistakes: list[Mistake], *, seed: int, profile, limits: Limits,
+def compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: str, profile, limits: Limits,
             hide: list[Path]) -> Expectations:
     reference = {c.grade_id: c.code for c in spec.answers}
     variants = {REFERENCE: reference, **{m.id: dict(reference, **{m.grade_id: m.code}) for m in mistakes}}
-    plan = Plan(seed=seed, item_timeout_s=limits.wall_s)
+    plan = Plan(seed=seed, item_timeout_s=limits.wall_s, backend=backend)
     for run, answers in variants.items():
         plan.cells += plans.cells(spec, answers, run=run, wall_s=limits.wall_s)
         plan.probes += plans.probes(spec, run=run, profile=profile, seed=seed, training=False)

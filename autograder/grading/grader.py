@@ -23,6 +23,7 @@ from ..items import STUDENT
 from ..mistakes import Mistake, load_mistakes
 from ..notebook import Spec, load_release, load_spec, read_submission
 from ..results import SubmissionResult
+from ..runtime import choose_backend, describe_runtime
 from ..sandbox import Limits
 from . import execute, expectations, plans, scoring
 from .profile import choose_profile
@@ -46,15 +47,18 @@ class Grader:
     mistakes: list[Mistake]
     limits: Limits
     hide: list[Path]
+    backend: str = "tensorflow"
     calibrating: bool = False
+    environment: dict = field(default_factory=dict)  # where the workers run (backend, versions, device)
     _expected: expectations.Expectations | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
-    def create(cls, course: Course, assignment: str, *, profile: str | None = None, hide_extra: list[Path] = (),
-               calibrating: bool = False) -> "Grader":
-        """`profile`: a profile's name; None lets this machine choose (see `choose_profile`). While `calibrating`
-        the thresholds are not read (they are being made)."""
+    def create(cls, course: Course, assignment: str, *, profile: str | None = None, backend: str | None = None,
+               hide_extra: list[Path] = (), calibrating: bool = False) -> "Grader":
+        """`profile`: a profile's name; None lets this machine choose (see `choose_profile`). `backend`: the
+        workers' Keras backend; None: $AUTOGRADER_BACKEND, else course.yaml's. While `calibrating` the thresholds
+        are not read (they are being made)."""
         course.assignment(assignment)
         spec = load_spec(course.source_notebook(assignment), assignment)
         chosen = choose_profile(course, assignment, profile)
@@ -63,8 +67,10 @@ class Grader:
                            where=f"assignments.{assignment}.quality.profiles.{prof.name}.extra",
                            file=course.root / "course.yaml")
         hide = [course.root / p for p in PRIVATE if (course.root / p).exists()] + [Path(p) for p in hide_extra]
+        backend = backend or choose_backend(course.backend)
         grader = cls(course, assignment, spec, load_release(course.root, assignment), chosen, {},
-                     load_mistakes(course.root, assignment), Limits(**course.limits), hide, calibrating)
+                     load_mistakes(course.root, assignment), Limits(**course.limits), hide, backend, calibrating,
+                     describe_runtime(backend))
         grader.thresholds = grader._thresholds(chosen.name)
         return grader
 
@@ -93,14 +99,15 @@ class Grader:
         with self._lock:
             if self._expected is None:
                 self._expected = expectations.load_or_compute(
-                    self.spec, self.mistakes, seed=self.course.seed, profile=self.profile, limits=self.limits,
-                    hide=self.hide, cache=self.course.paths.grading_cache(self.assignment))
+                    self.spec, self.mistakes, seed=self.course.seed, backend=self.backend, profile=self.profile,
+                    limits=self.limits, hide=self.hide, cache=self.course.paths.grading_cache(self.assignment))
             return self._expected
 
     def setting(self) -> execute.Setting:
         return execute.Setting(spec=self.spec, profile=self.profile, limits=self.limits, hide=tuple(self.hide),
-                               data=self.course.data, seed=self.course.seed,
+                               data=self.course.data, seed=self.course.seed, backend=self.backend,
                                reference_dir=self.course.paths.reference_dir(self.assignment),
+                               models_dir=self.course.paths.models_dir(self.assignment, self.profile.name),
                                budgets=not self.calibrating)
 
     def run_answers(self, answers: dict[str, str], *, seed: int, hide: list[Path] = (), keep: Path | None = None,
@@ -120,7 +127,8 @@ class Grader:
         return SubmissionResult(
             assignment=self.assignment, student=student, checks=self.score(run), findings=found,
             max_score=self.spec.max_score, execution_time=time.monotonic() - start, kit_version=__version__,
-            notebook_sha256=sub.sha256, timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+            notebook_sha256=sub.sha256, timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            environment=dict(self.environment, profile=self.profile.name))
 
     def score(self, run: execute.StudentRun) -> list:
         """Every check's result, from what the workers gave back."""

@@ -19,13 +19,18 @@ _DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",
                   "keras": ("keras",)}
 
 
-def choose_backend(configured: str = "tensorflow") -> str:
-    """$AUTOGRADER_BACKEND when set, else course.yaml's `backend:`; an unknown name is an error naming the fix."""
-    wanted = os.environ.get(ENV) or configured
-    if wanted not in BACKENDS:
-        source = f"{ENV}={wanted!r}" if os.environ.get(ENV) else f"backend: {wanted!r} in course.yaml"
-        raise KitError(f"{source} is not a Keras backend the kit supports: use one of {', '.join(BACKENDS)}.")
-    return wanted
+def choose_backend(configured: str = "tensorflow", requested: str | None = None) -> str:
+    """`requested` (a caller's explicit choice), else $AUTOGRADER_BACKEND, else course.yaml's `backend:`. An
+    unknown name is an error that says where it came from and what to use."""
+    for source, wanted in ((None, requested), (ENV, os.environ.get(ENV)), ("course.yaml's backend", configured)):
+        if not wanted:
+            continue
+        if wanted not in BACKENDS:
+            where = f" ({source})" if source else ""
+            raise KitError(f"{wanted!r}{where} is not a Keras backend the kit supports: use one of "
+                           f"{', '.join(BACKENDS)}.")
+        return wanted
+    return BACKENDS[0]
 
 
 def package_version(name: str) -> str | None:

@@ -84,6 +84,16 @@ def test_every_catalogued_mistake_is_diagnosed_somewhere(grader):
         assert differs, f"catalogue entry {mistake.id} behaves like the solution"
 
 
+def test_every_catalogued_mistake_runs_so_that_it_can_be_named(grader):
+    """A catalogue entry whose code raises in every check (an API that changed, say) can never be named: a
+    diagnosis needs the wrong implementation's own result."""
+    expected = grader.prepare()
+    for mistake in MISTAKES.values():
+        results = [expected.mistake(mistake, call) for call in grader.spec.calls]
+        assert any(r is not None and r.ok for r in results), \
+            f"{mistake.id} fails every check: {next((r.error for r in results if r is not None), None)}"
+
+
 def finding_kinds(result):
     return {f["kind"] for f in result["extra_data"]["findings"]}
 
@@ -161,3 +171,44 @@ def test_hostile_encoder_cell_costs_only_the_encoder(grader, tmp_path, case):
     messages = " ".join(f["message"] for f in result["extra_data"]["findings"])
     assert reason in messages, messages
     assert result["execution_time"] < 20 + 60 * 2 + 30  # item limit, retries and training, with margin
+
+
+def test_under_jax_the_solution_gets_full_marks_and_the_release_zero(grader):
+    """The same notebooks, checks and thresholds on Keras' JAX backend (the expectations are computed on JAX too;
+    the catalogue is left out to keep this short: the slow set runs it)."""
+    pytest.importorskip("jax")
+    from dataclasses import replace
+
+    on_jax = replace(grader.with_backend("jax"), mistakes=[])
+    solution, release = graded(on_jax, SOLUTION), graded(on_jax, RELEASE)
+    assert solution["score"] == solution["max_score"] == 14, solution["tests"]
+    assert solution["extra_data"]["environment"]["backend"] == "jax"
+    assert release["score"] == 0 and release["max_score"] == 14
+
+
+def test_a_backend_that_the_kit_does_not_know_is_an_error_naming_the_choices(grader, monkeypatch):
+    from autograder.errors import KitError
+
+    monkeypatch.setenv("AUTOGRADER_BACKEND", "theano")
+    with pytest.raises(KitError, match="'theano' \\(AUTOGRADER_BACKEND\\).*tensorflow, jax, torch"):
+        grader.with_backend(None)
+    assert grader.with_backend("jax").backend == "jax"  # an explicit choice wins over the environment
+
+
+@pytest.fixture(scope="module")
+def jax_grader(grader):
+    pytest.importorskip("jax")
+    return grader.with_backend("jax")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", sorted(PARTIAL))
+def test_under_jax_each_mistake_keeps_its_points_and_its_diagnosis(jax_grader, tmp_path, mistake):
+    m = MISTAKES[mistake]
+    result = graded(jax_grader, with_answer(SOLUTION, tmp_path / f"{mistake}.ipynb", m.grade_id, m.code))
+    scores = by_grade_id(result)
+    scores.pop("reconstruction_quality")
+    want = dict(PARTIAL[mistake])
+    want.pop("reconstruction_quality")
+    assert scores == pytest.approx(want)
+    assert m.says in {t["extra_data"].get("diagnosis") for t in result["tests"] if t["status"] == "failed"}

@@ -238,6 +238,94 @@ def test_quality_baselines_and_refusals(tmp_path):
         check.evaluate(tmp_path, data=tmp_path / "test.npz", recipe={"latent_dim": 16, "extra": {}}, assets=tmp_path)
 
 
+# --------------------------------------------------------------------------------------- on every Keras backend
+# The gradient helper (autograder/checks/gradients.py) differentiates the sampling layer on whichever backend runs.
+# Each installed backend runs the same script: in this process for the backend it already runs, in a fresh Python
+# for the others (Keras picks its backend once per process); a backend that is not installed is skipped.
+
+GRADIENT_FACTS = """
+import numpy as np
+import keras
+from keras import layers, ops
+
+from autograder.checks.gradients import input_gradients
+from autograder.checks.sampler import latent_inputs
+
+
+def sampling(body):
+    ns = {"keras": keras, "layers": layers, "ops": ops}
+    exec("class Sampling(layers.Layer):\\n"
+         "    def __init__(self, seed=None, **kwargs):\\n"
+         "        super().__init__(**kwargs)\\n"
+         "        self.seed_generator = keras.random.SeedGenerator(seed)\\n"
+         "    def call(self, inputs):\\n"
+         "        z_mean, z_log_var = inputs\\n" + "".join("        " + line + "\\n" for line in body), ns)
+    return ns["Sampling"]
+
+
+def facts():
+    zm, lv = latent_inputs(6, 3, 0)
+    tensors = [ops.convert_to_tensor(zm), ops.convert_to_tensor(lv)]
+    draw = "eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)"
+    kinds = {"reference": [draw, "return z_mean + ops.exp(0.5 * z_log_var) * eps"],
+             "std_detached": [draw, "return z_mean + ops.stop_gradient(ops.exp(0.5 * z_log_var)) * eps"],
+             "all_detached": [draw, "return ops.stop_gradient(z_mean + ops.exp(0.5 * z_log_var) * eps)"],
+             "unseeded": ["eps = keras.random.normal(ops.shape(z_mean))",
+                          "return z_mean + ops.exp(0.5 * z_log_var) * eps"]}
+    out = {}
+    for name, body in kinds.items():
+        layer = sampling(body)(seed=0)
+        z, (d_mean, d_log_var) = input_gradients(layer, [zm, lv])
+        after = ops.convert_to_numpy(layer(tensors))
+        out[name] = {"shape": list(z.shape), "d_mean": sorted(set(np.round(d_mean, 6).ravel().tolist())),
+                     "d_log_var_error": float(np.max(np.abs(d_log_var - 0.5 * (z - zm)))),
+                     "d_log_var_max": float(np.max(np.abs(d_log_var))), "advances": bool(np.any(after != z))}
+    first = ops.convert_to_numpy(sampling(kinds["reference"])(seed=0)(tensors))
+    out["first_draw"] = bool(np.allclose(input_gradients(sampling(kinds["reference"])(seed=0), [zm, lv])[0], first))
+    dense = layers.Dense(4)  # a layer with weights, not built yet: d sum(x W + b) / dx is the row sums of W
+    _, (dx,) = input_gradients(dense, [zm], call=lambda layer, xs: layer(xs[0]))
+    out["dense_error"] = float(np.max(np.abs(dx - ops.convert_to_numpy(dense.kernel).sum(axis=1)[None])))
+    return out
+"""
+
+
+def _gradient_facts(backend: str) -> dict:
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    import keras
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    if backend == keras.backend.backend():
+        ns: dict = {}
+        exec(GRADIENT_FACTS, ns)
+        return ns["facts"]()
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = GRADIENT_FACTS + "\nimport json\nprint('FACTS', json.dumps(facts()))\n"
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = next(x for x in run.stdout.splitlines() if x.startswith("FACTS "))
+    return json.loads(line[len("FACTS "):])
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_input_gradients_are_the_same_on_every_installed_backend(backend):
+    facts = _gradient_facts(backend)
+    ref, std, none, unseeded = (facts[k] for k in ("reference", "std_detached", "all_detached", "unseeded"))
+    # z = z_mean + exp(0.5 v) eps: dz/dz_mean = 1 and dz/dv = 0.5 (z - z_mean); the layer's generator moves on
+    assert ref["shape"] == [6, 3] and ref["d_mean"] == [1.0] and ref["d_log_var_error"] < 1e-5 and ref["advances"]
+    assert facts["first_draw"]  # the helper's call is the layer's first: building it spends no draw
+    # where stop_gradient cuts the path, zeros (TensorFlow says None, PyTorch builds no graph at all)
+    assert std["d_mean"] == [1.0] and std["d_log_var_max"] == 0.0
+    assert none["d_mean"] == [0.0] and none["d_log_var_max"] == 0.0
+    # a draw without a seed is differentiated too (inside a JAX trace Keras refuses it without the helper's stand-in)
+    assert unseeded["d_mean"] == [1.0] and unseeded["d_log_var_error"] < 1e-5 and unseeded["advances"]
+    assert facts["dense_error"] < 1e-5
+
+
 # --------------------------------------------------------------------------------------- in the student's kernel
 
 

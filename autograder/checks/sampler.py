@@ -53,10 +53,11 @@ def _sample(layer, z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
 
 
 def _one_tensor(value, what: str):
-    """A backend tensor (z), left as it is so that gradients still flow through it."""
-    from keras import ops
+    """A tensor (z), left as it is so that gradients still flow through it; a symbolic one where the layer is
+    built by a symbolic call."""
+    import keras
 
-    if not ops.is_tensor(value):
+    if not (keras.ops.is_tensor(value) or type(value) is keras.KerasTensor):
         raise TypeError(f"{what} returned a {type(value).__name__}, not a tensor")
     return value
 

@@ -67,7 +67,7 @@ class Grader:
                            where=f"assignments.{assignment}.quality.profiles.{prof.name}.extra",
                            file=course.root / "course.yaml")
         hide = [course.root / p for p in PRIVATE if (course.root / p).exists()] + [Path(p) for p in hide_extra]
-        backend = backend or choose_backend(course.backend)
+        backend = choose_backend(course.backend, backend)
         grader = cls(course, assignment, spec, load_release(course.root, assignment), chosen, {},
                      load_mistakes(course.root, assignment), Limits(**course.limits), hide, backend, calibrating,
                      describe_runtime(backend))
@@ -90,6 +90,14 @@ class Grader:
             return self
         profile = choose_profile(self.course, self.assignment, name)
         return dataclasses.replace(self, profile=profile, thresholds=self._thresholds(name), _expected=self._expected,
+                                   _lock=threading.Lock())
+
+    def with_backend(self, name: str) -> "Grader":
+        """The same grader with its workers on another Keras backend (its expectations are that backend's)."""
+        backend = choose_backend(self.course.backend, name)
+        if backend == self.backend:
+            return self
+        return dataclasses.replace(self, backend=backend, environment=describe_runtime(backend), _expected=None,
                                    _lock=threading.Lock())
 
     # ------------------------------------------------------------------------------------------ stages

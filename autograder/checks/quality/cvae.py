@@ -141,7 +141,7 @@ class CVAEQuality(QualityCheck):
         classifier = build_classifier(size, int(y.shape[1]))
         classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
         classifier.fit(dataset(x_all, y_all, 64, shuffle_seed=seed), epochs=int(settings["classifier_epochs"]),
-                       verbose=0)
+                       shuffle=False, verbose=0)  # the data set shuffles, from the seed
         names = attribute_names(int(y.shape[1]))
         truth = test["y"] > 0.5
         report = {"sharp": {}, "blurred": {}, "trained_on": int(len(x_all)), "blur_sizes": soft}

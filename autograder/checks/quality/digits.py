@@ -129,5 +129,6 @@ def _train(settings: dict):
     classifier = build_classifier()
     classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     classifier.fit(dataset(np.concatenate([x, blurred(x, settings["blur_size"])]), np.concatenate([y, y]), 64,
-                           shuffle_seed=settings["seed"]), epochs=settings["classifier_epochs"], verbose=0)
+                           shuffle_seed=settings["seed"]), epochs=settings["classifier_epochs"], shuffle=False,
+                   verbose=0)  # the data set shuffles, from the seed
     return classifier

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import platform
 import shutil
 import tempfile
@@ -45,6 +46,19 @@ def derive(values: list[float], baselines: dict[str, float], *, higher_is_better
             "reference": values, "mean": float(np.mean(values)), "std": float(np.std(values)), "baselines": baselines}
 
 
+def training_speed(probe_value) -> dict:
+    """How fast a calibration run trained, from what the training probe reported: {"seconds", "images",
+    "images_per_s"}, or {} when it reported nothing usable. Kept out of results.json, which must be the same each
+    time a submission is graded."""
+    try:
+        seconds, images = float(probe_value["train_seconds"]), int(probe_value["train_images"])
+    except (TypeError, KeyError, ValueError):
+        return {}
+    if not (math.isfinite(seconds) and seconds > 0 and images > 0):
+        return {}
+    return {"seconds": round(seconds, 2), "images": images, "images_per_s": round(images / seconds, 1)}
+
+
 def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, log=print) -> Path:
     grader = Grader.create(course, assignment, profile=profile, calibrating=True)
     quality = [c for c in grader.spec.calls if checks.is_training(c.check)]
@@ -57,6 +71,7 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
     out_dir = course.paths.reference_dir(assignment)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_metric: dict[str, list[float]] = {}
+    speeds: list[dict] = []
     # Reference models that the measures use (e.g. a classifier) come first: every evaluation below needs them.
     published: list[Path] = []
     for check_name in dict.fromkeys(c.check for c in quality):
@@ -74,6 +89,7 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                                    f"{(measured and measured.error) or (trained and trained.error)}")
                 for metric, value in measured.value.items():
                     per_metric.setdefault(metric, []).append(float(value))
+                speeds.append(training_speed(run.outcomes[probe_id(STUDENT, call)].value))
                 log(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in measured.value.items()))
         baselines, higher = {}, set()
         for name in dict.fromkeys(c.check for c in quality):
@@ -90,8 +106,8 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                 published.append(models / name)
     profiles = read_thresholds(course.paths, assignment)
     profiles[profile] = {"rule": RULE, "seeds": list(range(seeds)), "recipe": grader.profile.recipe(),
-                         "metrics": metrics, "calibrated_on": {k: grader.environment[k] for k in
-                                                               ("backend", "backend_version", "device")}}
+                         "metrics": metrics, "training": [s for s in speeds if s],
+                         "calibrated_on": {k: grader.environment[k] for k in ("backend", "backend_version", "device")}}
     thresholds_file = write_json(course.paths.thresholds_file(assignment),
                                  {"assignment": assignment, "profiles": profiles})
     write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published, grader.environment)

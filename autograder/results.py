@@ -48,7 +48,6 @@ class CheckResult:
     hidden: bool = False
     diagnosis: str | None = None  # a named mistake from the catalogue, when one matched
     metrics: dict = field(default_factory=dict)  # quality metrics (e.g. {"test_mse": 0.017}) for reports
-    training: dict = field(default_factory=dict)  # a training check's {"seconds", "images", "images_per_s"}
 
     def to_dict(self) -> dict:
         out = {
@@ -64,8 +63,6 @@ class CheckResult:
             out["extra_data"]["diagnosis"] = self.diagnosis
         if self.metrics:
             out["extra_data"]["metrics"] = self.metrics
-        if self.training:
-            out["extra_data"]["training"] = self.training
         return out
 
     @classmethod
@@ -97,7 +94,6 @@ class CheckResult:
             hidden=extra.optional("hidden", bool, "true or false", False),
             diagnosis=diagnosis,
             metrics=dict(metrics),
-            training=dict(extra.optional("training", Mapping, "an object", {})),
         )
 
 

@@ -28,7 +28,7 @@ FULL = {"encoder_condition_shapes": 2, "encoder_condition_layers": 2, "decoder_c
 # assignment_course, assignment_grader, checks_only and ns fixtures use ASSIGNMENT and PROFILE.
 PROFILE = {"train_images": 4000, "test_images": 300, "epochs": 2, "batch_size": 16, "learning_rate": 0.002,
            "latent_dim": 16, "filters": [16, 32], "wall_s": 240,
-           "extra": {"image_size": 32, "beta": 1.0, "control_images": 100, "classifier_images": 2000,
+           "extra": {"image_size": 32, "beta": 1.0, "control_images": 100, "classifier_images": 4000,
                      "classifier_epochs": 2, "control_attributes": ["Eyeglasses", "Male", "Bald", "Blond_Hair"]}}
 
 

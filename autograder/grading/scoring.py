@@ -62,7 +62,6 @@ def judge(call: CheckCall, *, share: float, name: str, student: Outcome | None, 
         # NaN and inf are not JSON: results.json says null instead (the message still says nan)
         result.metrics = {str(k): (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
                           for k, v in dict(measured.value).items()}
-        result.training = training_speed(out.value)
     else:
         ref = expected.reference(call).value
         verdict = safe_judge(check, out.value, ref, hidden=call.hidden)
@@ -73,18 +72,6 @@ def judge(call: CheckCall, *, share: float, name: str, student: Outcome | None, 
     result.score = share if verdict.passed else round(share * min(1.0, max(0.0, fraction)), 6)
     result.message = f"{call.function}: {verdict.message}"[:MAX_MESSAGE]
     return result
-
-
-def training_speed(probe_value) -> dict:
-    """How fast the student's model trained, from what the training probe reported (for reports and benchmarks;
-    never scored: the student's own process reported it)."""
-    try:
-        seconds, images = float(probe_value["train_seconds"]), int(probe_value["train_images"])
-    except (TypeError, KeyError, ValueError):
-        return {}
-    if not (math.isfinite(seconds) and seconds > 0 and images > 0):
-        return {}
-    return {"seconds": round(seconds, 2), "images": images, "images_per_s": round(images / seconds, 1)}
 
 
 def safe_judge(check, got, expected, *, hidden: bool) -> Verdict:

@@ -28,8 +28,9 @@ def gpu_visible(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     if env.get("CUDA_VISIBLE_DEVICES", None) in HIDDEN:
         return False
-    return any(p.startswith("/dev/nvidia") and p[len("/dev/nvidia"):].isdigit() for p in gpu_device_paths()) or (
-        "/dev/kfd" in gpu_device_paths())
+    paths = gpu_device_paths()
+    return "/dev/kfd" in paths or any(p.startswith("/dev/nvidia") and p[len("/dev/nvidia"):].isdigit()
+                                      for p in paths)
 
 
 def gpu_name() -> str:

@@ -92,17 +92,14 @@ def check_assignment(course, assignment: str, *, profile: str, seeds: int, worke
 def markdown(report: dict) -> str:
     lines = [f"GPU check of {report['when']} on {report['device']}, Keras {report['keras']} on "
              f"{report['backend']} {report['backend_version']}; `{report['command']}`, {report['total_s']} s in all.",
-             "", "| assignment | calibration | grading (submissions) | training images/s (calibration, median) | solution | "
-             "release | mistakes diagnosed |", "|---|---|---|---|---|---|---|"]
+             "", "| assignment | calibration | grading (submissions) | training images/s (calibration, median) | "
+             "solution | release | mistakes diagnosed |", "|---|---|---|---|---|---|---|"]
     for a in report["assignments"]:
         sol = next(r for r in a["results"] if r["student"] == "solution")
         rel = next(r for r in a["results"] if r["student"] == "release")
-        speed = a["images_per_s"]["median"] if a["images_per_s"] else None
+        speed = f"{a['images_per_s']['median']:.0f}" if a["images_per_s"] else "-"
         lines.append(f"| {a['assignment']} | {a['calibration_s']} s | {a['grading_s']} s ({a['submissions']}) | "
-                     f"{speed:.0f} | {sol['score']:g}/{sol['max_score']:g} | {rel['score']:g}/{rel['max_score']:g} | "
-                     f"{a['verdict']['mistakes_diagnosed']}/{a['verdict']['mistakes']} |" if speed else
-                     f"| {a['assignment']} | {a['calibration_s']} s | {a['grading_s']} s ({a['submissions']}) | - | "
-                     f"{sol['score']:g}/{sol['max_score']:g} | {rel['score']:g}/{rel['max_score']:g} | "
+                     f"{speed} | {sol['score']:g}/{sol['max_score']:g} | {rel['score']:g}/{rel['max_score']:g} | "
                      f"{a['verdict']['mistakes_diagnosed']}/{a['verdict']['mistakes']} |")
     lines += ["", "| assignment | metric | threshold | failure level | reference runs (mean, std) |",
               "|---|---|---|---|---|"]

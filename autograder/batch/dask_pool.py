@@ -35,7 +35,7 @@ from ..config import Course, load_course
 from ..errors import KitError
 from ..files import atomic_write
 from ..grading import Grader
-from ..grading.profile import ENV as PROFILE_ENV
+from ..grading.profile import profile_name
 from .jobs import Job, error_result, grade_safely, graded_with, kit_fingerprint
 
 GPU = "GPU"  # the Dask resource that GPU workers declare
@@ -78,7 +78,7 @@ class DaskPool:
             self.client.close()
             raise KitError(f"{len(other)} Dask worker(s) run another version of the kit ({', '.join(other[:3])}: "
                            f"{theirs[other[0]]}, here {mine}): install the same kit there.")
-        self.profile: str = profile or os.environ.get(PROFILE_ENV) or ("gpu" if self.gpus else "cpu")
+        self.profile: str = profile_name(profile, gpu=bool(self.gpus))
         log(f"Dask cluster at {address}: {self.n_workers} worker(s), {self.threads} thread(s), {self.gpus} GPU(s); "
             f"grading with the {self.profile} profile.")
 

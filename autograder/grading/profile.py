@@ -11,9 +11,15 @@ from ..hardware import gpu_visible
 ENV = "AUTOGRADER_PROFILE"  # read (never written) as the default of `--profile`
 
 
+def profile_name(requested: str | None = None, *, gpu: bool | None = None) -> str:
+    """The rule, in one place: `requested`, else $AUTOGRADER_PROFILE, else gpu when a GPU is there (`gpu`: the
+    caller's answer, e.g. a cluster's; default: this machine's), else cpu."""
+    return requested or os.environ.get(ENV) or ("gpu" if (gpu_visible() if gpu is None else gpu) else "cpu")
+
+
 def choose_profile(course: Course, assignment: str, requested: str | None = None) -> Profile:
-    """`requested`, else $AUTOGRADER_PROFILE, else the gpu profile when this machine shows a GPU, else cpu."""
-    wanted = requested or os.environ.get(ENV) or ("gpu" if gpu_visible() else "cpu")
+    """The profile `profile_name` picks, checked against the assignment's profiles."""
+    wanted = profile_name(requested)
     profiles = course.assignment(assignment).profiles
     if wanted not in profiles:
         raise KitError(f"'{wanted}' is not a training profile of '{assignment}' ({', '.join(profiles)}): pass "

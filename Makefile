@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: demo test test-slow generate calibrate bench bench-class clean
+.PHONY: demo test test-slow generate calibrate bench bench-class wheel clean
 
 $(BIN)/autograder: requirements/lock.txt requirements/jax.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,14 @@ test-slow: $(BIN)/autograder
 generate: $(BIN)/autograder
 	$(BIN)/autograder generate
 
+# The students' wheel: built from an sdist in a temporary folder (so no build/ is left here), then copied beside each
+# release notebook, where nbgrader's release_assignment (or an LMS download of the folder) carries it to students.
+wheel: $(BIN)/autograder
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist . >/dev/null
+	for a in release/*/; do rm -f $$a*.whl; cp dist/*.whl $$a; done
+	@ls dist/*.whl
+
 bench: $(BIN)/autograder
 	$(BIN)/python bench/grading_time.py
 
@@ -36,4 +44,4 @@ bench-class: $(BIN)/autograder  # about an hour on 2 cores; add 100 with SIZES=1
 	$(BIN)/python bench/class_grading.py --sizes $(or $(SIZES),10,30)
 
 clean:
-	rm -rf demo_out autograded feedback reports .autograder-cache gradebook.db
+	rm -rf demo_out autograded feedback reports .autograder-cache gradebook.db dist release/*/*.whl

@@ -126,6 +126,22 @@ def report(directory, assignments, course_root):
 
 @cli.command()
 @click.argument("assignment")
+@click.option("--out", type=click.Path(file_okay=False), default="dist/gradescope", show_default=True,
+              help="Where the zip goes.")
+@click.option("--wheel", type=click.Path(exists=True, dir_okay=False),
+              help="The kit's wheel to put in the zip (default: built from this checkout).")
+@course_option
+def gradescope(assignment, out, wheel, course_root):
+    """Write autograder-ASSIGNMENT.zip for Gradescope's "Zip file upload" (docs/gradescope.md says how to set it up)."""
+    from .gradescope import build_zip
+
+    course = _course(course_root)
+    path = build_zip(course, assignment, Path(out), wheel=Path(wheel) if wheel else None)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@cli.command()
+@click.argument("assignment")
 @click.option("--profile", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True)
 @click.option("--seeds", type=int, default=3, show_default=True, help="Reference trainings to measure the spread.")
 @course_option

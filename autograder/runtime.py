@@ -53,7 +53,11 @@ def worker_environment(backend: str) -> dict[str, str]:
     }
 
 
-def describe_runtime(backend: str) -> dict[str, str | None]:
-    """What a results.json and a calibration manifest record about where the workers ran."""
+def describe_runtime(backend: str) -> dict:
+    """What a results.json and a calibration manifest record about where the workers ran: the backend, versions,
+    the device, and the sandbox's fences that were active (on Gradescope, for instance, the container decides)."""
+    from .sandbox import fences
+
     return {"backend": backend, "backend_version": package_version(backend), "keras_version":
-            package_version("keras"), "device": f"gpu ({gpu_name()})" if gpu_visible() else "cpu"}
+            package_version("keras"), "device": f"gpu ({gpu_name()})" if gpu_visible() else "cpu",
+            "fences": sorted(name for name, on in fences().items() if on)}

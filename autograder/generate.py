@@ -59,7 +59,9 @@ def out_of_sync(course: Course, assignments: list[str]) -> list[str]:
         for name in assignments:
             for out in OUTPUTS:
                 fresh, committed = scratch / out / name, course.root / out / name
-                names = sorted({p.name for d in (fresh, committed) if d.is_dir() for p in d.iterdir()})
+                # The students' wheel that `make wheel` puts beside a release notebook is published, not generated.
+                names = sorted({p.name for d in (fresh, committed) if d.is_dir() for p in d.iterdir()
+                                if p.suffix != ".whl"})
                 for file in names:
                     a, b = fresh / file, committed / file
                     if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):

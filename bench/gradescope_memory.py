@@ -1,0 +1,88 @@
+"""Peak memory of one Gradescope run: the zip built and unpacked into a Gradescope-like root, prepared, then
+run_autograder on the solution, with the resident memory of the whole process tree (the grader and its workers)
+sampled every 50 ms. Gradescope's memory setting must cover that peak.
+
+    .venv/bin/python bench/gradescope_memory.py [ASSIGNMENT]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder.config import load_course  # noqa: E402
+from autograder.gradescope import build_zip  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of `pid` and all its descendants, read from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            statm = Path(f"/proc/{entry}/statm").read_text().split()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = int(statm[1]) * PAGE
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total
+
+
+def main() -> None:
+    assignment = sys.argv[1] if len(sys.argv) > 1 else "autoencoder"
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "autograder"
+        zip_path = build_zip(load_course(ROOT), assignment, Path(tmp))
+        with zipfile.ZipFile(zip_path) as z:
+            z.extractall(root / "source")
+        os.chmod(root / "source" / "run_autograder", 0o755)
+        for folder in ("submission", "results"):
+            (root / folder).mkdir()
+        shutil.copy(ROOT / "solutions" / assignment / f"{assignment}.ipynb", root / "submission")
+        env = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable,
+                   AUTOENCODER_KIT_CACHE=str(root / "source" / "cache"))
+        subprocess.run([sys.executable, "-m", "autograder.gradescope", "prepare", "--root", str(root),
+                        "--assignment", assignment], env=env, check=True, capture_output=True)
+        began = time.monotonic()
+        proc = subprocess.Popen([str(root / "source" / "run_autograder")], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        peak = [0]
+
+        def sample() -> None:
+            while proc.poll() is None:
+                peak[0] = max(peak[0], tree_rss(proc.pid))
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        proc.wait()
+        sampler.join()
+        result = (root / "results" / "results.json").read_text()
+    print(f"{assignment}: run_autograder took {time.monotonic() - began:.0f} s, peak resident memory of its process "
+          f"tree {peak[0] / 2**20:.0f} MiB; results.json {len(result)} bytes; load average "
+          f"{os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,8 +2,9 @@
 
 The source notebook says what runs and what is worth what: its setup cells (given code) are run in place of the
 submission's, its test cells list the checks (`run_check(...)` calls, public or between nbgrader's HIDDEN TESTS
-markers), and its `points` are the only points. From a submission the grader takes the answer cells alone, by
-grade_id, and reports every difference in the locked cells it was released with.
+markers), its manual cells (markdown answers graded by hand in nbgrader's formgrader) are never run, and its
+`points` are the only points. From a submission the grader takes the answer cells alone, by grade_id, and reports
+every difference in the locked cells it was released with.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class CheckCall:
 
 @dataclass(frozen=True)
 class SourceCell:
-    kind: str  # setup | answer | test | heavy | markdown
+    kind: str  # setup | answer | test | manual | heavy | markdown
     grade_id: str | None
     code: str
     points: float = 0.0
@@ -65,8 +66,18 @@ class Spec:
         return [c for c in self.cells if c.kind == "answer"]
 
     @property
+    def manual(self) -> list[SourceCell]:
+        """The written answers a person grades (in nbgrader's formgrader); the autograder never runs them."""
+        return [c for c in self.cells if c.kind == "manual"]
+
+    @property
     def max_score(self) -> float:
+        """The autograded points (the test cells'); the manual cells' points are `manual_max_score`."""
         return float(sum(c.points for c in self.tests))
+
+    @property
+    def manual_max_score(self) -> float:
+        return float(sum(c.points for c in self.manual))
 
     @property
     def calls(self) -> list[CheckCall]:
@@ -109,8 +120,15 @@ def load_spec(path: Path, assignment: str) -> Spec:
             if gid in seen:
                 raise KitError(f"{path}: grade_id '{gid}' is used twice; grade_ids must be unique.")
             seen.add(gid)
+        if meta.get("task"):
+            raise KitError(f"{path}: cell '{gid}' is an nbgrader task cell, which the kit does not grade; make it "
+                           "a markdown answer cell (grade and solution) for a written answer graded by hand.")
         if cell.cell_type != "code":
-            cells.append(SourceCell("markdown", gid, text))
+            cells.append(_markdown_cell(meta, gid, text, path))
+        elif meta.get("grade") and meta.get("solution"):
+            raise KitError(f"{path}: code cell '{gid}' is both a grade and a solution cell (code graded by hand). "
+                           "The kit grades code with run_check test cells: make it an answer cell (solution only) "
+                           "followed by a test cell, or ask for a written answer in a markdown cell.")
         elif meta.get("grade") and not meta.get("solution"):
             calls = tuple(_parse_test_cell(text, gid, path))
             cells.append(SourceCell("test", gid, text, float(meta.get("points", 0)), calls))
@@ -121,6 +139,21 @@ def load_spec(path: Path, assignment: str) -> Spec:
         else:
             cells.append(SourceCell("setup", gid, text))
     return Spec(assignment, tuple(cells), hashlib.sha256(raw).hexdigest())
+
+
+def _markdown_cell(meta: dict, grade_id: str | None, text: str, path: Path) -> SourceCell:
+    """A markdown cell: text, or a written answer graded by hand (nbgrader's grade + solution), worth its points."""
+    if not (meta.get("grade") or meta.get("solution")):
+        return SourceCell("markdown", grade_id, text)
+    if not (meta.get("grade") and meta.get("solution")):
+        which = "grade" if meta.get("grade") else "solution"
+        raise KitError(f"{path}: markdown cell '{grade_id}' is a {which} cell only; a written answer graded by hand "
+                       "needs both `grade` and `solution` in its nbgrader metadata (and `points`).")
+    points = meta.get("points")
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not points > 0:
+        raise KitError(f"{path}: the written answer '{grade_id}' needs a positive number of `points` in its nbgrader "
+                       f"metadata (it has {points!r}).")
+    return SourceCell("manual", grade_id, text, float(points))
 
 
 def _parse_test_cell(text: str, grade_id: str, path: Path) -> list[CheckCall]:
@@ -179,41 +212,8 @@ class Submission:
 def read_submission(path: Path, spec: Spec, release: dict | None) -> Submission:
     """Read a student's notebook; never raises for anything inside the file."""
     sub = Submission()
-    try:
-        info = path.lstat()
-        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the grader; a link may point at the solutions
-            what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
-            sub.findings.append(Finding("not_a_file", f"The submission is {what}; submit the notebook file itself."))
-            return sub
-        size = info.st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            sub.findings.append(Finding("notebook_too_large", f"The notebook is {size / 2**20:.0f} MB, over the "
-                                        f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear its outputs and submit again."))
-            return sub
-        raw = path.read_bytes()
-    except OSError as err:
-        sub.findings.append(Finding("unreadable", f"The notebook could not be read: {err.strerror}."))
-        return sub
-    sub.sha256 = hashlib.sha256(raw).hexdigest()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        sub.findings.append(Finding("not_utf8", f"The notebook is not UTF-8 text (byte {err.start}); save it "
-                                                "from Jupyter again."))
-        return sub
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as err:  # RecursionError: JSON nested thousands of levels deep
-        sub.findings.append(Finding("not_json", f"The file is not a notebook: it is not valid JSON ({err}). "
-                                                "Submit the .ipynb file that Jupyter saves."))
-        return sub
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        sub.findings.append(Finding("not_a_notebook", "The file is JSON but not a Jupyter notebook (no cells)."))
-        return sub
-    if data.get("nbformat") != 4:
-        sub.findings.append(Finding("wrong_format_version", f"The notebook is in format version "
-                                    f"{data.get('nbformat')!r}; the grader reads version 4, which every current "
-                                    "Jupyter writes. Open it in Jupyter and save it again."))
+    data = read_notebook_json(path, sub)
+    if data is None:
         return sub
     try:
         nbformat.validate(nbformat.from_dict(data))
@@ -230,6 +230,48 @@ def read_submission(path: Path, spec: Spec, release: dict | None) -> Submission:
     sub.readable = True
     _extract(data["cells"], spec, release, sub)
     return sub
+
+
+def read_notebook_json(path: Path, sub: Submission) -> dict | None:
+    """The submission's notebook as parsed JSON with a list of cells, in format version 4 (not yet validated),
+    or None with a finding in `sub` that says why not; sets `sub.sha256` when the file could be read."""
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the grader; a link may point at the solutions
+            what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+            sub.findings.append(Finding("not_a_file", f"The submission is {what}; submit the notebook file itself."))
+            return None
+        size = info.st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            sub.findings.append(Finding("notebook_too_large", f"The notebook is {size / 2**20:.0f} MB, over the "
+                                        f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear its outputs and submit again."))
+            return None
+        raw = path.read_bytes()
+    except OSError as err:
+        sub.findings.append(Finding("unreadable", f"The notebook could not be read: {err.strerror}."))
+        return None
+    sub.sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        sub.findings.append(Finding("not_utf8", f"The notebook is not UTF-8 text (byte {err.start}); save it "
+                                                "from Jupyter again."))
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as err:  # RecursionError: JSON nested thousands of levels deep
+        sub.findings.append(Finding("not_json", f"The file is not a notebook: it is not valid JSON ({err}). "
+                                                "Submit the .ipynb file that Jupyter saves."))
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        sub.findings.append(Finding("not_a_notebook", "The file is JSON but not a Jupyter notebook (no cells)."))
+        return None
+    if data.get("nbformat") != 4:
+        sub.findings.append(Finding("wrong_format_version", f"The notebook is in format version "
+                                    f"{data.get('nbformat')!r}; the grader reads version 4, which every current "
+                                    "Jupyter writes. Open it in Jupyter and save it again."))
+        return None
+    return data
 
 
 def _extract(cells: list, spec: Spec, release: dict | None, sub: Submission) -> None:
@@ -262,21 +304,48 @@ def _extract(cells: list, spec: Spec, release: dict | None, sub: Submission) -> 
                                         "longer a code cell.", cell.grade_id))
             continue
         sub.answers[cell.grade_id] = _source_text(found[-1])
+    for cell in spec.manual:
+        if not (by_id.get(cell.grade_id) or _by_cell_id(cells, release, cell.grade_id)):
+            sub.findings.append(Finding("missing_answer_cell", f"The written answer cell '{cell.grade_id}' is "
+                                        "missing, so there is no answer to grade. Copy it back from the released "
+                                        "notebook.", cell.grade_id))
     if release is not None:
         _compare_locked(release, by_id, cells, sub)
 
 
+def graded_cells(cells: list, release: dict) -> dict[str, int]:
+    """For each grade_id of the release, the index in `cells` (a submission's) of the cell the grader takes for it:
+    the last one with that grade_id, else the one found by its cell id (see `_by_cell_id`)."""
+    found: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        if isinstance(cell, dict) and _gid(cell) is not None:
+            found[_gid(cell)] = index
+    out = {}
+    for rel in release["cells"]:
+        gid = _gid(rel)
+        if gid is None:
+            continue
+        if gid in found:
+            out[gid] = found[gid]
+        else:
+            match = _by_cell_id(cells, release, gid)
+            if match:
+                out[gid] = next(i for i, c in enumerate(cells) if c is match[0])
+    return out
+
+
 def _by_cell_id(cells: list, release: dict | None, grade_id: str) -> list:
-    """The submission's code cell with the same nbformat cell id as the released cell `grade_id`, when its nbgrader
-    metadata was removed (copying cells into a fresh notebook does that) or its grade_id changed to one the
-    release does not have."""
+    """The submission's cell with the same nbformat cell id and type as the released cell `grade_id`, when its
+    nbgrader metadata was removed (copying cells into a fresh notebook does that) or its grade_id changed to one
+    the release does not have."""
     if release is None:
         return []
     known = {_gid(c) for c in release["cells"]} - {None}
-    ids = [c.get("id") for c in release["cells"] if _meta(c).get("grade_id") == grade_id]
-    if not ids or not isinstance(ids[0], str):
+    released = [c for c in release["cells"] if _meta(c).get("grade_id") == grade_id]
+    if not released or not isinstance(released[0].get("id"), str):
         return []
-    return [c for c in cells if isinstance(c, dict) and c.get("id") == ids[0] and c.get("cell_type") == "code"
+    cell_id, cell_type = released[0]["id"], released[0].get("cell_type")
+    return [c for c in cells if isinstance(c, dict) and c.get("id") == cell_id and c.get("cell_type") == cell_type
             and _gid(c) not in known][-1:]
 
 

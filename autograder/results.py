@@ -46,7 +46,7 @@ class CheckResult:
     passed: bool
     message: str  # "got X, expected Y" for public checks; never hidden inputs or expected values
     hidden: bool = False
-    diagnosis: str | None = None  # a named mistake from the catalogue, when one matched
+    diagnosis: str | None = None  # a catalogued mistake's sentence, when the whole answer cell agrees with it
     metrics: dict = field(default_factory=dict)  # quality metrics (e.g. {"test_mse": 0.017}) for reports
 
     def to_dict(self) -> dict:
@@ -120,6 +120,25 @@ class Finding:
 
 
 @dataclass
+class ManualAnswer:
+    """A written answer that a person grades (in nbgrader's formgrader), as the grader found it. The grader gives it
+    no points: an answer left as released, or missing, is worth 0 without anyone grading it (as nbgrader decides)."""
+
+    grade_id: str
+    max_score: float
+    answered: bool
+
+    def to_dict(self) -> dict:
+        return {"grade_id": self.grade_id, "max_score": self.max_score, "answered": self.answered}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "a written answer") -> ManualAnswer:
+        answer = _Fields(data, where)
+        return cls(grade_id=answer.text("grade_id"), max_score=answer.number("max_score"),
+                   answered=answer.optional("answered", bool, "true or false", True))
+
+
+@dataclass
 class SubmissionResult:
     assignment: str
     student: str
@@ -132,6 +151,8 @@ class SubmissionResult:
     timestamp: str | None = None  # ISO time of grading; the only field allowed to differ between two gradings
     graded_with: dict | None = None  # short hashes of what besides the notebook the result depends on (batch)
     environment: dict | None = None  # where the workers ran: Keras backend and its version, device, profile
+    # The written answers graded by hand, outside `score` and `max_score` (which are the autograder's alone).
+    manual: list[ManualAnswer] = field(default_factory=list)
     # The total a results.json holds, set by `from_dict`: kept as written, because the sum of its tests' scores
     # (each rounded to 4 decimals) can miss the total of the unrounded scores in the last decimal.
     recorded_score: float | None = field(default=None, compare=False)
@@ -162,6 +183,7 @@ class SubmissionResult:
                 "findings": [f.to_dict() for f in self.findings],
                 **({"graded_with": self.graded_with} if self.graded_with is not None else {}),
                 **({"environment": self.environment} if self.environment is not None else {}),
+                **({"manual": [m.to_dict() for m in self.manual]} if self.manual else {}),
             },
         }
 
@@ -184,6 +206,7 @@ class SubmissionResult:
         findings = extra.optional("findings", list, "a list", [])
         graded_with = extra.optional("graded_with", Mapping, "an object", None)
         environment = extra.optional("environment", Mapping, "an object", None)
+        manual = extra.optional("manual", list, "a list", [])
         return cls(
             assignment=extra.optional("assignment", str, "text", ""),
             student=extra.optional("student", str, "text", ""),
@@ -196,6 +219,7 @@ class SubmissionResult:
             timestamp=extra.optional("timestamp", str, "text", None),
             graded_with=dict(graded_with) if graded_with is not None else None,
             environment=dict(environment) if environment is not None else None,
+            manual=[ManualAnswer.from_dict(m, f"results.json's extra_data.manual[{i}]") for i, m in enumerate(manual)],
             recorded_score=score,
         )
 

@@ -8,6 +8,8 @@ median CPU time of the grading process and its workers, and the machine's load a
 machine mean little without it.
 
     .venv/bin/python bench/three_assignments.py [--repeats 3] [--assignments autoencoder vae cvae]
+    .venv/bin/python bench/three_assignments.py --assignments autoencoder gan   # the gan against the autoencoder
+    .venv/bin/python bench/three_assignments.py --assignments autoencoder denoising   # the same for the denoiser
 
 Prints a table and writes bench/out/three_assignments.json.
 """
@@ -70,11 +72,22 @@ def main() -> int:
         print(f"{name:<12} {t['median_wall_s']:>16.1f} {t['median_cpu_s']:>15.1f}  {','.join(t['scores'])}  "
               f"{t['load1']}")
     print(f"{'all':<12} {total_wall:>16.1f} {total_cpu:>15.1f}  (budget: about 45 s of wall-clock time on 2 cores)")
+    # Each assignment against the autoencoder, graded in the same run (the gan's budget: at most 1.5 times).
+    relative = {}
+    if "autoencoder" in table:
+        base = table["autoencoder"]
+        for name, t in table.items():
+            if name != "autoencoder":
+                relative[name] = {"wall": t["median_wall_s"] / base["median_wall_s"],
+                                  "cpu": t["median_cpu_s"] / base["median_cpu_s"]}
+                print(f"{name} / autoencoder: {relative[name]['wall']:.2f}x wall-clock, "
+                      f"{relative[name]['cpu']:.2f}x CPU time")
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
     (out / "three_assignments.json").write_text(json.dumps(
         {"cpu_count": os.cpu_count(), "repeats": args.repeats, "assignments": table,
-         "total_median_wall_s": total_wall, "total_median_cpu_s": total_cpu}, indent=1))
+         "total_median_wall_s": total_wall, "total_median_cpu_s": total_cpu, "relative_to_autoencoder": relative},
+        indent=1))
     return 0
 
 

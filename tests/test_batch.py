@@ -312,18 +312,22 @@ def test_class_csv_and_gradebook_of_the_graded_class(graded_class, roomy_course,
         gb.add_notebook(A, A)
         for name, points in spec_cells:
             gb.add_grade_cell(name, A, A, max_score=points, cell_type="code")
+        gb.add_grade_cell("bottleneck_answer", A, A, max_score=3, cell_type="markdown")
+        gb.add_solution_cell("bottleneck_answer", A, A)
     write_reports(course, due={A: roomy_course.assignments[A].due})
 
     rows = {r["student"]: r for r in csv.DictReader((course / "reports" / A / "class.csv").open())}
     assert sorted(rows) == ["ada", "bob", "cyd", "dan"]
-    assert (rows["ada"]["total"], rows["ada"]["percent"], rows["ada"]["late"], rows["ada"]["errors"]) == (
-        "14", "100", "no", "")
-    assert (rows["bob"]["total"], rows["bob"]["late"], rows["bob"]["errors"]) == ("0", "yes", "not_json")
+    # ada answered the written question, which waits for a TA: no final total yet.
+    assert (rows["ada"]["autograded"], rows["ada"]["status"], rows["ada"]["total"], rows["ada"]["late"],
+            rows["ada"]["errors"]) == ("14", "pending: bottleneck_answer", "", "no", "")
+    assert (rows["bob"]["total"], rows["bob"]["status"], rows["bob"]["late"], rows["bob"]["errors"]) == (
+        "0", "final", "yes", "not_json")
     assert (rows["cyd"]["total"], rows["cyd"]["late"]) == ("0", "")  # no timestamp: lateness unknown
     assert all(rows["ada"][gid] == f"{points:g}" for gid, points in spec_cells)
     canvas = (course / "reports" / A / "canvas.csv").read_text().splitlines()
-    assert canvas[1] == "Points Possible,,,,,14" and "ada,,,ada,,14" in canvas
+    assert canvas[1] == "Points Possible,,,,,17" and "ada,,,ada,," in canvas
     book = grades(course / "gradebook.db")
     assert {s: sum(g[3] for g in cells.values()) for s, cells in book.items()} == {"ada": 14, "bob": 0, "cyd": 0,
-                                                                                "dan": float(rows["dan"]["total"])}
+                                                                                "dan": float(rows["dan"]["autograded"])}
     assert book["ada"][spec_cells[0][0]][0] == spec_cells[0][1]

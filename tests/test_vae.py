@@ -397,22 +397,8 @@ def test_every_catalogued_mistake_differs_from_the_solution(checks_only):
         assert differs, f"catalogue entry {mistake.id} behaves like the solution"
 
 
-@pytest.mark.parametrize("mistake", sorted(MISTAKES))
-def test_each_catalogued_mistake_is_diagnosed_by_name(checks_only, mistake):
-    """Each catalogue entry is a real wrong answer cell: the grader runs every one of them in the worker, as it runs
-    a submission, to build its reference. Judged as a student's results, each one is named, and never as another."""
-    from autograder.grading import StudentRun
-    from autograder.grading.plans import probe_id
-    from autograder.items import STUDENT
-
-    expected = checks_only.prepare()
-    outcomes = {probe_id(STUDENT, call): expected.mistake(MISTAKES[mistake], call) for call in checks_only.spec.calls}
-    results = checks_only.score(StudentRun(outcomes=outcomes))
-    failed = [r for r in results if not r.passed]
-    assert failed and all(r.grade_id in (SAMPLING_CELLS if MISTAKES[mistake].grade_id == "sampling" else LOSS_CELLS)
-                          for r in failed)
-    diagnoses = {r.diagnosis for r in failed}
-    assert MISTAKES[mistake].says in diagnoses and diagnoses <= {MISTAKES[mistake].says, None}, diagnoses
+# Each catalogued mistake graded alone (diagnosed as itself and nothing else): tests/test_variants.py, for every
+# assignment.
 
 
 # Whole notebooks: one per loss mistake, each with a sampling mistake beside it (the two answer cells have separate

@@ -6,7 +6,9 @@ soon as it is known.
                -> graders: one per assignment, with the pool's profile (else the caller's), prepared before the
                   pool starts (the expectations computed once, up front)
                -> pool.run: threads here or a Dask cluster (pool.py), results handed back one at a time
-               -> write_result in this thread, one submission at a time, atomically -> BatchSummary
+               -> write_result in this thread, one submission at a time, atomically -> BatchSummary; first the
+                  graded notebook for nbgrader's formgrader (graded_notebook.py), whose written answers the result
+                  then lists
 
 Crash safety: each result is renamed into place as it arrives, so a kill at any moment loses only the submissions in
 flight; the rerun grades exactly those whose results are missing or stale, and writes what an uninterrupted run
@@ -23,8 +25,9 @@ from typing import Callable
 
 from ..config import Course
 from ..errors import KitError
+from ..graded_notebook import write_graded_notebook
 from ..grading import Grader
-from ..results import format_points
+from ..results import ManualAnswer, format_points
 from .jobs import Job, Task, file_sha256, find_tasks, grader_failed, graded_with, hidden_submissions, staleness, \
     write_result
 from .pool import Pool, open_pool
@@ -104,6 +107,8 @@ def _record(job: Job, result: dict, summary: BatchSummary, bar: Progress) -> Non
     """Write one result as it arrives and count it; a result that cannot be written stops the batch."""
     result.setdefault("extra_data", {})["graded_with"] = job.graded_with
     try:
+        manual = _write_graded_notebook(job, result, bar)
+        result["extra_data"]["manual"] = [m.to_dict() for m in manual]
         write_result(job.task, result)
     except OSError as err:  # a full disk, a lost mount: no point grading what cannot be written
         raise KitError(f"cannot write the results of {job.task.student} to {job.task.out_dir}: "
@@ -119,3 +124,23 @@ def _record(job: Job, result: dict, summary: BatchSummary, bar: Progress) -> Non
         summary.percents.append(100 * result["score"] / result["max_score"] if result["max_score"] else 0.0)
     score = f"{format_points(result['score'])}/{format_points(result['max_score'])}"
     bar.advance(f"{job.task.student} {job.task.assignment}: {score}" + (f" ({', '.join(kinds)})" if kinds else ""))
+
+
+def _write_graded_notebook(job: Job, result: dict, bar: Progress) -> list[ManualAnswer]:
+    """`<out>/<assignment>.ipynb`, the notebook formgrader opens, before results.json (so a results.json always has
+    its notebook); returns the written answers as found. It never replaces the submission itself, and a failure to
+    build it (a fault of the kit) leaves every written answer to grade by hand, without stopping the class."""
+    spec = job.grader.spec
+    out = job.task.out_dir / f"{job.task.assignment}.ipynb"
+    if out.resolve() == job.task.notebook.resolve():
+        bar.say(f"{job.task.student}: no graded notebook, it would replace the submission {out}; grade into "
+                "another folder (--out) for formgrader.")
+        return [ManualAnswer(c.grade_id, c.points, answered=True) for c in spec.manual]
+    try:
+        return write_graded_notebook(job.task.notebook, out, spec, job.grader.release, result)
+    except OSError:
+        raise
+    except Exception as err:  # noqa: BLE001 - one submission's notebook must not stop the class
+        bar.say(f"{job.task.student}: the graded notebook could not be written ({type(err).__name__}: {err}); "
+                "its written answers are left for a TA.")
+        return [ManualAnswer(c.grade_id, c.points, answered=True) for c in spec.manual]

@@ -6,7 +6,8 @@ The layout, one home per concern:
   numbers and "got X, expected Y";
 - kernel.py: `run_check`, the notebook side;
 - one module per topic: blocks (encoder/decoder blocks), sampler (the VAE's sampling layer), vae_loss,
-  conditioning (the CVAE's condition), latent_arithmetic (attribute vectors);
+  conditioning (the CVAE's condition), latent_arithmetic (attribute vectors), noise (adding noise to images),
+  sparsity (the KL sparsity penalty), gan_loss (the GAN's discriminator and generator losses);
 - quality/: the training checks, on one base that trains, exports, loads in safe mode and measures.
 """
 

@@ -1,16 +1,27 @@
 """Checks of a function that adds layers to a Keras tensor: `fn(x, num_filters) -> tensor` (encoder and decoder
-blocks, and any block with the same calling convention)."""
+blocks, and any block with the same calling convention).
+
+The structure checks compare the block's layers by meaning: the probe describes every layer and operation the block
+adds (nested models opened), and the judges compare their canonical forms (layer_forms.py), so that code Keras
+treats as the same computation gets the same verdict. The layers a block should have are stated openly by the
+assignment, so a failure says what the block has and what the assignment asks for, on hidden inputs too; only
+numbers that depend on the input (the filters as a count, the parameter count) stay unsaid there.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from . import layer_forms
 from .base import Check, Verdict, register
-from .messages import fmt_shape, got_expected, got_expected_shape, problems
+from .messages import fmt_shape, got_asked, got_expected_shape, problems, shape_difference
 from .student import call_student, keras_tensor_from
 
-# The layer settings that the structure checks compare, in the order they are reported.
+# The settings reported first, in this order (the ones the assignment's text names); any other follows by name.
 _SETTINGS = ("filters", "kernel_size", "strides", "padding", "activation", "kernel_initializer", "pool_size", "size")
+# Attributes of a Keras operation (keras.ops / keras.activations on a tensor) that change what it computes.
+_OP_ATTRIBUTES = ("negative_slope", "max_value", "threshold", "alpha", "axis", "approximate")
+_AXES = ("height", "width", "channels")
 
 
 def _call_block(fn: Callable, input_shape, num_filters) -> tuple[Any, Any]:
@@ -20,21 +31,53 @@ def _call_block(fn: Callable, input_shape, num_filters) -> tuple[Any, Any]:
     return inputs, call_student(fn, inputs, num_filters, returns=keras_tensor_from(inputs))
 
 
-def _describe(layer) -> dict:
+def _steps(model) -> list:
+    """The layers and operations of a functional model in the order it applies them, with the models nested in it
+    (a keras.Sequential called on a tensor, a keras.Model used as a layer) opened. `type() is`: a class of the
+    student's is described as itself, never opened or taken for Keras' own."""
+    import keras
+    from keras.src.models.functional import Functional
+
+    found = []
+    inner = model.layers if type(model) is keras.Sequential else model.operations
+    for step in inner:
+        if isinstance(step, keras.layers.InputLayer):
+            continue
+        if type(step) in (keras.Sequential, Functional):
+            found += _steps(step)
+        else:
+            found.append(step)
+    return found
+
+
+def _plain_setting(value: Any) -> Any:
+    """A configuration value as plain data (what may cross from the worker): numbers, text, lists, dicts."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain_setting(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain_setting(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+def _describe(step) -> dict:
+    """One layer or operation as plain data: its class and its configuration (every argument explicit)."""
     import keras
 
-    config = layer.get_config()
-    kind = type(layer).__name__
-    if getattr(keras.layers, kind, None) is not type(layer):  # a class of the student's that takes a Keras name
-        kind = f"{type(layer).__module__}.{type(layer).__qualname__}"
-    out = {"class": kind}
-    for key in _SETTINGS:
-        if key not in config:
-            continue
-        value = config[key]
-        if key == "kernel_initializer" and isinstance(value, dict):
-            value = value.get("class_name")
-        out[key] = list(value) if isinstance(value, tuple) else value
+    kind = type(step).__name__
+    if not isinstance(step, keras.layers.Layer):  # an operation applied to a tensor
+        out = {"class": f"ops.{kind}"}
+        out.update({key: _plain_setting(getattr(step, key)) for key in _OP_ATTRIBUTES if hasattr(step, key)})
+        return out
+    if getattr(keras.layers, kind, None) is not type(step):  # a class of the student's that takes a Keras name
+        return {"class": f"{type(step).__module__}.{type(step).__qualname__}"}
+    out = {"class": kind, **{str(k): _plain_setting(v) for k, v in step.get_config().items()}}
+    if "axis" in out:
+        try:
+            out["rank"] = len(step.output.shape)
+        except (AttributeError, ValueError):  # a layer used more than once has no single output
+            pass
     return out
 
 
@@ -60,8 +103,9 @@ class BlockOutputShape(Check):
             return Verdict(True, "the output shape is right on a hidden input" if hidden
                            else f"output shape {fmt_shape(got['shape'])} {where}")
         if hidden:
-            return Verdict(False, "the output shape is wrong on a hidden input; the shape rules of the public "
-                                  "check must hold for every input size, odd ones included.")
+            return Verdict(False, f"the output shape is wrong on a hidden input: "
+                                  f"{shape_difference(got['shape'], expected['shape'], _AXES)}. The shape rules of "
+                                  "the public check must hold for every input size, odd ones included.")
         return Verdict(False, f"{where}: {got_expected_shape('output shape', got['shape'], expected['shape'])}.")
 
 
@@ -73,13 +117,35 @@ class _BlockSummary(Check):
 
         inputs, outputs = _call_block(fn, input_shape, num_filters)
         model = keras.Model(inputs, outputs)
-        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-        return {"layers": [_describe(layer) for layer in layers], "params": int(model.count_params()),
+        return {"layers": [_describe(step) for step in _steps(model)], "params": int(model.count_params()),
                 "args": {"input_shape": list(input_shape), "num_filters": int(num_filters)}}
 
 
-def _kinds(summary) -> list[str]:
-    return [layer["class"] for layer in summary["layers"]]
+def _layers(summary) -> list[layer_forms.Layer]:
+    return layer_forms.canonical(summary["layers"])
+
+
+def _kind_list(layers: list[layer_forms.Layer]) -> str:
+    names = [f'{layer.kind}("{layer.settings.get("activation")}")' if layer.kind == layer_forms.ACTIVATION
+             else layer.kind for layer in layers]
+    return ", ".join(names) or "no layers"
+
+
+def _setting(key: str, value: Any, args: dict) -> str:
+    """A setting in the assignment's words: the filters as `num_filters` when they are, else `key=value`."""
+    if key == "filters" and value == args.get("num_filters"):
+        return "num_filters filters"
+    if key == "filters" and isinstance(value, int):
+        return f"{value} filters"
+    return f"{key}={layer_forms.describe_value(value)}"
+
+
+def _setting_problem(kind: str, index: int, key: str, mine: Any, asked: Any, args: dict, hidden: bool) -> str:
+    where = f"{kind} #{index}"
+    if key == "filters" and hidden and isinstance(mine, int):  # a count of the student's own could tell the input
+        return f"{where} does not have {_setting(key, asked, args)}"
+    got = "no " + key if mine is None and key != "activation" else _setting(key, mine, args)
+    return f"{where} has {got} where the assignment asks for {_setting(key, asked, args)}"
 
 
 @register
@@ -88,14 +154,11 @@ class BlockLayers(_BlockSummary):
     label = "kinds and order of the block's layers"
 
     def judge(self, got, expected, *, hidden):
-        have, want = _kinds(got), _kinds(expected)
-        if have == want:
+        have, want = _layers(got), _layers(expected)
+        if layer_forms.kinds(have) == layer_forms.kinds(want):
             return Verdict(True, "the layers are of the kinds and in the order asked for" if hidden
-                           else f"layers {', '.join(have)}")
-        if hidden:
-            return Verdict(False, f"the block's layers are {', '.join(have) or 'none'}, which is not the "
-                                  "sequence the assignment describes.")
-        return Verdict(False, got_expected("layers", ", ".join(have) or "none", ", ".join(want)) + ".")
+                           else f"layers {_kind_list(have)}")
+        return Verdict(False, got_asked(f"the layers {_kind_list(have)}", _kind_list(want)) + ".")
 
 
 @register
@@ -105,16 +168,16 @@ class BlockLayerSettings(_BlockSummary):
 
     def judge(self, got, expected, *, hidden):
         # Layers are paired by kind in order, so a missing layer is reported by `block_layers`, not twice here.
-        found = []
-        for kind in dict.fromkeys(_kinds(expected)):
-            mine = [layer for layer in got["layers"] if layer["class"] == kind]
-            theirs = [layer for layer in expected["layers"] if layer["class"] == kind]
+        have, want = _layers(got), _layers(expected)
+        args, found = got["args"], []
+        for kind in dict.fromkeys(layer_forms.kinds(want)):
+            mine = [layer for layer in have if layer.kind == kind]
+            theirs = [layer for layer in want if layer.kind == kind]
             for i, (a, b) in enumerate(zip(mine, theirs), start=1):
-                for key in _SETTINGS:
-                    if key in b and a.get(key) != b[key]:
-                        what = f"{kind} #{i}: {key} is {a.get(key)!r}"
-                        found.append(what if hidden else f"{what}, expected {b[key]!r}")
-        if not any(layer["class"] in _kinds(expected) for layer in got["layers"]):
+                keys = [k for k in _SETTINGS if k in b.settings] + sorted(set(b.settings) - set(_SETTINGS))
+                found += [_setting_problem(kind, i, key, a.settings.get(key), b.settings[key], args, hidden)
+                          for key in keys if a.settings.get(key) != b.settings[key]]
+        if not set(layer_forms.kinds(have)) & set(layer_forms.kinds(want)):
             found.append("none of the block's layers is of a kind the assignment asks for")
         if found:
             return Verdict(False, problems(found))
@@ -129,8 +192,10 @@ class BlockParamCount(_BlockSummary):
     def judge(self, got, expected, *, hidden):
         if got["params"] == expected["params"]:
             return Verdict(True, "the parameter count is right" if hidden else f"{got['params']:,} parameters")
-        if hidden:
-            return Verdict(False, f"the block has {got['params']:,} parameters {_where(got['args'], True)}, which "
-                                  "does not match the layers the assignment describes.")
+        if hidden:  # the counts depend on the input's channels and num_filters: say only which way it is off
+            more = "more" if got["params"] > expected["params"] else "fewer"
+            return Verdict(False, f"on a hidden input the block has {more} parameters than the layers the "
+                                  "assignment describes (more or fewer filters, a kernel of another size, or a "
+                                  "layer with weights added or missing).")
         return Verdict(False, f"{_where(got['args'], False)}: got {got['params']:,} parameters, "
                               f"expected {expected['params']:,}.")

@@ -37,3 +37,35 @@ def got_expected_shape(what: str, got: Iterable, expected: Iterable) -> str:
 def problems(found: Sequence[str], *, limit: int = 4) -> str:
     """Several problems as one sentence: the first `limit` of them, and "..." when there are more."""
     return "; ".join(found[:limit]) + ("; ..." if len(found) > limit else "") + "."
+
+
+def got_asked(got: str, asked: str) -> str:
+    """The sentence of a failed check whose answer the assignment's text states openly (a block's layers), said
+    the same way on public and hidden inputs: "got Conv2D, MaxPooling2D; the assignment asks for Conv2D, Conv2D,
+    MaxPooling2D"."""
+    return f"got {got}; the assignment asks for {asked}"
+
+
+def shape_difference(got: Sequence, expected: Sequence, names: Sequence[str] | None = None) -> str:
+    """Which axes of a shape are wrong, and whether too large or too small, without a number: what a hidden check
+    may say about a shape ("its height and width are too large; its channels are right"). `names` names the axes
+    after the batch axis (default: "axis 1", "axis 2", ...)."""
+    got, expected = list(got), list(expected)
+    if len(got) != len(expected):
+        return (f"it has {len(got)} {'axis' if len(got) == 1 else 'axes'} after the batch axis, where the "
+                f"assignment asks for {len(expected)}")
+    names = list(names) if names is not None and len(names) == len(got) else [f"axis {i + 1}" for i in range(len(got))]
+    groups: dict[str, list[str]] = {"too large": [], "too small": [], "wrong": [], "right": []}
+    for name, mine, want in zip(names, got, expected):
+        if mine == want:
+            groups["right"].append(name)
+        elif isinstance(mine, (int, float)) and isinstance(want, (int, float)):
+            groups["too large" if mine > want else "too small"].append(name)
+        else:
+            groups["wrong"].append(name)
+    parts = [f"its {_and(axes)} {'is' if len(axes) == 1 else 'are'} {how}" for how, axes in groups.items() if axes]
+    return "; ".join(parts)
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]

@@ -13,8 +13,8 @@ from .base import REGISTRY, Check
 
 
 def _load_all() -> None:
-    from . import blocks, conditioning, latent_arithmetic, sampler, vae_loss  # noqa: F401  (they register)
-    from .quality import cvae, reconstruction, vae  # noqa: F401
+    from . import blocks, conditioning, gan_loss, latent_arithmetic, noise, sampler, sparsity, vae_loss  # noqa: F401
+    from .quality import cvae, denoising, gan, reconstruction, vae  # noqa: F401
 
 
 def get(name: str) -> Check:

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, checks
 from ..checks import is_training
 from ..errors import KitError
 from ..files import atomic_write
@@ -41,8 +41,18 @@ class Expectations:
 
 
 def cache_key(spec: Spec, mistakes: list[Mistake], seed: int, backend: str) -> str:
-    return hashlib.sha256(json.dumps([__version__, spec.sha256, [m.key() for m in mistakes], seed,
-                                      backend]).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([__version__, checks_fingerprint(), spec.sha256, [m.key() for m in mistakes],
+                                      seed, backend]).encode()).hexdigest()[:16]
+
+
+def checks_fingerprint() -> str:
+    """A hash of the checks' source: a probe that describes its result otherwise (a new field, a canonical form)
+    must not be judged against expectations cached by its older self."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(checks.__file__).parent.rglob("*.py")):
+        digest.update(path.relative_to(Path(checks.__file__).parent).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def load_or_compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: str, profile, limits: Limits,
@@ -52,13 +62,14 @@ def load_or_compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: 
     path = Path(cache) / f"reference-{cache_key(spec, mistakes, seed, backend)}.json"
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return Expectations({ItemId.parse(k): Outcome(v["ok"], decode(v["value"]), v["error"])
+        return Expectations({ItemId.parse(k): Outcome(v["ok"], decode(v["value"]), v["error"], v.get("raised"))
                              for k, v in raw.items()})
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or unreadable: computed again
     found = compute(spec, mistakes, seed=seed, backend=backend, profile=profile, limits=limits, hide=hide)
-    atomic_write(path, json.dumps({str(k): {"ok": o.ok, "value": encode(o.value), "error": o.error}
-                                   for k, o in found.outcomes.items()}))
+    # `raised` too: a diagnosis compares the kind of error a student's code and a mistake's raise
+    atomic_write(path, json.dumps({str(k): {"ok": o.ok, "value": encode(o.value), "error": o.error,
+                                            "raised": o.raised} for k, o in found.outcomes.items()}))
     return found
 
 

@@ -19,13 +19,12 @@ from .. import __version__
 from ..checks import is_training, validate_extra
 from ..config import Course, Profile
 from ..files import profile_thresholds
-from ..items import STUDENT
 from ..mistakes import Mistake, load_mistakes
 from ..notebook import Spec, load_release, load_spec, read_submission
 from ..results import SubmissionResult
 from ..runtime import choose_backend, describe_runtime
 from ..sandbox import Limits
-from . import execute, expectations, plans, scoring
+from . import execute, expectations, scoring
 from .profile import choose_profile
 
 # Course folders that no worker may read: the answers, the instructor's files, other students' work.
@@ -141,12 +140,5 @@ class Grader:
     def score(self, run: execute.StudentRun) -> list:
         """Every check's result, from what the workers gave back."""
         expected = self.prepare() if any(not is_training(c.check) for c in self.spec.calls) else None
-        results = []
-        for cell in self.spec.tests:
-            for call, share in zip(cell.calls, scoring.split_points(cell.points, len(cell.calls))):
-                results.append(scoring.judge(
-                    call, share=share, name=scoring.check_name(call, cell),
-                    student=run.outcomes.get(plans.probe_id(STUDENT, call)),
-                    measured=run.measured.get(plans.measure_id(call)), expected=expected, mistakes=self.mistakes,
-                    thresholds=self.thresholds, profile=self.profile.name))
-        return results
+        return scoring.score_checks(self.spec, outcomes=run.outcomes, measured=run.measured, expected=expected,
+                                    mistakes=self.mistakes, thresholds=self.thresholds, profile=self.profile.name)

@@ -2,7 +2,8 @@
 
     points of a test cell -> split over its checks in cents, so the parts add up to the cell's points exactly
     a check's probe result + the reference's (or the measured metrics + the thresholds) -> a CheckResult
-    a failing result that the whole catalogue entry explains -> the mistake's sentence, as the diagnosis
+    every check's result, and the catalogued mistake the whole answer cell agrees with -> its sentence, as the
+    diagnosis of the failing checks it explains (the rule: diagnosis.py)
     what the workers reported about cells and deaths -> findings
 """
 
@@ -14,9 +15,10 @@ from fractions import Fraction
 from ..checks import Verdict, get, is_training
 from ..items import ANSWER, SETUP, STUDENT, ItemId
 from ..mistakes import Mistake
-from ..notebook import CheckCall, SourceCell
+from ..notebook import CheckCall, SourceCell, Spec
 from ..results import SANDBOX_UNAVAILABLE, CheckResult, Finding
 from ..runner import Outcome
+from . import diagnosis, plans
 from .expectations import Expectations
 
 MAX_MESSAGE = 1000  # a check's message quotes what the student's code gave: never a megabyte of it
@@ -42,8 +44,29 @@ def check_name(call: CheckCall, cell: SourceCell) -> str:
     return f"{call.grade_id}: {label}" + (f" #{call.index + 1}" if len(cell.calls) > 1 else "")
 
 
+def score_checks(spec: Spec, *, outcomes: dict[ItemId, Outcome], measured: dict[ItemId, Outcome],
+                 expected: Expectations | None, mistakes: list[Mistake], thresholds: dict,
+                 profile: str) -> list[CheckResult]:
+    """Every check's result, in the order of the source's test cells, from what the workers gave back (`outcomes`:
+    the student's probes; `measured`: the clean worker's measures), with the diagnoses of the failing ones."""
+    results, calls = [], []
+    for cell in spec.tests:
+        for call, share in zip(cell.calls, split_points(cell.points, len(cell.calls))):
+            calls.append(call)
+            results.append(judge(call, share=share, name=check_name(call, cell),
+                                 student=outcomes.get(plans.probe_id(STUDENT, call)),
+                                 measured=measured.get(plans.measure_id(call)), expected=expected,
+                                 thresholds=thresholds, profile=profile))
+    if expected is not None and mistakes:
+        named = diagnoses(spec, outcomes, expected, mistakes)
+        for call, result in zip(calls, results):
+            if not result.passed:
+                result.diagnosis = named.get(call.id)
+    return results
+
+
 def judge(call: CheckCall, *, share: float, name: str, student: Outcome | None, measured: Outcome | None,
-          expected: Expectations, mistakes: list[Mistake], thresholds: dict, profile: str) -> CheckResult:
+          expected: Expectations | None, thresholds: dict, profile: str) -> CheckResult:
     """One check's result. A training check is scored by its measured metrics against the profile's thresholds;
     any other check by the student's probe result against the reference's."""
     check = get(call.check)
@@ -65,8 +88,6 @@ def judge(call: CheckCall, *, share: float, name: str, student: Outcome | None, 
     else:
         ref = expected.reference(call).value
         verdict = safe_judge(check, out.value, ref, hidden=call.hidden)
-        if not verdict.passed:
-            result.diagnosis = diagnose(call, out.value, ref, mistakes, expected)
     fraction = 1.0 if verdict.passed else (verdict.fraction or 0.0)
     result.passed = verdict.passed
     result.score = share if verdict.passed else round(share * min(1.0, max(0.0, fraction)), 6)
@@ -81,18 +102,18 @@ def safe_judge(check, got, expected, *, hidden: bool) -> Verdict:
         return Verdict(False, f"the result has an unexpected form ({type(err).__name__})")
 
 
-def diagnose(call: CheckCall, got, ref, mistakes: list[Mistake], expected: Expectations) -> str | None:
-    """The sentence of the first catalogued mistake whose result the student's equals (under the same judge),
-    among those that the judge tells apart from the reference."""
-    check = get(call.check)
-    for mistake in mistakes:
-        wrong = expected.mistake(mistake, call)
-        if wrong is None or not wrong.ok:
-            continue
-        if safe_judge(check, got, wrong.value, hidden=False).passed and \
-                not safe_judge(check, wrong.value, ref, hidden=False).passed:
-            return mistake.says
-    return None
+def diagnoses(spec: Spec, outcomes: dict[ItemId, Outcome], expected: Expectations,
+              mistakes: list[Mistake]) -> dict[str, str]:
+    """Call id -> the sentence of the catalogued mistake that the student's whole answer cell agrees with, for the
+    failing checks it explains (diagnosis.diagnose). Training checks take no part: no mistake is trained."""
+    calls = [c for c in spec.calls if not is_training(c.check)]
+
+    def same(call: CheckCall, got: Outcome, want: Outcome) -> bool:
+        return safe_judge(get(call.check), got.value, want.value, hidden=False).passed
+
+    return diagnosis.diagnose(calls, student={c.id: outcomes.get(plans.probe_id(STUDENT, c)) for c in calls},
+                              reference={c.id: expected.reference(c) for c in calls}, mistakes=mistakes,
+                              wrong=expected.mistake, cells=diagnosis.exercised_cells(spec), same=same)
 
 
 def hide_inputs(out: Outcome) -> str:

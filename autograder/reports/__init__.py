@@ -2,10 +2,11 @@
 
 `write_reports(course_root)` reads `autograded/<student>/<assignment>/results.json` and writes, for each assignment:
 
-- `reports/<a>/class.csv` and `reports/<a>/canvas.csv` (`tables`);
+- the scores in nbgrader's `gradebook.db` (`gradebook`), first, then the grades TAs entered in formgrader, read back
+  for the totals (`totals`);
+- `reports/<a>/class.csv`, `reports/<a>/canvas.csv` and `reports/<a>/moodle.csv` (`tables`);
 - `reports/<a>/summary.html` with its figures beside it (`summary`, drawn by `figures`);
-- `feedback/<student>/<a>/<a>.html`, where `nbgrader release_feedback` finds it (`release`);
-- the scores in nbgrader's `gradebook.db` (`gradebook`).
+- `feedback/<student>/<a>/<a>.html`, where `nbgrader release_feedback` finds it (`release`).
 
 What they read is read in `reading`: the results through `results.read_result`, the thresholds through
 `files.read_thresholds`. A results.json that cannot be read becomes a row with the error `malformed_results`, never
@@ -21,13 +22,13 @@ from pathlib import Path
 
 from ..errors import KitError
 from ..files import atomic_write
-from .gradebook import fill_gradebook, write_gradebook
+from .gradebook import fill_gradebook, read_grades, write_gradebook
 from .reading import Submission, collect, find_assignments, metric_rules
 from .release import write_feedback_pages
 from .summary import write_summary
-from .tables import canvas_csv, class_csv
+from .tables import canvas_csv, class_csv, moodle_csv
 
-__all__ = ["write_reports", "write_gradebook", "collect", "Submission", "class_csv", "canvas_csv"]
+__all__ = ["write_reports", "write_gradebook", "collect", "Submission", "class_csv", "canvas_csv", "moodle_csv"]
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,29 @@ def write_reports(
     for assignment in assignments:
         subs = collect(course_root, assignment, due=due.get(assignment))
         folder = out_dir / assignment
-        written.append(atomic_write(folder / "class.csv", class_csv(subs)))
-        written.append(atomic_write(folder / "canvas.csv", canvas_csv(assignment, subs)))
         results = {s.student: s.result for s in subs if s.result is not None}
-        count, notes = fill_gradebook(course_root, assignment, results)
+        count, notes = fill_gradebook(course_root, assignment, results,
+                                      timestamps={s.student: s.time for s in subs if s.time is not None})
+        grades, emails, more = read_grades(course_root, assignment)
+        notes += more
+        for sub in subs:
+            sub.grades = grades.get(sub.student, {})
+        notes += _not_final(assignment, subs)
         for note in notes:
             log.warning(note)
+        written.append(atomic_write(folder / "class.csv", class_csv(subs)))
+        written.append(atomic_write(folder / "canvas.csv", canvas_csv(assignment, subs)))
+        written.append(atomic_write(folder / "moodle.csv", moodle_csv(assignment, subs, emails)))
         gradebook = {"written": count, "notes": notes}
         written += write_summary(folder, assignment, subs, metric_rules(course_root, assignment), gradebook)
         written += write_feedback_pages(course_root, assignment, subs)
     return written
+
+
+def _not_final(assignment: str, subs: list[Submission]) -> list[str]:
+    """The submissions whose written answers are still to grade in formgrader: no final total yet."""
+    pending = [f"{s.student} ({' '.join(s.totals.pending)})" for s in subs if s.totals and not s.totals.final]
+    if not pending:
+        return []
+    return [f"{assignment}: {len(pending)} submission(s) have written answers to grade in formgrader, so no final "
+            f"total yet (blank in canvas.csv, left out of moodle.csv): {', '.join(pending)}."]

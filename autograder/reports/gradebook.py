@@ -1,4 +1,10 @@
-"""The scores in nbgrader's `gradebook.db`, so that `nbgrader export` and formgrader show them.
+"""The scores in nbgrader's `gradebook.db`, so that `nbgrader export` and formgrader show them, and the grades TAs
+entered in formgrader, read back for the totals.
+
+The autograder's points go in per grade cell, as nbgrader's autograde stores them: a test cell's `auto_score` is the
+sum of its checks; a written answer gets no automatic score and waits for a TA, unless it was left as released (then
+0 and "No response.", as nbgrader decides). A TA's manual score is never touched; it is marked for review again only
+when the autograder's verdict on its cell changes.
 
 A problem with the gradebook (no database, no such assignment, a locked file) is a note, logged and shown in the class
 summary, never an exception: the other reports are written all the same.
@@ -9,34 +15,43 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from ..results import MalformedResult, SubmissionResult, as_result, format_points
+from ..student_files import as_utc
+from .totals import CellGrade
 
 log = logging.getLogger(__name__)
 
+NO_RESPONSE = "No response."  # nbgrader's automatic comment on an answer left as released
 
-def write_gradebook(course_root: Path, assignment: str, results: Mapping[str, SubmissionResult | Mapping]) -> int:
+
+def write_gradebook(course_root: Path, assignment: str, results: Mapping[str, SubmissionResult | Mapping], *,
+                    timestamps: Mapping[str, datetime] = {}) -> int:
     """Put each student's scores into nbgrader's `gradebook.db`; returns how many students were written.
 
-    `results` maps a student to their result (or its results.json as a dict). Creates the student and the submission
-    when missing, and sets each code grade cell's `auto_score` to the sum of the checks with that grade_id (0 when
-    none), clipped to the cell's points; manually graded (markdown) cells and manual scores are left alone, and a
-    grade with a manual score stays marked for review, as nbgrader does. When the database, the assignment or its
-    notebook (`<a>.ipynb`) is missing, nothing is written and a warning says why.
+    `results` maps a student to their result (or its results.json as a dict), `timestamps` to the time of the
+    submission (nbgrader's, which formgrader compares with `submitted/`). Creates the student and the submission
+    when missing; sets each code grade cell's `auto_score` to the sum of the checks with that grade_id (0 when none),
+    clipped to the cell's points; leaves each written answer (a markdown grade cell) to a TA, except one left as
+    released, which gets 0. Manual scores are never changed. When the database, the assignment or its notebook
+    (`<a>.ipynb`) is missing, nothing is written and a warning says why.
     """
-    count, notes = fill_gradebook(course_root, assignment, results)
+    count, notes = fill_gradebook(course_root, assignment, results, timestamps=timestamps)
     for note in notes:
         log.warning(note)
     return count
 
 
 def fill_gradebook(
-    course_root: Path, assignment: str, results: Mapping[str, SubmissionResult | Mapping]
+    course_root: Path, assignment: str, results: Mapping[str, SubmissionResult | Mapping], *,
+    timestamps: Mapping[str, datetime] = {},
 ) -> tuple[int, list[str]]:
     """`write_gradebook` without the logging: (students written, notes on what was skipped and why)."""
     db = Path(course_root) / "gradebook.db"
-    fix = f"run `nbgrader generate_assignment {assignment}` in {course_root} first"
+    fix = f"run `autograder generate {assignment}` (which runs `nbgrader generate_assignment {assignment}`) in " \
+          f"{course_root} first"
     if not db.is_file():
         return 0, [f"No gradebook: {db} does not exist, so the scores of {assignment} are not in it ({fix})."]
     from nbgrader.api import Gradebook, MissingEntry
@@ -54,7 +69,9 @@ def fill_gradebook(
             except MissingEntry as exc:
                 return 0, [f"Gradebook skipped for {assignment}: {exc} in {db} ({fix})."]
             cells = {c.name: c for c in notebook.grade_cells if c.cell_type == "code"}
+            written_answers = {c.name for c in notebook.grade_cells if c.cell_type != "code"}
             mentioned: set[str] = set()
+            mentioned_answers: set[str] = set()
             for student in sorted(results):
                 try:
                     result = as_result(results[student])
@@ -66,10 +83,10 @@ def fill_gradebook(
                     sums[check.grade_id] = sums.get(check.grade_id, 0.0) + check.score
                 mentioned |= set(sums)
                 gb.update_or_create_student(student)
-                try:
-                    gb.find_submission(assignment, student)
-                except MissingEntry:
-                    gb.add_submission(assignment, student)
+                stamp = timestamps.get(student)
+                # nbgrader keeps naive UTC times; formgrader counts a submission as autograded when they agree.
+                when = {"timestamp": as_utc(stamp).replace(tzinfo=None)} if stamp else {}
+                gb.update_or_create_submission(assignment, student, **when)
                 for name, cell in sorted(cells.items()):
                     try:
                         grade = gb.find_grade(name, assignment, assignment, student)
@@ -83,16 +100,73 @@ def fill_gradebook(
                             f" {format_points(cell.max_score)} points in the gradebook; clipped."
                         )
                         score = float(cell.max_score)
-                    grade.auto_score = round(score, 4)
-                    grade.needs_manual_grade = grade.manual_score is not None
+                    _set_auto_score(grade, round(score, 4))
+                answered = {m.grade_id: m.answered for m in result.manual}
+                mentioned_answers |= set(answered)
+                for name in sorted(written_answers):
+                    try:
+                        grade = gb.find_grade(name, assignment, assignment, student)
+                    except MissingEntry:
+                        notes.append(f"Gradebook: {student}'s submission has no grade for written answer {name!r}.")
+                        continue
+                    blank = not answered.get(name, True)  # not in the result: a TA looks at it
+                    grade.auto_score = 0.0 if blank else None
+                    grade.needs_manual_grade = grade.auto_score is None and grade.manual_score is None
+                    try:
+                        gb.find_comment(name, assignment, assignment, student).auto_comment = \
+                            NO_RESPONSE if blank else None
+                    except MissingEntry:  # a grade cell that is no solution cell has no comment
+                        pass
                 gb.db.commit()
                 written += 1
             for name in sorted(mentioned - set(cells)):
                 notes.append(
                     f"Gradebook: checks of {name!r} have no code grade cell in {assignment}.ipynb; not written."
                 )
+            for name in sorted(mentioned_answers - written_answers):
+                notes.append(f"Gradebook: the written answer {name!r} has no markdown grade cell in {assignment}.ipynb"
+                             f" ({fix}); its grades cannot be entered in formgrader.")
             for name in sorted(set(cells) - mentioned):
                 notes.append(f"Gradebook: grade cell {name!r} has no checks in any result; its auto_score is 0.")
     except Exception as exc:  # a locked or corrupt database must not stop the other reports
         notes.append(f"Gradebook: writing {db} failed after {written} students: {exc.__class__.__name__}: {exc}")
     return written, notes
+
+
+def _set_auto_score(grade, score: float) -> None:
+    """A test cell's automatic score. A TA's manual score on it is marked for review again when the autograder's
+    verdict changed (as nbgrader's autograde does on every run; the kit writes the gradebook at every report, so
+    it asks again only when there is something new to look at)."""
+    if grade.auto_score != score:
+        grade.needs_manual_grade = grade.manual_score is not None
+        grade.auto_score = score
+
+
+def read_grades(course_root: Path, assignment: str) -> tuple[dict[str, dict[str, CellGrade]], dict[str, str], list[str]]:
+    """The grades TAs entered in formgrader: (student -> grade_id -> manual score and extra credit, the students'
+    email addresses where the gradebook has them, notes on what could not be read)."""
+    db = Path(course_root) / "gradebook.db"
+    if not db.is_file():
+        return {}, {}, []  # fill_gradebook has said so already
+    from nbgrader.api import Gradebook, MissingEntry
+
+    grades: dict[str, dict[str, CellGrade]] = {}
+    emails: dict[str, str] = {}
+    try:
+        with Gradebook(f"sqlite:///{db.resolve()}", course_id="") as gb:
+            try:
+                submissions = gb.assignment_submissions(assignment)
+            except MissingEntry:
+                return {}, {}, []
+            for submission in submissions:
+                student = submission.student
+                if student.email:
+                    emails[student.id] = student.email
+                grades[student.id] = {
+                    grade.name: CellGrade(manual_score=grade.manual_score, extra_credit=grade.extra_credit)
+                    for notebook in submission.notebooks for grade in notebook.grades
+                    if grade.manual_score is not None or grade.extra_credit
+                }
+    except Exception as exc:  # a locked or corrupt database: the totals go without the manual grades, and say so
+        return {}, {}, [f"Gradebook: reading the manual grades from {db} failed: {exc.__class__.__name__}: {exc}"]
+    return grades, emails, []

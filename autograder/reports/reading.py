@@ -1,5 +1,6 @@
 """What the reports read: each graded submission's results.json (through `results.read_result`), its nbgrader
-timestamp for the late flag, and the thresholds of the quality metrics (through `files.read_thresholds`).
+timestamp for the late flag, and the thresholds of the quality metrics (through `files.read_thresholds`). The
+gradebook's manual grades join a submission later (`gradebook.read_grades`), for its totals (`totals`).
 
 A results.json that cannot be read becomes a `Submission` without a result and with the reader's reason, shown as
 the finding `malformed_results`: one bad file never stops the reports of the others.
@@ -17,6 +18,7 @@ from ..errors import KitError
 from ..files import CoursePaths, read_thresholds
 from ..results import MALFORMED_RESULTS, CheckResult, Finding, MalformedResult, SubmissionResult, as_number, read_result
 from ..student_files import as_utc, read_timestamp
+from .totals import CellGrade, Totals, totals
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ class Submission:
     error: str | None = None  # why it could not be read
     late: bool | None = None  # None when the submission time or the due date is unknown
     notes: list[str] = field(default_factory=list)  # problems met while reading, e.g. an unreadable timestamp
+    time: datetime | None = None  # when it was submitted (nbgrader's timestamp.txt), when known
+    grades: dict[str, CellGrade] = field(default_factory=dict)  # the gradebook's manual grades, by grade_id
 
     @property
     def checks(self) -> list[CheckResult]:
@@ -52,6 +56,11 @@ class Submission:
     def max_score(self) -> float | None:
         return self.result.max_score if self.result is not None else None
 
+    @property
+    def totals(self) -> Totals | None:
+        """The autograder's points with the TAs' manual grades; None when the result could not be read."""
+        return totals(self.result, self.grades) if self.result is not None else None
+
 
 def find_assignments(course_root: Path) -> list[str]:
     """The assignments that have at least one `autograded/<student>/<assignment>/results.json`."""
@@ -68,6 +77,7 @@ def collect(course_root: Path, assignment: str, *, due: datetime | None = None) 
         except MalformedResult as exc:
             sub = Submission(student, None, exc.reason)
         stamp = _submission_time(course_root, student, assignment, sub.notes)
+        sub.time = stamp
         if stamp is not None and due is not None:
             sub.late = stamp > as_utc(due)
         subs.append(sub)

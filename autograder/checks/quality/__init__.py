@@ -1,6 +1,7 @@
 """Training checks: one base (base.py) that trains, exports, loads in safe mode and measures, and one module per
-assignment that says what it builds and what it measures (reconstruction.py, vae.py, cvae.py). extra.py declares
-how a check lists the course.yaml `extra:` settings it reads. The checks register when `registry` imports them."""
+assignment that says what it builds and what it measures (reconstruction.py, vae.py, cvae.py, denoising.py, gan.py).
+extra.py declares how a check lists the course.yaml `extra:` settings it reads. The checks register when
+`registry` imports them."""
 
 from __future__ import annotations
 

@@ -1,0 +1,196 @@
+"""The GAN assignment's training check (`gan_quality`): the notebook's `build_gan` (the student's losses and generator
+block inside) trained with the kit's seeded recipe, then samples of the trained generator read by the reference digit
+classifier of the VAE assignment (digits.py): the share it recognizes with confidence, and how many of the ten digits
+those cover, so that a generator that draws one digit (mode collapse) loses marks and is told so.
+
+A GAN is not trained by `fit` on one model: `build_gan` returns an object with a `generator` (a Keras model from a
+code to an image) and `train_step(real_images, codes)`, which trains the discriminator and then the generator on
+one batch (two compiled models, `train_on_batch`, on every Keras backend). The kit's recipe decides the batches, the
+codes and their order, from the seed; only the generator is exported and measured.
+
+Calibration's failure level includes the untrained generator: `train_assets` builds the source notebook's GAN
+without training it (in the instructor's calibrating process: the source's own setup and answer cells, never a
+submission) and measures its samples like a trained one's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import KitError
+from ...files import CoursePaths, write_json
+from ..base import Verdict, register
+from ..messages import fmt_shape
+from ..student import call_student, model_part, plain_errors
+from .base import WEIGHTS, QualityCheck, predict, read_arrays, require_inputs
+from .digits import CLASSIFIER, sample_baselines, sample_metrics, train_digit_classifier
+from .extra import Setting
+
+UNTRAINED_REPORT = "untrained_generator.json"
+UNTRAINED = "untrained_generator"  # its name among the baselines
+
+
+def gan_trainer(value, what: str):
+    """What `build_gan` must return: an object with a Keras model `generator` and a method `train_step`."""
+    import keras
+
+    if not isinstance(getattr(value, "generator", None), keras.Model) or not callable(getattr(value, "train_step",
+                                                                                             None)):
+        raise TypeError(f"{what} returned a {type(value).__name__}, not a GAN with a Keras model `generator` and a "
+                        "method `train_step(real_images, codes)`")
+    return value
+
+
+@register
+class GANQuality(QualityCheck):
+    name = "gan_quality"
+    label = "samples of the generator after the kit's training recipe, read by a reference digit classifier"
+    dataset = "mnist"
+    metrics = ("sample_recognizable", "sample_classes")
+    higher_is_better = ("sample_recognizable", "sample_classes")
+    assets = (CLASSIFIER,)
+    parts = ("generator",)
+    param_factor = 10.0  # a generator that stores digits instead of drawing them is refused
+    measured_on = {"sample_recognizable": "of the generator's samples",
+                   "sample_classes": "digits among the recognized samples"}
+    model_kind, material = "a generator", "the digits"
+    extra = {  # the names the VAE's check gives the same settings: one reference classifier serves both
+        "prior_samples": Setting(int, 1000, "codes drawn from N(0, I), turned into images by the generator and "
+                                            "read by the classifier"),
+        "prior_seed": Setting(int, 0, "seed of those codes"),
+        "confidence": Setting(float, 0.9, "the classifier's probability for one digit that makes a sample "
+                                          "recognizable"),
+        "classifier_images": Setting(int, 60000, "MNIST training digits (and as many blurred copies) for the "
+                                                 "reference classifier"),
+        "classifier_epochs": Setting(int, 2, "epochs of the reference classifier's training"),
+    }
+
+    def builder_args(self, *, x, y, recipe, settings, seed):
+        return {"latent_dim": int(recipe["latent_dim"]), "filters": tuple(recipe["filters"]),
+                "learning_rate": float(recipe["learning_rate"])}
+
+    def probe(self, fn, *, recipe, data, export_dir, seed=0):
+        """Runs in the student's worker: build the GAN, train it batch by batch with the kit's recipe, export the
+        generator. Each pass goes over whole batches of a new seeded permutation, each batch with new codes."""
+        x, _ = read_arrays(data)
+        args = self.builder_args(x=x, y=None, recipe=recipe, settings=self.settings(recipe), seed=int(seed))
+        gan = call_student(fn, **args, returns=gan_trainer, what="build_gan")
+        batch, latent = int(recipe["batch_size"]), int(recipe["latent_dim"])
+        rng = np.random.default_rng([int(seed), 23])
+        history: dict[str, list[float]] = {}
+        steps = len(x) // batch
+        start = time.perf_counter()
+        with plain_errors():  # the student's losses and block run inside train_step
+            for _ in range(int(recipe["epochs"])):
+                order = rng.permutation(len(x))
+                totals: dict[str, float] = {}
+                for i in range(steps):
+                    codes = rng.standard_normal((batch, latent)).astype("float32")
+                    losses = gan.train_step(x[order[i * batch:(i + 1) * batch]], codes)
+                    for key, value in dict(losses or {}).items():
+                        totals[str(key)] = totals.get(str(key), 0.0) + float(value)
+                for key, total in totals.items():
+                    history.setdefault(key, []).append(total / max(steps, 1))
+            train_seconds = time.perf_counter() - start
+            out = Path(export_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            generator = model_part(gan, "generator")
+            generator.save(out / "generator.keras")
+            generator.save_weights(out / WEIGHTS)  # what the notebook loads as the course's trained generator
+        return {"train_loss": history.get("g_loss", []), "history": history, "export_dir": str(out),
+                "train_seconds": float(train_seconds), "train_images": steps * batch * int(recipe["epochs"])}
+
+    def measure(self, models, *, x, y, recipe, settings, assets):
+        generator = models["generator"]
+        samples = generated(generator, latent_dim=int(recipe["latent_dim"]), settings=settings)
+        if samples.shape[1:] != x.shape[1:]:
+            raise ValueError(f"the generator draws images of shape {fmt_shape(samples.shape[1:])}, expected "
+                             f"{fmt_shape(x.shape[1:])}")
+        return sample_metrics(samples, self.load_asset(assets, CLASSIFIER), confidence=settings["confidence"])
+
+    def judge(self, got, expected, *, hidden):
+        """The thresholds' verdict; when the samples cover so few digits that their count is nearer the failure
+        level than full marks, it names mode collapse."""
+        verdict = super().judge(got, expected, hidden=hidden)
+        classes, rule = got.get("sample_classes"), expected["metrics"].get("sample_classes")
+        if verdict.passed or not isinstance(classes, float) or rule is None or \
+                classes >= (rule["threshold"] + rule["fail"]) / 2:
+            return verdict
+        if classes == 0.0:
+            words = " The classifier recognizes none of the samples as a digit."
+        else:
+            words = (f" The recognized samples cover about {classes:.1f} of the ten digits: the generator draws few "
+                     "kinds of digit whatever the code (mode collapse). Check that the generator's loss pushes its "
+                     "fakes towards \"real\" from the logits, and that the discriminator's does not overpower it.")
+        return Verdict(False, verdict.message + words, verdict.fraction)
+
+    def baselines(self, test, *, assets):
+        """Image sets without digit structure (digits.py) and the untrained generator, read by the reference
+        classifier; the failure level is the best of them."""
+        out = sample_baselines(assets)
+        report = Path(assets) / UNTRAINED_REPORT
+        try:
+            untrained = json.loads(report.read_text())["metrics"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise KitError(f"the untrained generator's scores are not in {report}: run `autograder calibrate`, "
+                           "which measures them.") from None
+        for metric in self.metrics:
+            out[metric] = {**out[metric], UNTRAINED: float(untrained[metric])}
+        return out
+
+    def train_assets(self, out_dir, *, train, test, recipe, seed):
+        """The reference digit classifier, then the untrained generator's scores under it. The classifier is the
+        VAE's: a copy of reference_weights/vae/digit_classifier.keras in `out_dir` is kept, since its recorded
+        settings are this check's (a fresh training with the same settings does not reproduce its weights)."""
+        settings = self.settings(recipe)
+        written = train_digit_classifier(out_dir, test=test, settings=settings, seed=seed)
+        written.append(self._measure_untrained(Path(out_dir), test=test, recipe=recipe, settings=settings,
+                                               seed=seed))
+        return written
+
+    def _measure_untrained(self, out_dir: Path, *, test, recipe, settings, seed) -> Path:
+        import keras
+
+        generator = self._source_generator(out_dir, test=test, recipe=recipe, seed=seed)
+        samples = generated(generator, latent_dim=int(recipe["latent_dim"]), settings=settings)
+        classifier = keras.models.load_model(out_dir / CLASSIFIER, compile=False)  # the instructor's own file
+        metrics = sample_metrics(samples, classifier, confidence=settings["confidence"])
+        return write_json(out_dir / UNTRAINED_REPORT, {
+            "about": "samples of the source notebook's generator before any training, read by the reference "
+                     "digit classifier: one of the sample metrics' baselines",
+            "recipe": {k: recipe[k] for k in ("latent_dim", "filters", "learning_rate")}, "seed": int(seed),
+            "metrics": metrics})
+
+    def _source_generator(self, out_dir: Path, *, test, recipe, seed):
+        """The generator that the source notebook's `build_gan` makes, untrained. The source's setup and answer cells
+        run here, in the instructor's process: calibration's input is the instructor's own notebook."""
+        import keras
+
+        from ...notebook import load_spec
+
+        assignment, paths = out_dir.name, CoursePaths(out_dir.resolve().parents[1])
+        source = paths.source_notebook(assignment)
+        if paths.reference_dir(assignment) != out_dir.resolve() or not source.is_file():
+            raise KitError(f"{out_dir} is not the reference folder of a course with a source notebook "
+                           f"({source}); the untrained generator is built from that notebook.")
+        spec = load_spec(source, assignment)
+        builder = next((c.function for c in spec.calls if c.check == self.name), None)
+        namespace: dict = {"__name__": "__main__"}
+        for cell in spec.cells:
+            if cell.kind in ("setup", "answer"):
+                exec(compile(cell.code, f"<{source.name}:{cell.grade_id}>", "exec"), namespace)  # noqa: S102
+        keras.utils.set_random_seed(int(seed))
+        args = self.builder_args(x=test["x"], y=None, recipe=recipe, settings={}, seed=int(seed))
+        return model_part(gan_trainer(namespace[builder](**args), builder), "generator")
+
+
+def generated(generator, *, latent_dim: int, settings: dict) -> np.ndarray:
+    """The generator's images for `prior_samples` seeded codes from N(0, I)."""
+    require_inputs(generator, "generator", [(latent_dim,)], f"it must take a code of latent_dim={latent_dim} values")
+    rng = np.random.default_rng([int(settings["prior_seed"]), latent_dim])
+    codes = rng.standard_normal((int(settings["prior_samples"]), latent_dim)).astype("float32")
+    return np.asarray(predict(generator, codes), dtype="float32")

@@ -1,0 +1,338 @@
+"""The GAN assignment: its loss checks on fixed logits (in this process, no worker), the quality check's measure and
+judge on the committed reference classifier (a generator collapsed to one digit scores far below the solution, and
+the feedback names mode collapse), the notebook's public checks in the student's kernel, and whole notebooks graded
+through the worker: the catalogued mistakes named (TensorFlow by default, JAX in the slow set), the solution's full
+marks and the release's zero after the kit's real training recipe (slow).
+
+Each catalogued mistake graded alone, and every correct variant: tests/test_variants.py, for every assignment."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import yaml
+
+from autograder import checks
+from autograder.checks import CheckFailed
+from autograder.checks.gan_loss import GeneratorLossProperties, logits
+from autograder.checks.quality.digits import CLASSIFIER, sample_metrics
+from autograder.checks.quality.gan import UNTRAINED, GANQuality, gan_trainer
+from conftest import (ROOT, by_grade_id, calibrated_course, catalogue, cell, copy_course, graded, notebook,
+                      with_answer, without_quality)
+
+ASSIGNMENT = "gan"
+SOLUTION = ROOT / "solutions" / "gan" / "gan.ipynb"
+RELEASE = ROOT / "release" / "gan" / "gan.ipynb"
+REFERENCE = ROOT / "reference_weights" / "gan"
+MISTAKES = catalogue("gan")
+VARIANTS = {v["id"]: v for v in yaml.safe_load((ROOT / "source" / "gan" / "variants.yaml").read_text())}
+FULL = {"discriminator_loss_values": 3, "discriminator_loss_behaviour": 3, "generator_loss_values": 2,
+        "generator_loss_behaviour": 3, "generator_block_shapes": 1, "generator_block_layers": 3, "gan_quality": 6}
+LOSS_CHECKS = {"discriminator_loss": ("discriminator_loss_value", "discriminator_loss_properties"),
+               "generator_loss": ("generator_loss_value", "generator_loss_properties")}
+# The course's own cpu profile: the slow tests train with it and are judged by the committed thresholds.
+PROFILE = yaml.safe_load((ROOT / "course.yaml").read_text())["assignments"]["gan"]["quality"]["profiles"]["cpu"]
+
+
+def with_code(ns: dict, code: str, name: str):
+    local = dict(ns)
+    exec(code, local)
+    return local[name]
+
+
+def judged(name: str, fn, reference, **args):
+    check = checks.get(name)
+    return check.judge(check.probe(fn, **args), check.probe(reference, **args), hidden=False)
+
+
+# --------------------------------------------------------------------------------------- losses, without a worker
+
+
+@pytest.mark.parametrize("variant", sorted(v for v in VARIANTS if VARIANTS[v]["grade_id"] in LOSS_CHECKS))
+def test_losses_written_otherwise_pass_on_several_batches(ns, variant):
+    entry = VARIANTS[variant]
+    name = entry["grade_id"]
+    fn = with_code(ns, entry["code"], name)
+    for check in LOSS_CHECKS[name]:
+        for batch_size, seed in ((1, 7), (13, 8), (64, 9)):
+            verdict = judged(check, fn, ns[name], batch_size=batch_size, seed=seed)
+            assert verdict.passed, (check, batch_size, verdict.message)
+
+
+@pytest.mark.parametrize("mistake, check, words", [
+    ("discriminator_labels_swapped", "discriminator_loss_properties",
+     "pushes real_logits down; training must push them up"),
+    ("discriminator_log_of_sigmoid", "discriminator_loss_properties", "sure and wrong (logits of +-50) it gives inf"),
+    ("discriminator_summed_over_batch", "discriminator_loss_properties", "summed over the batch, not averaged"),
+    ("discriminator_logits_as_probabilities", "discriminator_loss_value", "got discriminator_loss 4.28782, expected"),
+    ("generator_saturating_loss", "generator_loss_properties", "the non-saturating loss keeps pushing"),
+    ("generator_target_zero", "generator_loss_properties", "pushes fake_logits down"),
+])
+def test_each_loss_mistake_fails_with_the_message_meant(ns, mistake, check, words):
+    m = MISTAKES[mistake]
+    verdict = judged(check, with_code(ns, m.code, m.grade_id), ns[m.grade_id], batch_size=8, seed=0)
+    assert not verdict.passed and words in verdict.message, verdict.message
+
+
+def test_the_saturating_loss_has_almost_no_gradient_where_the_discriminator_rejects_the_fakes(ns):
+    saturating = with_code(ns, MISTAKES["generator_saturating_loss"].code, "generator_loss")
+    probe = GeneratorLossProperties().probe
+    assert probe(ns["generator_loss"], batch_size=4)["rejected_gradient"] == pytest.approx(-0.99331, abs=1e-4)
+    assert probe(saturating, batch_size=4)["rejected_gradient"] == pytest.approx(-0.00669, abs=1e-4)
+
+
+def test_logits_are_seeded_moderate_and_shaped_like_the_discriminators_output():
+    real, fake = logits("discriminator_loss", 16, 3)
+    again, _ = logits("discriminator_loss", 16, 3)
+    assert real.shape == fake.shape == (16, 1) and np.array_equal(real, again)
+    assert np.abs(np.concatenate([real, fake])).max() <= 6 and real.mean() > fake.mean()
+
+
+def test_a_loss_that_is_not_a_scalar_fails_on_its_shape(ns):
+    per_example = with_code(ns, "def generator_loss(l):\n    return ops.softplus(-l)\n", "generator_loss")
+    for name in LOSS_CHECKS["generator_loss"]:
+        verdict = judged(name, per_example, ns["generator_loss"], batch_size=5, seed=0)
+        assert not verdict.passed and "scalar" in verdict.message, verdict.message
+
+
+# --------------------------------------------------------------------------------------- the quality check
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    import keras
+
+    return keras.models.load_model(REFERENCE / CLASSIFIER, compile=False)
+
+
+@pytest.fixture(scope="module")
+def thresholds():
+    """The cpu profile's entry of the committed thresholds.json, as the grader hands it to the judge."""
+    return dict(json.loads((REFERENCE / "thresholds.json").read_text())["profiles"]["cpu"], profile="cpu")
+
+
+@pytest.fixture(scope="module")
+def test_digits():
+    from autograder.data import load_mnist
+
+    _, (x, y) = load_mnist()
+    return x[:5000], y[:5000]
+
+
+def test_the_judge_is_the_vae_assignments_classifier_itself():
+    import hashlib
+
+    digest = {a: hashlib.sha256((ROOT / "reference_weights" / a / CLASSIFIER).read_bytes()).hexdigest()
+              for a in ("vae", "gan")}
+    assert digest["gan"] == digest["vae"], "copy reference_weights/vae/digit_classifier.keras; retraining differs"
+
+
+def test_the_failure_level_is_the_best_of_noise_and_the_untrained_generator(thresholds):
+    untrained = json.loads((REFERENCE / "untrained_generator.json").read_text())["metrics"]
+    for metric in GANQuality.metrics:
+        rule = thresholds["metrics"][metric]
+        assert rule["baselines"][UNTRAINED] == untrained[metric]
+        assert rule["fail"] == max(rule["baselines"].values())
+        assert min(rule["reference"]) > rule["threshold"] > rule["fail"]
+    assert len(thresholds["seeds"]) >= 5
+
+
+def test_a_generator_collapsed_to_one_digit_scores_far_below_varied_digits(classifier, thresholds, test_digits):
+    """Real digits stand in for two generators: one that draws every digit, one that draws only sevens."""
+    x, y = test_digits
+    check, confidence = GANQuality(), PROFILE["extra"]["confidence"]
+    varied = sample_metrics(x[:1000], classifier, confidence=confidence)
+    sevens = sample_metrics(x[y == 7][:1000], classifier, confidence=confidence)
+    assert varied["sample_classes"] > 9 and sevens["sample_classes"] < 1.1 and sevens["sample_recognizable"] < 0.16
+    full, collapsed = check.judge(varied, thresholds, hidden=False), check.judge(sevens, thresholds, hidden=False)
+    assert full.passed and full.fraction == 1.0
+    assert not collapsed.passed and collapsed.fraction <= 0.2, collapsed
+    assert "mode collapse" in collapsed.message and "about 1.0 of the ten digits" in collapsed.message
+    assert "mode collapse" not in check.judge({"sample_recognizable": 0.0, "sample_classes": 0.0}, thresholds,
+                                              hidden=False).message
+    rule = thresholds["metrics"]["sample_classes"]
+    short = check.judge({"sample_recognizable": 0.5, "sample_classes": rule["threshold"] - 0.1}, thresholds,
+                        hidden=False)  # a few digits short of full marks: partial credit, not collapse
+    assert 0.9 < short.fraction < 1 and "mode collapse" not in short.message
+
+
+def test_the_generator_must_take_the_profiles_code_and_draw_digit_sized_images(ns, classifier, test_digits):
+    import keras
+
+    generator = ns["build_generator"](8, (8, 4))
+    settings = GANQuality().settings(PROFILE)
+    with pytest.raises(ValueError, match="latent_dim=32"):
+        GANQuality().measure({"generator": generator}, x=test_digits[0], y=None, recipe=PROFILE, settings=settings,
+                             assets=REFERENCE)
+    small = keras.Sequential([keras.Input((32,)), keras.layers.Dense(14 * 14), keras.layers.Reshape((14, 14, 1))])
+    with pytest.raises(ValueError, match=r"images of shape \(14, 14, 1\), expected \(28, 28, 1\)"):
+        GANQuality().measure({"generator": small}, x=test_digits[0], y=None, recipe=PROFILE, settings=settings,
+                             assets=REFERENCE)
+
+
+def test_build_gan_must_return_a_gan_with_a_generator_and_a_train_step(ns):
+    gan = ns["build_gan"](latent_dim=4, filters=(4, 2))
+    assert gan_trainer(gan, "build_gan") is gan
+    with pytest.raises(TypeError, match="returned a Functional, not a GAN with a Keras model `generator`"):
+        gan_trainer(gan.generator, "build_gan")
+
+
+def test_one_training_round_runs_and_reports_both_losses(ns):
+    gan = ns["build_gan"](latent_dim=4, filters=(4, 2))
+    rng = np.random.default_rng(0)
+    losses = gan.train_step(rng.random((8, 28, 28, 1)).astype("float32"),
+                            rng.standard_normal((8, 4)).astype("float32"))
+    assert set(losses) == {"d_loss", "g_loss"} and all(np.isfinite(v) for v in losses.values())
+
+
+# --------------------------------------------------------------------------------------- the notebooks
+
+
+def _run_cells(nb, ns, kinds):
+    for c in nb["cells"]:
+        meta = c["metadata"].get("nbgrader", {})
+        if c["cell_type"] != "code" or "heavy" in c["metadata"].get("tags", []):
+            continue
+        kind = "test" if meta.get("grade") else "answer" if meta.get("solution") else "setup"
+        if kind in kinds and meta.get("grade_id") != "gan_quality":  # the quality check trains: graded only
+            exec("".join(c["source"]), ns)
+
+
+def test_public_checks_in_the_students_kernel():
+    """The release's test cells, run as Jupyter would: they pass on the solution, fail on a mistake with got and
+    expected, and on the stubs as not implemented."""
+    ns = {}
+    _run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
+    _run_cells(notebook(RELEASE), ns, {"test"})
+    exec(MISTAKES["generator_target_zero"].code, ns)
+    with pytest.raises(CheckFailed, match=r"got generator_loss 0.341695, expected 1.70022"):
+        exec("".join(cell(notebook(RELEASE), "generator_loss_values")["source"]), ns)
+    stubs = {}
+    _run_cells(notebook(RELEASE), stubs, {"setup", "answer"})
+    with pytest.raises(NotImplementedError):
+        exec("".join(cell(notebook(RELEASE), "discriminator_loss_values")["source"]), stubs)
+
+
+def test_the_question_is_a_manually_graded_answer_cell_without_the_model_answer_in_the_release():
+    source = {c.grade_id: c for c in __import__("autograder.notebook", fromlist=["load_spec"]).load_spec(
+        ROOT / "source" / "gan" / "gan.ipynb", "gan").cells}
+    assert source["discriminator_answer"].kind == "manual" and source["discriminator_answer"].points == 3
+    released = "".join(cell(notebook(RELEASE), "discriminator_answer")["source"])
+    assert "YOUR ANSWER HERE" in released and "mode collapse" not in released
+
+
+@pytest.fixture(scope="module")
+def committed_grader(tmp_path_factory):
+    """The grader of a copy of the course, judged by the committed thresholds (10 seeds; a calibration in the test
+    would have one seed, and its thresholds would fit that run only)."""
+    from autograder.config import load_course
+    from autograder.grading import Grader
+
+    root = copy_course(tmp_path_factory.mktemp("gan-course"), assignments=("gan",))
+    return Grader.create(load_course(root), "gan", profile="cpu")
+
+
+@pytest.fixture(scope="module")
+def uncalibrated_checks(committed_grader):
+    """The same grader without its training check: no training."""
+    return without_quality(committed_grader)
+
+
+def _one_mistake_per_cell(mistakes: list[str], tmp_path):
+    path = SOLUTION
+    for i, mistake in enumerate(mistakes):
+        m = MISTAKES[mistake]
+        path = with_answer(path, tmp_path / f"{i}-{mistake}.ipynb", m.grade_id, m.code)
+    return path
+
+
+_BY_CELL = {gid: sorted(m.id for m in MISTAKES.values() if m.grade_id == gid)
+            for gid in ("discriminator_loss", "generator_loss", "generator_block")}
+# Notebooks with one mistake in each answer cell, so that every catalogued mistake is in one of them; the first runs
+# in the default set, all of them (and on JAX) in the slow set.
+_ROUNDS = [[ids[i % len(ids)] for ids in _BY_CELL.values()] for i in range(max(map(len, _BY_CELL.values())))]
+_PARAMS = [pytest.param(r, id="+".join(r), marks=() if i == 0 else pytest.mark.slow) for i, r in enumerate(_ROUNDS)]
+
+
+def _assert_diagnosed(result: dict, mistakes: list[str]):
+    diagnoses = {t["extra_data"]["grade_id"]: t["extra_data"].get("diagnosis") for t in result["tests"]
+                 if t["status"] == "failed" and t["extra_data"].get("diagnosis")}
+    says = set(diagnoses.values())
+    for mistake in mistakes:
+        assert MISTAKES[mistake].says in says, (mistake, diagnoses)
+    assert len(says) == len(set(mistakes)), diagnoses
+
+
+@pytest.mark.parametrize("mistakes", _PARAMS)
+def test_catalogued_mistakes_in_a_submitted_notebook_are_diagnosed_by_name(uncalibrated_checks, tmp_path, mistakes):
+    result = graded(uncalibrated_checks, _one_mistake_per_cell(mistakes, tmp_path))
+    _assert_diagnosed(result, mistakes)
+    assert result["score"] < result["max_score"]
+
+
+@pytest.mark.slow
+def test_under_jax_every_catalogued_mistake_is_diagnosed_by_name(uncalibrated_checks, tmp_path):
+    pytest.importorskip("jax")
+    on_jax = uncalibrated_checks.with_backend("jax")
+    for mistakes in _ROUNDS:
+        result = graded(on_jax, _one_mistake_per_cell(mistakes, tmp_path))
+        assert result["extra_data"]["environment"]["backend"] == "jax"
+        _assert_diagnosed(result, mistakes)
+
+
+# --------------------------------------------------------------------------------------- whole notebooks, trained
+
+
+@pytest.mark.slow
+def test_the_solution_gets_full_marks_and_the_release_zero(committed_grader):
+    """On TensorFlow, with the committed thresholds: the solution's training is calibration's seed 0 again."""
+    grader = replace(committed_grader, mistakes=[])
+    solution, release = graded(grader, SOLUTION), graded(grader, RELEASE)
+    _assert_full_and_zero(solution, release)
+    assert solution["extra_data"]["environment"]["backend"] == "tensorflow"
+
+
+@pytest.fixture(scope="module")
+def jax_calibrated_grader(tmp_path_factory):
+    """A copy of the course calibrated on JAX (one seed). A GAN's training follows another trajectory on each
+    backend, and JAX's runs of this recipe score lower than TensorFlow's (docs/gan.md): a course that grades on JAX
+    calibrates on JAX."""
+    pytest.importorskip("jax")
+    from autograder.grading import Grader
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTOGRADER_BACKEND", "jax")
+        course = calibrated_course(tmp_path_factory.mktemp("gan-jax"), "gan", PROFILE, wall_s=60)
+        grader = Grader.create(course, "gan", profile="cpu")
+    return replace(grader.with_backend("jax"), mistakes=[])
+
+
+@pytest.mark.slow
+def test_under_jax_calibrated_on_jax_the_solution_gets_full_marks_and_the_release_zero(jax_calibrated_grader):
+    thresholds = json.loads(jax_calibrated_grader.course.paths.thresholds_file("gan").read_text())
+    assert thresholds["profiles"]["cpu"]["calibrated_on"]["backend"] == "jax"
+    solution, release = graded(jax_calibrated_grader, SOLUTION), graded(jax_calibrated_grader, RELEASE)
+    _assert_full_and_zero(solution, release)
+    assert solution["extra_data"]["environment"]["backend"] == "jax"
+
+
+def _assert_full_and_zero(solution: dict, release: dict):
+    assert solution["score"] == solution["max_score"] == sum(FULL.values()), solution["tests"]
+    assert by_grade_id(solution) == FULL and solution["extra_data"]["findings"] == []
+    quality = next(t for t in solution["tests"] if t["extra_data"]["check"] == "gan_quality")
+    assert quality["extra_data"]["metrics"]["sample_classes"] > 4
+    assert release["score"] == 0 and release["max_score"] == sum(FULL.values())
+    assert all(t["status"] == "failed" for t in release["tests"])
+
+
+def test_the_release_holds_no_solution_hidden_test_or_instructor_file():
+    release = RELEASE.read_text()
+    assert "BEGIN SOLUTION" not in release and "BEGIN HIDDEN TESTS" not in release and "### BEGIN" not in release
+    assert release.count("raise NotImplementedError()") == 3
+    source = notebook(ROOT / "source" / "gan" / "gan.ipynb")
+    assert all(not c.get("outputs") for c in source["cells"] if c["cell_type"] == "code")
+    for instructor_file in ("mistakes.yaml", "variants.yaml"):
+        assert not (RELEASE.parent / instructor_file).exists(), f"{instructor_file} stays with the instructor"

@@ -31,7 +31,8 @@ generate: $(BIN)/autograder
 
 # The students' wheel: built from an sdist in a temporary folder (so no build/ is left here), then copied beside each
 # release notebook, where nbgrader's release_assignment (or an LMS download of the folder) carries it to students.
-wheel: | $(BIN)/autograder  # order-only: a venv that exists is used as it is
+wheel:  # a venv that exists is used as it is (it may be linked from another checkout)
+	@test -x $(BIN)/python || $(MAKE) $(BIN)/autograder
 	rm -rf dist
 	$(BIN)/python -m build --no-isolation --outdir dist . >/dev/null
 	for a in release/*/; do rm -f $$a*.whl; cp dist/*.whl $$a; done

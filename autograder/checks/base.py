@@ -52,3 +52,17 @@ def register(cls: type[Check]) -> type[Check]:
         raise ValueError(f"check {cls.name!r} registered twice")
     REGISTRY[cls.name] = cls()
     return cls
+
+
+class PropertiesCheck(Check):
+    """A check whose probe reports yes/no properties, judged against the reference's: SAYS maps each property to
+    (what holding it means, what to fix when the reference has it and the submission does not)."""
+
+    SAYS: dict[str, tuple[str, str]] = {}
+
+    def judge(self, got, expected, *, hidden):
+        wrong = [k for k in self.SAYS if bool(got[k]) != bool(expected[k])]
+        if not wrong:
+            return Verdict(True, "; ".join(self.SAYS[k][0] for k in self.SAYS if expected[k]))
+        return Verdict(False, "; ".join(self.SAYS[k][1] if expected[k] else f"unexpected: {self.SAYS[k][0]}"
+                                        for k in wrong) + ".")

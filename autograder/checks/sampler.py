@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .base import Check, Verdict, register
+from .base import Check, PropertiesCheck, Verdict, register
 from .gradients import input_gradients
 from .messages import fmt_shape, got_expected_shape
 from .student import call_student, keras_layer, tensor_as_array
@@ -230,7 +230,7 @@ class SamplerLimit(Check):
 
 
 @register
-class SamplerRandomness(Check):
+class SamplerRandomness(PropertiesCheck):
     name = "sampler_randomness"
     label = "fresh, seeded noise in the sampling layer"
 
@@ -252,11 +252,4 @@ class SamplerRandomness(Check):
             "same_seed_same_draws": ("two layers made with the same seed draw the same noise", "two layers made "
                                      "with the same seed draw different noise: pass seed=self.seed_generator "
                                      "to keras.random.normal")}
-
-    def judge(self, got, expected, *, hidden):
-        wrong = [k for k in self.SAYS if bool(got[k]) != bool(expected[k])]
-        if not wrong:
-            return Verdict(True, "; ".join(self.SAYS[k][0] for k in self.SAYS if expected[k]))
-        return Verdict(False, "; ".join(self.SAYS[k][1] if expected[k] else f"unexpected: {self.SAYS[k][0]}"
-                                        for k in wrong) + ".")
 

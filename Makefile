@@ -38,8 +38,8 @@ wheel:  # a venv that exists is used as it is (it may be linked from another che
 	for a in release/*/; do rm -f $$a*.whl; cp dist/*.whl $$a; done
 	@ls dist/*.whl
 
-bench: $(BIN)/autograder
-	$(BIN)/python bench/grading_time.py
+bench: $(BIN)/autograder  # the three speed figures (docs/benchmarks.md), about 25 min on 2 cores
+	$(BIN)/python bench/speed.py
 
 bench-class: $(BIN)/autograder  # about an hour on 2 cores; add 100 with SIZES=10,30,100
 	$(BIN)/python bench/class_grading.py --sizes $(or $(SIZES),10,30)

@@ -24,6 +24,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +33,8 @@ from typing import Any
 from .items import ItemId, Plan
 from .plain import decode
 from .runtime import worker_environment
-from .sandbox import Limits, run_limited
+from .sandbox import Limits, Outcome as SandboxOutcome, run_limited
+from .worker import CANCEL
 
 WHERE = re.compile(r"line \d{1,6} of answer cell [\w-]{1,100}")  # the only form a worker's `where` may take
 MAX_DEATHS = 4
@@ -99,10 +101,11 @@ def worker_kit() -> tuple[Path, ...]:
 
 
 def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
-             files: dict[str, Any] | None = None) -> PlanRun:
+             files: dict[str, Any] | None = None, standby: Standby | None = None) -> PlanRun:
     """Run `plan` (cells, probes, measures) in the empty folder `workdir` (the worker's only writable place; the
     caller removes it) and return one outcome per item. `files` maps names in `workdir` to array dicts (written as
-    .npz) or paths (copied) that the plan reads. The worker's wall-clock limit is the plan's (`Plan.wall_s`)."""
+    .npz) or paths (copied) that the plan reads. The worker's wall-clock limit is the plan's (`Plan.wall_s`).
+    `standby`: a worker already waiting in `workdir` (started with the same hide list), used as the first one."""
     scratch = Path(workdir)
     _write_files(scratch, files or {})
     limits = replace(limits, wall_s=plan.wall_s())
@@ -121,11 +124,14 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
         # A new worker runs every cell again (its namespace is new) but no check that already has an outcome.
         skipped = skip + [i for i in outcomes if not ItemId.parse(i).is_cell]
         run = plan.to_dict(events=events.name, skip=skipped, pid_namespace=bool(fences().get("pid_namespace")))
-        (scratch / "plan.json").write_text(json.dumps(run), encoding="utf-8")
         log = EventLog(events, timeouts, skip=skipped)
-        result = run_limited([sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", "plan.json"],
-                             cwd=scratch, env=worker_env(scratch, plan.backend), limits=limits, hide=hide,
-                             readable=worker_kit(), watch=log.watch)
+        # The first worker may be one started ahead, waiting in this folder (only a clean worker is: see Standby).
+        result = standby.take(run, log, wall_s=limits.wall_s) if standby is not None and not deaths else None
+        if result is None:
+            write_plan(scratch, run)
+            result = run_limited([sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", PLAN],
+                                 cwd=scratch, env=worker_env(scratch, plan.backend), limits=limits, hide=hide,
+                                 readable=worker_kit(), watch=log.watch)
         tail = result.output_tail
         log.poll()
         outcomes.update(log.outcomes)
@@ -151,6 +157,69 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
         outcomes.setdefault(item, Outcome(False, error="not run: the worker stopped before it"))
     return PlanRun({ItemId.parse(k): v for k, v in outcomes.items()}, deaths, [ItemId.parse(k) for k in skip],
                    tail, sandbox_error)
+
+
+PLAN = "plan.json"  # in the worker's folder
+
+
+def write_plan(scratch: Path, run: dict) -> None:
+    """Whole or not at all: a worker on standby starts as soon as the file is there."""
+    part = scratch / f".{PLAN}.part"
+    part.write_text(json.dumps(run), encoding="utf-8")
+    os.replace(part, scratch / PLAN)
+
+
+class Standby:
+    """A clean worker started before its plan exists: it imports Keras and its backend (seconds) while the
+    student's worker runs, then waits in its own empty folder. `run_plan(..., standby=)` hands it the plan as its
+    first worker; `close()` stops it when no plan came. It runs no student code and sees only what its folder is
+    given later (the held-out data, the exported models); a standby that ended, for whatever reason, is passed
+    over and a fresh worker runs the plan."""
+
+    def __init__(self, workdir: Path, *, backend: str | None, limits: Limits, hide: list[Path], wait_s: float,
+                 run_s: float):
+        self.workdir, self.wait_s = Path(workdir), float(wait_s)
+        self.log: EventLog | None = None
+        self.handed_at: float | None = None
+        self.wall_s = float(run_s)
+        self.result: SandboxOutcome | None = None
+        self._closed = False
+        argv = [sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", PLAN, "--standby", f"{self.wait_s:g}"]
+        limits = replace(limits, wall_s=self.wait_s + self.wall_s)
+        hide = list(hide) + _temp_root()
+        self._thread = threading.Thread(target=self._run, args=(argv, backend, limits, hide), daemon=True,
+                                        name="clean-worker-standby")
+        self._thread.start()
+
+    def _run(self, argv, backend, limits, hide) -> None:
+        self.result = run_limited(argv, cwd=self.workdir, env=worker_env(self.workdir, backend), limits=limits,
+                                  hide=hide, readable=worker_kit(), watch=self._watch)
+
+    def _watch(self) -> str | None:
+        if self.log is None:
+            return "it was not needed" if self._closed else None
+        if time.monotonic() - self.handed_at > self.wall_s:
+            return f"it ran past its {self.wall_s:g} s limit"
+        return self.log.watch()
+
+    def take(self, run: dict, log: EventLog, *, wall_s: float) -> SandboxOutcome | None:
+        """Hand `run` (the plan file's content) to the waiting worker and wait for its end; None when it is no
+        longer waiting (it failed to start, or waited too long): then nothing was handed over."""
+        if self._closed or not self._thread.is_alive():
+            return None
+        self.log, self.handed_at, self.wall_s = log, time.monotonic(), float(wall_s)
+        write_plan(self.workdir, run)
+        self._thread.join()
+        if not log.started and not self.result.sandbox_failed:  # it ended before it could read the plan
+            return None
+        return self.result
+
+    def close(self) -> None:
+        """Stop the worker if it is still waiting (it sees the file within a few hundredths of a second)."""
+        if self.log is None and not self._closed:
+            self._closed = True
+            (self.workdir / CANCEL).touch()
+        self._thread.join()
 
 
 def _temp_root() -> list[Path]:

@@ -185,13 +185,41 @@ def strip_magics(source: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
+def wait_for_plan(path: str, wait_s: float) -> None:
+    """A clean worker started ahead of its plan (`runner.Standby`): import Keras and the checks now, while the
+    student's worker runs, then wait for the grader to write the plan. A `cancel` file, or no plan within
+    `wait_s`, ends the process quietly."""
+    import keras  # noqa: F401 - the backend's import is what is paid ahead
+
+    import autograder.checks  # noqa: F401
+
+    deadline = time.monotonic() + wait_s
+    while not os.path.exists(path):
+        if os.path.exists(CANCEL) or time.monotonic() > deadline:
+            os._exit(0)
+        time.sleep(0.02)
+
+
+CANCEL = "cancel"  # the file in the worker's folder that stops a waiting worker
+
+
+def main(argv: list[str]) -> None:
+    """`python -m autograder.worker PLAN [--standby WAIT_S]`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if len(argv) == 4 and argv[2] == "--standby":
+        wait_for_plan(argv[1], float(argv[3]))
     with open(argv[1], encoding="utf-8") as fh:
         plan = json.load(fh)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     Worker(plan).run()
-    return 0
+    # Every event is written and flushed: leave without the interpreter's shutdown, which with TensorFlow loaded
+    # costs about half a second, and without running exit handlers that student code may have registered.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)

@@ -167,29 +167,38 @@ def test_attribute_control_is_one_for_an_obedient_decoder_and_one_half_for_one_t
     assert baselines["attribute_control"] == {"decoder_ignores_condition": 0.5}
 
 
-def test_training_batches_follow_one_seeded_permutation_per_pass():
-    """The training data set cuts NumPy batches of the pair (images, attributes), the same on every backend: each
-    pass follows the next permutation of np.random.default_rng(seed), whatever batches Keras looks at first."""
-    from autograder.checks.quality.base import dataset
+def test_training_follows_one_seeded_permutation_per_pass():
+    """`fit_shuffled` trains on the pair (images, attributes) in the order of the next permutation of
+    np.random.default_rng(seed) at each pass, rows kept paired: the same batches on every backend."""
+    import keras
+
+    from autograder.checks.quality.base import fit_shuffled
+
+    class Recorder(keras.Model):  # the first image pixel and first attribute of every row it trains on
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1)
+            self.seen = []
+
+        def call(self, inputs):
+            return self.dense(keras.ops.concatenate([keras.ops.reshape(inputs[0], (-1, 12)), inputs[1]], axis=1))
+
+        def train_step(self, data):
+            images, attrs = data[0]  # (x,) with x the pair: no targets
+            self.seen.append((np.asarray(images)[:, 0, 0, 0], np.asarray(attrs)[:, 0]))
+            return {"loss": 0.0}
 
     images = np.arange(10, dtype="float32")[:, None, None, None] * np.ones((1, 2, 2, 3), "float32")
     attrs = np.arange(10, dtype="float32")[:, None] * np.ones((1, 8), "float32")
-    batches = dataset((images, attrs), None, 4, shuffle_seed=5)
-    assert len(batches) == 3
-    peeked = batches[0]  # what Keras does before training, once or twice depending on the backend
-    assert len(peeked) == 1 and len(peeked[0]) == 2  # (x,) where x is the pair
+    model = Recorder()
+    model.compile(run_eagerly=True)
+    history = fit_shuffled(model, (images, attrs), None, batch_size=4, epochs=2, seed=5)
+    assert [len(x) for x, _ in model.seen] == [4, 4, 2, 4, 4, 2]
     rng = np.random.default_rng(5)
-    for _ in range(2):
-        want = rng.permutation(10)
-        cut = [batches[i][0] for i in range(len(batches))]
-        assert [len(x[0]) for x in cut] == [4, 4, 2]
-        np.testing.assert_array_equal(np.concatenate([x[0][:, 0, 0, 0] for x in cut]), want)
-        np.testing.assert_array_equal(np.concatenate([x[1][:, 0] for x in cut]), want)  # rows stay paired
-    np.testing.assert_array_equal(peeked[0][0][:, 0, 0, 0], np.random.default_rng(5).permutation(10)[:4])
-    plain = dataset(images, attrs, 4)  # no seed: the arrays' own order, with targets
-    x, y = plain[2]
-    np.testing.assert_array_equal(x[:, 0, 0, 0], [8, 9])
-    np.testing.assert_array_equal(y[:, 0], [8, 9])
+    want = np.concatenate([rng.permutation(10), rng.permutation(10)])
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in model.seen]), want)
+    np.testing.assert_array_equal(np.concatenate([y for _, y in model.seen]), want)  # rows stay paired
+    assert history == {"loss": [0.0, 0.0]}  # one value per pass
 
 
 def test_the_training_probe_repeats_itself_and_reports_its_speed(ns, tmp_path):

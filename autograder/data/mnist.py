@@ -89,11 +89,15 @@ def load_mnist(*, source: str = "auto", cache: str | os.PathLike | None = None, 
     arrays = _load_raw(source, cache)
     if not normalize:
         return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
-    scale = lambda x: (x.astype("float32") / 255.0)[..., None]  # noqa: E731
-    return (scale(arrays["x_train"]), arrays["y_train"].astype("int64")), (
-        scale(arrays["x_test"]),
+    return (scale_digits(arrays["x_train"]), arrays["y_train"].astype("int64")), (
+        scale_digits(arrays["x_test"]),
         arrays["y_test"].astype("int64"),
     )
+
+
+def scale_digits(x: np.ndarray) -> np.ndarray:
+    """Raw uint8 digits (N, 28, 28) as float32 in [0, 1] with a channel axis (N, 28, 28, 1)."""
+    return (x.astype("float32") / 255.0)[..., None]
 
 
 def _load_raw(source: str, cache: str | os.PathLike | None) -> dict[str, np.ndarray]:

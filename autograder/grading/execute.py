@@ -3,6 +3,7 @@ measured in a clean worker that holds no student code and alone sees the held-ou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -13,8 +14,8 @@ from ..checks import get, is_training
 from ..config import Profile
 from ..items import STUDENT, ItemId, Measure, Plan
 from ..notebook import Spec
-from ..runner import Outcome, run_plan, unsafe_tree
-from ..sandbox import Limits
+from ..runner import Outcome, Standby, run_plan, unsafe_tree
+from ..sandbox import Limits, fences
 from . import plans
 from .data import training_data
 
@@ -56,19 +57,33 @@ def run_student(setting: Setting, answers: dict[str, str], *, seed: int, hide: l
     plan = Plan(seed=seed, item_timeout_s=setting.limits.wall_s, backend=setting.backend,
                 cells=plans.cells(spec, answers, run=STUDENT, wall_s=setting.limits.wall_s),
                 probes=plans.probes(spec, run=STUDENT, profile=profile, seed=seed, only_training=only_training))
-    trains = any(is_training(p.check) for p in plan.probes)
-    with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp:
-        files = ({plans.TRAIN_DATA: training_data(spec, profile, "train", seed=setting.seed, data=setting.data)}
-                 if trains else {})
-        run = run_plan(plan, workdir=Path(tmp), limits=setting.limits, hide=[*setting.hide, *hide], files=files)
-        measured = measure(setting, Path(tmp), run.outcomes) if not run.sandbox_error else {}
-        if keep is not None and (Path(tmp) / "export").is_dir():
-            shutil.copytree(Path(tmp) / "export", keep, dirs_exist_ok=True)
+    training = [p for p in plan.probes if is_training(p.check)]
+    with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="autograder-eval-") as clean:
+        # The clean worker that will measure the trained models starts now, in its own empty folder: its Keras
+        # import overlaps the student's run instead of following it. Only where the student's worker has a mount
+        # namespace, whose private /tmp keeps that folder out of its reach while both run.
+        standby = (Standby(Path(clean), backend=setting.backend, limits=setting.limits, hide=list(setting.hide),
+                           wait_s=plan.wall_s(), run_s=len(training) * MEASURE_TIMEOUT_S + 60.0)
+                   if training and fences().get("mount_namespace") else None)
+        try:
+            files = ({plans.TRAIN_DATA: training_data(spec, profile, "train", seed=setting.seed, data=setting.data)}
+                     if training else {})
+            run = run_plan(plan, workdir=Path(tmp), limits=setting.limits, hide=[*setting.hide, *hide], files=files)
+            measured = (measure(setting, Path(tmp), run.outcomes, clean=Path(clean), standby=standby)
+                        if not run.sandbox_error else {})
+            if keep is not None and (Path(tmp) / "export").is_dir():
+                shutil.copytree(Path(tmp) / "export", keep, dirs_exist_ok=True)
+        finally:
+            if standby is not None:
+                standby.close()
     return StudentRun(run.outcomes, run.deaths, run.killed, measured, run.sandbox_error)
 
 
-def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome]) -> dict[ItemId, Outcome]:
-    """Measure each model that a training probe exported under `workdir`, in a clean worker."""
+def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome], *, clean: Path | None = None,
+            standby: Standby | None = None) -> dict[ItemId, Outcome]:
+    """Measure each model that a training probe exported under `workdir`, in a clean worker: `standby`, one
+    already waiting in the empty folder `clean`, else a fresh one (in a folder of its own when `clean` is None)."""
     measures, files, refused = [], {}, {}
     for call in setting.spec.calls:
         if not is_training(call.check):
@@ -96,9 +111,11 @@ def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome]) ->
         return refused
     files[plans.TEST_DATA] = training_data(setting.spec, setting.profile, "test", seed=setting.seed,
                                            data=setting.data)
-    with tempfile.TemporaryDirectory(prefix="autograder-eval-") as tmp:
-        plan = Plan(seed=setting.seed, item_timeout_s=MEASURE_TIMEOUT_S, backend=setting.backend, measures=measures)
-        run = run_plan(plan, workdir=Path(tmp), limits=setting.limits, hide=list(setting.hide), files=files)
+    plan = Plan(seed=setting.seed, item_timeout_s=MEASURE_TIMEOUT_S, backend=setting.backend, measures=measures)
+    with contextlib.ExitStack() as stack:
+        folder = clean or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="autograder-eval-")))
+        run = run_plan(plan, workdir=folder, limits=setting.limits, hide=list(setting.hide), files=files,
+                       standby=standby)
     return {**run.outcomes, **refused}
 
 

@@ -15,7 +15,7 @@ from ...errors import KitError
 from ...files import atomic_path, write_json
 from ..base import register
 from ..conditioning import attribute_names
-from .base import QualityCheck, blurred, dataset, mean_squared_error, predict, require_images, require_inputs, \
+from .base import QualityCheck, blurred, fit_shuffled, mean_squared_error, predict, require_images, require_inputs, \
     shape_of, trivial_reconstructions
 from .extra import Setting
 
@@ -140,8 +140,7 @@ class CVAEQuality(QualityCheck):
         y_all = np.concatenate([y] * (1 + len(soft)))
         classifier = build_classifier(size, int(y.shape[1]))
         classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
-        classifier.fit(dataset(x_all, y_all, 64, shuffle_seed=seed), epochs=int(settings["classifier_epochs"]),
-                       shuffle=False, verbose=0)  # the data set shuffles, from the seed
+        fit_shuffled(classifier, x_all, y_all, batch_size=64, epochs=int(settings["classifier_epochs"]), seed=seed)
         names = attribute_names(int(y.shape[1]))
         truth = test["y"] > 0.5
         report = {"sharp": {}, "blurred": {}, "trained_on": int(len(x_all)), "blur_sizes": soft}

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import KitError
 from ...files import atomic_path, write_json
-from .base import blurred, dataset, predict
+from .base import blurred, fit_shuffled, predict
 
 CLASSIFIER = "digit_classifier.keras"
 CLASSIFIER_REPORT = "digit_classifier.json"
@@ -128,7 +128,6 @@ def _train(settings: dict):
     x, y = x_all[order], y_all[order]
     classifier = build_classifier()
     classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    classifier.fit(dataset(np.concatenate([x, blurred(x, settings["blur_size"])]), np.concatenate([y, y]), 64,
-                           shuffle_seed=settings["seed"]), epochs=settings["classifier_epochs"], shuffle=False,
-                   verbose=0)  # the data set shuffles, from the seed
+    fit_shuffled(classifier, np.concatenate([x, blurred(x, settings["blur_size"])]), np.concatenate([y, y]),
+                 batch_size=64, epochs=settings["classifier_epochs"], seed=settings["seed"])
     return classifier

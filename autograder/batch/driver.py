@@ -18,6 +18,8 @@ result with a `grader_error` finding, which the next run grades again; it never 
 
 from __future__ import annotations
 
+import importlib
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -60,6 +62,9 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
             if time.monotonic() - began > 2:
                 log(f"computed the reference results of '{name}' in {duration(time.monotonic() - began)} "
                     "(cached until the kit or the source notebook changes).")
+        if jobs:  # the graded notebook's nbgrader functions (a second of imports) load while the first workers run
+            threading.Thread(target=importlib.import_module, args=("nbgrader.utils",), daemon=True,
+                             name="import-ahead").start()
         with Progress(len(jobs), log=log, show=progress) as bar:
             def on_result(job: Job, result: dict) -> None:
                 _record(job, result, summary, bar)

@@ -1,6 +1,6 @@
 """Peak memory of one Gradescope run: the zip built and unpacked into a Gradescope-like root, prepared, then
-run_autograder on the solution, with the resident memory of the whole process tree (the grader and its workers)
-sampled every 50 ms. Gradescope's memory setting must cover that peak.
+run_autograder on the solution, with the memory of the whole process tree (the grader and its workers: the
+student's and the clean one, which run side by side) sampled every 50 ms. Gradescope's memory setting must cover that peak.
 
     .venv/bin/python bench/gradescope_memory.py [ASSIGNMENT]
 """
@@ -26,8 +26,10 @@ from autograder.gradescope import build_zip  # noqa: E402
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of `pid` and all its descendants, read from /proc."""
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(resident, proportional) bytes of `pid` and all its descendants, read from /proc. The resident sum counts
+    a library that several processes map (TensorFlow's, in the student's and the clean worker) once per process;
+    the proportional one (PSS) shares it out, and is nearer what a container's memory limit charges."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -41,12 +43,23 @@ def tree_rss(pid: int) -> int:
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry))
         rss[int(entry)] = int(statm[1]) * PAGE
-    total, todo = 0, [pid]
+    total, pss, todo = 0, 0, [pid]
     while todo:
         p = todo.pop()
         total += rss.get(p, 0)
+        pss += proportional(p)
         todo += children.get(p, [])
-    return total
+    return total, pss
+
+
+def proportional(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def main() -> None:
@@ -67,11 +80,12 @@ def main() -> None:
         began = time.monotonic()
         proc = subprocess.Popen([str(root / "source" / "run_autograder")], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        peak = [0]
+        peak = [0, 0]
 
         def sample() -> None:
             while proc.poll() is None:
-                peak[0] = max(peak[0], tree_rss(proc.pid))
+                rss, pss = tree_memory(proc.pid)
+                peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
                 time.sleep(0.05)
 
         sampler = threading.Thread(target=sample)
@@ -79,9 +93,9 @@ def main() -> None:
         proc.wait()
         sampler.join()
         result = (root / "results" / "results.json").read_text()
-    print(f"{assignment}: run_autograder took {time.monotonic() - began:.0f} s, peak resident memory of its process "
-          f"tree {peak[0] / 2**20:.0f} MiB; results.json {len(result)} bytes; load average "
-          f"{os.getloadavg()[0]:.1f}")
+    print(f"{assignment}: run_autograder took {time.monotonic() - began:.0f} s; peak memory of its process tree: "
+          f"{peak[0] / 2**20:.0f} MiB resident (summed per process), {peak[1] / 2**20:.0f} MiB proportional (PSS); "
+          f"results.json {len(result)} bytes; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -192,8 +192,11 @@ class Standby:
         self._thread.start()
 
     def _run(self, argv, backend, limits, hide) -> None:
-        self.result = run_limited(argv, cwd=self.workdir, env=worker_env(self.workdir, backend), limits=limits,
-                                  hide=hide, readable=worker_kit(), watch=self._watch)
+        try:
+            self.result = run_limited(argv, cwd=self.workdir, env=worker_env(self.workdir, backend),
+                                      limits=limits, hide=hide, readable=worker_kit(), watch=self._watch)
+        except Exception:  # noqa: BLE001 - e.g. its folder is gone: then it is simply not there to take
+            self.result = None
 
     def _watch(self) -> str | None:
         if self.log is None:
@@ -210,8 +213,8 @@ class Standby:
         self.log, self.handed_at, self.wall_s = log, time.monotonic(), float(wall_s)
         write_plan(self.workdir, run)
         self._thread.join()
-        if not log.started and not self.result.sandbox_failed:  # it ended before it could read the plan
-            return None
+        if self.result is None or (not log.started and not self.result.sandbox_failed):
+            return None  # it ended before it could read the plan: a fresh worker runs it
         return self.result
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
 """The worker: the only place where student code runs. Started as `python -m autograder.worker PLAN` inside the
-sandbox (see runner.py); it never receives expected values or thresholds.
+sandbox (see runner.py); it never receives expected values or thresholds. A clean worker may be started before its
+plan exists (`PLAN --standby WAIT_S`): it imports Keras, then waits for the file (`runner.Standby`).
 
 It executes the plan's cells in one namespace (setup cells from the source notebook, answer cells from the
 submission), then calls each probe, then each evaluation, and appends one JSON line per event to the events file:

@@ -27,8 +27,7 @@ from ..base import Verdict, register
 from ..messages import fmt_shape
 from ..student import call_student, model_part, plain_errors
 from .base import WEIGHTS, QualityCheck, predict, read_arrays, require_inputs
-from .digits import CLASSIFIER, sample_baselines, sample_metrics, train_digit_classifier
-from .extra import Setting
+from .digits import CLASSIFIER, SAMPLE_SETTINGS, sample_baselines, sample_metrics, train_digit_classifier
 
 UNTRAINED_REPORT = "untrained_generator.json"
 UNTRAINED = "untrained_generator"  # its name among the baselines
@@ -58,16 +57,7 @@ class GANQuality(QualityCheck):
     measured_on = {"sample_recognizable": "of the generator's samples",
                    "sample_classes": "digits among the recognized samples"}
     model_kind, material = "a generator", "the digits"
-    extra = {  # the names the VAE's check gives the same settings: one reference classifier serves both
-        "prior_samples": Setting(int, 1000, "codes drawn from N(0, I), turned into images by the generator and "
-                                            "read by the classifier"),
-        "prior_seed": Setting(int, 0, "seed of those codes"),
-        "confidence": Setting(float, 0.9, "the classifier's probability for one digit that makes a sample "
-                                          "recognizable"),
-        "classifier_images": Setting(int, 60000, "MNIST training digits (and as many blurred copies) for the "
-                                                 "reference classifier"),
-        "classifier_epochs": Setting(int, 2, "epochs of the reference classifier's training"),
-    }
+    extra = dict(SAMPLE_SETTINGS)  # the VAE's names and meanings: one reference classifier serves both
 
     def builder_args(self, *, x, y, recipe, settings, seed):
         return {"latent_dim": int(recipe["latent_dim"]), "filters": tuple(recipe["filters"]),

@@ -9,7 +9,7 @@ import numpy as np
 from ..base import register
 from .base import QualityCheck, mean_squared_error, predict, require_images, require_inputs, shape_of, \
     trivial_reconstructions
-from .digits import CLASSIFIER, sample_baselines, sample_metrics, train_digit_classifier
+from .digits import CLASSIFIER, SAMPLE_SETTINGS, sample_baselines, sample_metrics, train_digit_classifier
 from .extra import Setting
 
 
@@ -32,13 +32,7 @@ class VAEQuality(QualityCheck):
     model_kind, material = "a VAE", "the digits"
     extra = {
         "beta": Setting(float, 1.0, "weight of the KL term in the loss the model trains with"),
-        "prior_samples": Setting(int, 1000, "codes drawn from N(0, I), decoded and read by the classifier"),
-        "prior_seed": Setting(int, 0, "seed of those codes"),
-        "confidence": Setting(float, 0.9, "the classifier's probability for one digit that makes a sample "
-                                          "recognizable"),
-        "classifier_images": Setting(int, 60000, "MNIST training digits (and as many blurred copies) for the "
-                                                 "reference classifier"),
-        "classifier_epochs": Setting(int, 2, "epochs of the reference classifier's training"),
+        **SAMPLE_SETTINGS,
     }
 
     def builder_args(self, *, x, y, recipe, settings, seed):

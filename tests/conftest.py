@@ -167,3 +167,42 @@ def by_grade_id(result: dict) -> dict[str, float]:
         gid = t["extra_data"]["grade_id"]
         totals[gid] = totals.get(gid, 0) + t["score"]
     return {gid: round(v, 3) for gid, v in totals.items()}
+
+
+def run_cells(nb: dict, ns: dict, kinds: set[str], *, skip: tuple[str, ...] = ()) -> None:
+    """Run a notebook's code cells of the given kinds ("setup", "answer", "test") in `ns`, as Jupyter would,
+    leaving out cells tagged `heavy` (full training) and the grade ids in `skip`."""
+    for c in nb["cells"]:
+        meta = c["metadata"].get("nbgrader", {})
+        if c["cell_type"] != "code" or "heavy" in c["metadata"].get("tags", []) or meta.get("grade_id") in skip:
+            continue
+        kind = "test" if meta.get("grade") else "answer" if meta.get("solution") else "setup"
+        if kind in kinds:
+            exec("".join(c["source"]), ns)
+
+
+def with_code(ns: dict, code: str, name: str):
+    """`name` as defined by `code` run on top of a copy of `ns` (a student's variant of one function)."""
+    local = dict(ns)
+    exec(code, local)
+    return local[name]
+
+
+def probe_and_judge(name: str, fn, reference, **args):
+    """The verdict of check `name` on `fn` against `reference`, both probed here with `args`."""
+    from autograder import checks
+
+    check = checks.get(name)
+    return check.judge(check.probe(fn, **args), check.probe(reference, **args), hidden=False)
+
+
+def assert_self_check(solution: Path, release: Path) -> None:
+    """`autograder check` passes the solution and fails the release's stubs as not implemented."""
+    from autograder.selfcheck import self_check
+
+    lines: list[str] = []
+    assert self_check(solution, log=lines.append), "\n".join(lines)
+    lines.clear()
+    assert not self_check(release, log=lines.append)
+    assert "not implemented yet" in "\n".join(lines)
+

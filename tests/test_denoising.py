@@ -19,7 +19,8 @@ from autograder.checks.noise import NoiseRange, NoiseStatistics
 from autograder.checks.quality.denoising import NOISE_STD, DenoisingQuality, mean_psnr, noisy_copy
 from autograder.checks.sparsity import activations
 from autograder.mistakes import load_variants
-from conftest import ROOT, by_grade_id, catalogue, cell, copy_course, graded, notebook, with_answer, without_quality
+from conftest import (ROOT, assert_self_check, by_grade_id, catalogue, cell, copy_course, graded, notebook,
+                      probe_and_judge, run_cells, with_answer, with_code, without_quality)
 
 ASSIGNMENT = "denoising"  # conftest's `ns` fixture: the source solution's functions
 SOURCE = ROOT / "source" / "denoising" / "denoising.ipynb"
@@ -48,17 +49,6 @@ def denoising_grader(tmp_path_factory):
 @pytest.fixture(scope="module")
 def checks_grader(denoising_grader):
     return without_quality(denoising_grader)
-
-
-def with_code(ns: dict, code: str, name: str):
-    local = dict(ns)
-    exec(code, local)
-    return local[name]
-
-
-def probe_and_judge(name: str, fn, reference, **args):
-    check = checks.get(name)
-    return check.judge(check.probe(fn, **args), check.probe(reference, **args), hidden=False)
 
 
 # --------------------------------------------------------------------------------------- the noise checks
@@ -211,32 +201,26 @@ def test_the_measure_refuses_a_code_of_the_wrong_form():
 # --------------------------------------------------------------------------------------- the notebooks
 
 
-def _run_cells(nb: dict, ns: dict, kinds: set[str]) -> None:
-    for c in nb["cells"]:
-        meta = c["metadata"].get("nbgrader", {})
-        if c["cell_type"] != "code" or "heavy" in c["metadata"].get("tags", []):
-            continue
-        kind = "test" if meta.get("grade") else "answer" if meta.get("solution") else "setup"
-        if kind in kinds:
-            exec("".join(c["source"]), ns)
-
-
 def test_public_checks_in_the_students_kernel(capsys):
     """The release's test cells, run as Jupyter would: they pass on the solution, fail on the stubs, and on a
     mistake with what was got and what was expected."""
     ns: dict = {}
-    _run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
-    _run_cells(notebook(RELEASE), ns, {"test"})
+    run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
+    run_cells(notebook(RELEASE), ns, {"test"})
     out = capsys.readouterr().out
     assert out.count("passed:") == 9 and "scored by the autograder" in out  # every public call has expected=
     exec(MISTAKES["penalty_mean_over_units"].code, ns)
     with pytest.raises(CheckFailed, match=r"got penalty 0\.0267099, expected 0\.133549"):
         exec("".join(cell(notebook(RELEASE), "sparsity_values")["source"]), ns)
     stubs: dict = {}
-    _run_cells(notebook(RELEASE), stubs, {"setup", "answer"})
+    run_cells(notebook(RELEASE), stubs, {"setup", "answer"})
     for gid in ("noise_statistics", "transposed_block_shapes", "sparsity_gradient"):
         with pytest.raises(NotImplementedError):
             exec("".join(cell(notebook(RELEASE), gid)["source"]), stubs)
+
+
+def test_self_check_of_the_denoising_notebooks():
+    assert_self_check(SOLUTION, RELEASE)
 
 
 def test_the_release_has_stubs_and_no_solutions_and_the_written_answer_is_left_open():
@@ -251,16 +235,6 @@ def test_the_release_has_stubs_and_no_solutions_and_the_written_answer_is_left_o
     assert not released & {"mistakes.yaml", "variants.yaml"}, "the catalogues stay with the instructor"
     source = notebook(SOURCE)
     assert all(not c.get("outputs") for c in source["cells"] if c["cell_type"] == "code")
-
-
-def test_self_check_of_the_denoising_notebooks():
-    from autograder.selfcheck import self_check
-
-    lines: list[str] = []
-    assert self_check(SOLUTION, log=lines.append), "\n".join(lines)
-    lines.clear()
-    assert not self_check(RELEASE, log=lines.append)
-    assert "not implemented yet" in "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------- whole notebooks, graded

@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 import yaml
 
-from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.checks.gan_loss import GeneratorLossProperties, logits
 from autograder.checks.quality.digits import CLASSIFIER, sample_metrics
 from autograder.checks.quality.gan import UNTRAINED, GANQuality, gan_trainer
 from conftest import (ROOT, by_grade_id, calibrated_course, catalogue, cell, copy_course, graded, notebook,
-                      with_answer, without_quality)
+                      probe_and_judge, run_cells, with_answer, with_code, without_quality)
 
 ASSIGNMENT = "gan"
 SOLUTION = ROOT / "solutions" / "gan" / "gan.ipynb"
@@ -37,17 +36,6 @@ LOSS_CHECKS = {"discriminator_loss": ("discriminator_loss_value", "discriminator
 PROFILE = yaml.safe_load((ROOT / "course.yaml").read_text())["assignments"]["gan"]["quality"]["profiles"]["cpu"]
 
 
-def with_code(ns: dict, code: str, name: str):
-    local = dict(ns)
-    exec(code, local)
-    return local[name]
-
-
-def judged(name: str, fn, reference, **args):
-    check = checks.get(name)
-    return check.judge(check.probe(fn, **args), check.probe(reference, **args), hidden=False)
-
-
 # --------------------------------------------------------------------------------------- losses, without a worker
 
 
@@ -58,7 +46,7 @@ def test_losses_written_otherwise_pass_on_several_batches(ns, variant):
     fn = with_code(ns, entry["code"], name)
     for check in LOSS_CHECKS[name]:
         for batch_size, seed in ((1, 7), (13, 8), (64, 9)):
-            verdict = judged(check, fn, ns[name], batch_size=batch_size, seed=seed)
+            verdict = probe_and_judge(check, fn, ns[name], batch_size=batch_size, seed=seed)
             assert verdict.passed, (check, batch_size, verdict.message)
 
 
@@ -73,7 +61,7 @@ def test_losses_written_otherwise_pass_on_several_batches(ns, variant):
 ])
 def test_each_loss_mistake_fails_with_the_message_meant(ns, mistake, check, words):
     m = MISTAKES[mistake]
-    verdict = judged(check, with_code(ns, m.code, m.grade_id), ns[m.grade_id], batch_size=8, seed=0)
+    verdict = probe_and_judge(check, with_code(ns, m.code, m.grade_id), ns[m.grade_id], batch_size=8, seed=0)
     assert not verdict.passed and words in verdict.message, verdict.message
 
 
@@ -94,7 +82,7 @@ def test_logits_are_seeded_moderate_and_shaped_like_the_discriminators_output():
 def test_a_loss_that_is_not_a_scalar_fails_on_its_shape(ns):
     per_example = with_code(ns, "def generator_loss(l):\n    return ops.softplus(-l)\n", "generator_loss")
     for name in LOSS_CHECKS["generator_loss"]:
-        verdict = judged(name, per_example, ns["generator_loss"], batch_size=5, seed=0)
+        verdict = probe_and_judge(name, per_example, ns["generator_loss"], batch_size=5, seed=0)
         assert not verdict.passed and "scalar" in verdict.message, verdict.message
 
 
@@ -191,27 +179,17 @@ def test_one_training_round_runs_and_reports_both_losses(ns):
 # --------------------------------------------------------------------------------------- the notebooks
 
 
-def _run_cells(nb, ns, kinds):
-    for c in nb["cells"]:
-        meta = c["metadata"].get("nbgrader", {})
-        if c["cell_type"] != "code" or "heavy" in c["metadata"].get("tags", []):
-            continue
-        kind = "test" if meta.get("grade") else "answer" if meta.get("solution") else "setup"
-        if kind in kinds and meta.get("grade_id") != "gan_quality":  # the quality check trains: graded only
-            exec("".join(c["source"]), ns)
-
-
 def test_public_checks_in_the_students_kernel():
     """The release's test cells, run as Jupyter would: they pass on the solution, fail on a mistake with got and
     expected, and on the stubs as not implemented."""
     ns = {}
-    _run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
-    _run_cells(notebook(RELEASE), ns, {"test"})
+    run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
+    run_cells(notebook(RELEASE), ns, {"test"}, skip=("gan_quality",))  # training: graded only
     exec(MISTAKES["generator_target_zero"].code, ns)
     with pytest.raises(CheckFailed, match=r"got generator_loss 0.341695, expected 1.70022"):
         exec("".join(cell(notebook(RELEASE), "generator_loss_values")["source"]), ns)
     stubs = {}
-    _run_cells(notebook(RELEASE), stubs, {"setup", "answer"})
+    run_cells(notebook(RELEASE), stubs, {"setup", "answer"})
     with pytest.raises(NotImplementedError):
         exec("".join(cell(notebook(RELEASE), "discriminator_loss_values")["source"]), stubs)
 

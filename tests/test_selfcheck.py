@@ -6,7 +6,7 @@ import pytest
 
 from autograder.checks import CheckFailed
 from autograder.selfcheck import self_check
-from conftest import RELEASE, ROOT, SOLUTION, cell, notebook, with_answer
+from conftest import RELEASE, ROOT, SOLUTION, cell, notebook, run_cells, with_answer
 from autograder.mistakes import load_mistakes
 
 
@@ -27,22 +27,11 @@ def test_self_check_shows_got_and_expected(tmp_path):
     assert "got output shape (12, 12, 16), expected (14, 14, 16)" in "\n".join(lines)
 
 
-def _run_cells(nb, ns, kinds):
-    for c in nb["cells"]:
-        meta = c["metadata"].get("nbgrader", {})
-        tags = c["metadata"].get("tags", [])
-        if c["cell_type"] != "code" or "heavy" in tags:
-            continue
-        kind = "test" if meta.get("grade") else "answer" if meta.get("solution") else "setup"
-        if kind in kinds:
-            exec("".join(c["source"]), ns)
-
-
 def test_public_checks_in_the_students_kernel():
     """The release notebook's test cells, run in-process as Jupyter would: they pass on the solution's code."""
     ns = {}
-    _run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
-    _run_cells(notebook(RELEASE), ns, {"test"})  # prints the checks, raises nothing
+    run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
+    run_cells(notebook(RELEASE), ns, {"test"})  # prints the checks, raises nothing
     wrong = next(m for m in load_mistakes(ROOT, "autoencoder") if m.id == "encoder_no_pooling")
     exec(wrong.code, ns)
     with pytest.raises(CheckFailed, match=r"got output shape \(28, 28, 16\), expected \(14, 14, 16\)"):

@@ -16,7 +16,8 @@ from autograder.checks.quality.vae import VAEQuality
 from autograder.checks.sampler import SamplerGradients, SamplerLimit, SamplerRandomness, SamplerStatistics
 from autograder.checks.vae_loss import VAELossProperties, VAELossValue
 from autograder.errors import KitError
-from conftest import ROOT, by_grade_id, catalogue, cell, finding_kinds, graded, notebook, with_answer
+from conftest import (ROOT, assert_self_check, by_grade_id, catalogue, cell, finding_kinds, graded, notebook, run_cells,
+                      with_answer, with_code)
 
 ASSIGNMENT = "vae"
 SOLUTION = ROOT / "solutions" / "vae" / "vae.ipynb"
@@ -38,12 +39,6 @@ PROFILE = {"train_images": 5000, "test_images": 500, "epochs": 1, "batch_size": 
 
 
 # --------------------------------------------------------------------------------------- checks, without a worker
-
-
-def with_code(ns: dict, code: str, name: str):
-    local = dict(ns)
-    exec(code, local)
-    return local[name]
 
 
 def sampler(ns: dict, body: str):
@@ -329,39 +324,23 @@ def test_input_gradients_are_the_same_on_every_installed_backend(backend):
 # --------------------------------------------------------------------------------------- in the student's kernel
 
 
-def _run_cells(nb, ns, kinds):
-    for c in nb["cells"]:
-        meta = c["metadata"].get("nbgrader", {})
-        if c["cell_type"] != "code" or "heavy" in c["metadata"].get("tags", []):
-            continue
-        kind = "test" if meta.get("grade") else "answer" if meta.get("solution") else "setup"
-        if kind in kinds:
-            exec("".join(c["source"]), ns)
-
-
 def test_public_checks_in_the_students_kernel():
     """The release's test cells, run as Jupyter would: they pass on the solution, fail on the stubs and on a
     mistake with got and expected."""
     ns = {}
-    _run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
-    _run_cells(notebook(RELEASE), ns, {"test"})
+    run_cells(notebook(SOLUTION), ns, {"setup", "answer"})
+    run_cells(notebook(RELEASE), ns, {"test"})
     exec(MISTAKES["kl_mean_over_latent"].code, ns)
     with pytest.raises(CheckFailed, match=r"got loss 746.444, expected 748.587"):
         exec("".join(cell(notebook(RELEASE), "vae_loss_values")["source"]), ns)
     stubs = {}
-    _run_cells(notebook(RELEASE), stubs, {"setup", "answer"})
+    run_cells(notebook(RELEASE), stubs, {"setup", "answer"})
     with pytest.raises(NotImplementedError):
         exec("".join(cell(notebook(RELEASE), "sampling_shape")["source"]), stubs)
 
 
 def test_self_check_of_the_vae_notebooks():
-    from autograder.selfcheck import self_check
-
-    lines = []
-    assert self_check(SOLUTION, log=lines.append), "\n".join(lines)
-    lines.clear()
-    assert not self_check(RELEASE, log=lines.append)
-    assert "not implemented yet" in "\n".join(lines)
+    assert_self_check(SOLUTION, RELEASE)
 
 
 # --------------------------------------------------------------------------------------- whole notebooks, graded

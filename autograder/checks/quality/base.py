@@ -123,6 +123,18 @@ def predict(model, inputs) -> Any:
     return model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0)
 
 
+def encode_decode(encoder, decoder, inputs, images: np.ndarray, *, code_shape: tuple, rule: str) -> np.ndarray:
+    """The decoder's images of the encoder's codes of `inputs` (the decoder sees the codes alone). Codes that are
+    not `code_shape` per image are refused with a sentence that ends with `rule`; the images must be shaped like
+    `images`."""
+    codes = predict(encoder, inputs)
+    if np.shape(codes) != (len(images), *code_shape):
+        raise ValueError(f"the encoder gives codes of shape {shape_of(codes)} per image; {rule}")
+    decoded = predict(decoder, codes)
+    require_images(decoded, images)
+    return decoded
+
+
 def blurred(x: np.ndarray, size: int) -> np.ndarray:
     """Images shrunk to `size` pixels (bilinear, antialiased) and enlarged back (bilinear): the softness of a
     short-trained decoder's output."""

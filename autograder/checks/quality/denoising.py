@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import register
-from .base import QualityCheck, predict, require_images, require_inputs, shape_of
+from .base import QualityCheck, encode_decode, require_inputs
 
 NOISE_STD = 0.4  # the notebook's NOISE_STD
 TRAIN_NOISE_SEED, TEST_NOISE_SEED = 1, 2
@@ -56,15 +56,10 @@ class DenoisingQuality(QualityCheck):
         encoder, decoder = models["encoder"], models["decoder"]
         latent, steps = int(recipe["latent_dim"]), len(recipe["filters"])
         code_shape = (x.shape[1] // 2 ** steps, x.shape[2] // 2 ** steps, latent)
-        require_inputs(decoder, "decoder", [code_shape], f"the code must be {latent} feature maps at 1/{2 ** steps} "
-                                                          "of the image's height and width")
+        rule = f"the code must be {latent} feature maps at 1/{2 ** steps} of the image's height and width"
+        require_inputs(decoder, "decoder", [code_shape], rule)
         noisy = noisy_copy(x, NOISE_STD, TEST_NOISE_SEED)
-        codes = predict(encoder, noisy)
-        if np.shape(codes)[1:] != code_shape:
-            raise ValueError(f"the encoder gives codes of shape {shape_of(codes)} per image; the code must be "
-                             f"{latent} feature maps at 1/{2 ** steps} of the image's height and width")
-        denoised = predict(decoder, codes)
-        require_images(denoised, x)
+        denoised = encode_decode(encoder, decoder, noisy, x, code_shape=code_shape, rule=rule)
         return {"test_psnr": mean_psnr(denoised, x)}
 
     def baselines(self, test, *, assets):

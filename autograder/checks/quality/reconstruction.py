@@ -8,8 +8,7 @@ alone, and measures the mean squared error.
 from __future__ import annotations
 
 from ..base import register
-from .base import QualityCheck, mean_squared_error, predict, require_images, require_inputs, shape_of, \
-    trivial_reconstructions
+from .base import QualityCheck, encode_decode, mean_squared_error, require_inputs, trivial_reconstructions
 
 
 @register
@@ -33,12 +32,8 @@ class ReconstructionQuality(QualityCheck):
         latent = int(recipe["latent_dim"])
         require_inputs(decoder, "decoder", [(latent,)],
                        f"the bottleneck must be a vector of latent_dim={latent} values")
-        codes = predict(encoder, x)
-        if getattr(codes, "shape", None) != (len(x), latent):
-            raise ValueError(f"the encoder gives codes of shape {shape_of(codes)} per image; the bottleneck must be "
-                             f"latent_dim={latent} values")
-        decoded = predict(decoder, codes)
-        require_images(decoded, x)
+        decoded = encode_decode(encoder, decoder, x, x, code_shape=(latent,),
+                                rule=f"the bottleneck must be latent_dim={latent} values")
         return {"test_mse": mean_squared_error(decoded, x)}
 
     def baselines(self, test, *, assets):

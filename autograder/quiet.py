@@ -17,6 +17,10 @@ def import_keras_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "keras" in sys.modules:
         return
+    from .runtime import students_backend
+
+    # Keras falls back to TensorFlow, which a student who installed the kit's `[jax]` extra does not have.
+    os.environ["KERAS_BACKEND"] = students_backend()
     sys.stderr.flush()
     saved = os.dup(2)
     try:

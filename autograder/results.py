@@ -163,8 +163,24 @@ class SubmissionResult:
             return self.recorded_score
         return round(min(self.max_score, sum(c.score for c in self.checks)), 4)
 
+    @property
+    def manual_max_score(self) -> float:
+        return float(sum(m.max_score for m in self.manual))
+
+    def total_line(self) -> str:
+        """The score in one sentence; with written answers, the autograded and the hand-graded parts both named,
+        so that no place shows a total out of the autograded points beside another out of the course's."""
+        line = f"{self.student}: {format_points(self.score)} / {format_points(self.max_score)} on {self.assignment}."
+        if not self.manual:
+            return line
+        names = ", ".join(f"{m.grade_id} ({format_points(m.max_score)})" for m in self.manual)
+        total = format_points(self.max_score + self.manual_max_score)
+        return (f"{self.student}: {format_points(self.score)} / {format_points(self.max_score)} autograded points on "
+                f"{self.assignment}. The written answers, {format_points(self.manual_max_score)} more points "
+                f"({names}), are graded by hand, outside this score: the assignment is out of {total} in all.")
+
     def to_dict(self) -> dict:
-        lines = [f"{self.student}: {format_points(self.score)} / {format_points(self.max_score)} on {self.assignment}."]
+        lines = [self.total_line()]
         lines += [f"- {f.message}" for f in self.findings]
         return {
             "score": self.score,

@@ -33,6 +33,21 @@ def choose_backend(configured: str = "tensorflow", requested: str | None = None)
     return BACKENDS[0]
 
 
+def students_backend() -> str:
+    """The backend a student's Keras runs on: $KERAS_BACKEND when set; else TensorFlow, Keras' own default, when it
+    is installed; else the first other backend installed (the kit's `[jax]` extra installs JAX alone). With none
+    installed, a KitError says which install line brings one."""
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen:
+        return chosen
+    for backend in BACKENDS:
+        if package_version(backend):
+            return backend
+    raise KitError("No Keras backend is installed: install the kit with one, e.g. "
+                   "`pip install \"autoencoder-course-kit[tensorflow]\"` (or `[jax]`, the lighter one), then restart "
+                   "the notebook's kernel.")
+
+
 def package_version(name: str) -> str | None:
     for distribution in _DISTRIBUTIONS.get(name, (name,)):
         try:

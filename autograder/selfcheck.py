@@ -2,21 +2,71 @@
 
 It needs nothing but the student's own notebook and the kit: the notebook's setup and answer cells run in a
 limited worker (as in grading), and each public check is judged against the `expected=` value written in its
-test cell. Hidden checks and training-based checks are only listed: the autograder runs those.
+test cell. What the autograder runs besides is only counted, by kind: the release notebook carries the counts
+(`autograder generate` writes them from the source, whose hidden checks the release does not hold).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from . import checks
 from .errors import KitError
 from .items import ANSWER, PROBE, SETUP, STUDENT, Cell, ItemId, Plan, Probe
-from .notebook import load_spec
+from .notebook import CheckCall, Spec, load_spec
 from .runner import run_plan
+from .runtime import students_backend
 from .sandbox import Limits
+
+
+# The kinds of check the autograder runs beyond the public ones, in the order the self-check names them, with what
+# each kind is to a student.
+UNSEEN_KINDS = {
+    "hidden": "hidden (the public checks' properties on inputs you do not see)",
+    "structure": "on structure (the kinds, order and settings of your layers, and their parameter count)",
+    "training": "training (your model retrained with the course's recipe and measured against thresholds)",
+}
+METADATA_KEY = "autograder"  # the release notebook's metadata entry that holds the counts
+
+
+def is_public(call: CheckCall) -> bool:
+    """Whether a student can run the check themselves: it shows its `expected=` value and trains nothing."""
+    return call.expected is not None and not checks.is_training(call.check)
+
+
+def unseen_counts(spec: Spec) -> dict[str, int]:
+    """How many checks of each kind the autograder runs beyond the public checks of `spec` (the source notebook)."""
+    counts = dict.fromkeys(UNSEEN_KINDS, 0)
+    for call in spec.calls:
+        if is_public(call):
+            continue
+        check = checks.get(call.check)
+        kind = "training" if checks.is_training(call.check) else "structure" if check.structural else "hidden"
+        counts[kind] += 1
+    return counts
+
+
+def _recorded_counts(metadata: Any) -> dict[str, int] | None:
+    """The counts `autograder generate` wrote into a release notebook, when they are there and well formed."""
+    entry = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    counts = entry.get("unseen_checks") if isinstance(entry, dict) else None
+    if not (isinstance(counts, dict) and set(counts) <= set(UNSEEN_KINDS)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values())):
+        return None
+    return {kind: counts.get(kind, 0) for kind in UNSEEN_KINDS}
+
+
+def unseen_sentence(counts: dict[str, int]) -> str:
+    """'11 more checks are run by the autograder: 4 hidden (...), 6 on structure (...), 1 training (...).'"""
+    total = sum(counts.values())
+    if not total:
+        return "The autograder runs no other checks."
+    parts = [f"{n} {UNSEEN_KINDS[kind]}" for kind, n in counts.items() if n]
+    return (f"{total} more check{'s are' if total > 1 else ' is'} run by the autograder, not here: "
+            + "; ".join(parts) + ".")
 
 
 def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
@@ -27,11 +77,11 @@ def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
     except Exception as err:  # noqa: BLE001 - anything wrong with the file is the student's to fix
         raise KitError(f"{path} could not be read as a notebook ({type(err).__name__}: {err}); "
                        "save it from Jupyter again.") from None
-    public = [c for c in spec.calls if c.expected is not None and not checks.is_training(c.check)]
+    public = [c for c in spec.calls if is_public(c)]
     if not spec.answers or not public:
         raise KitError(f"{path} has no answer cells or no public checks: check a notebook from the course.")
-    # The student's own backend (KERAS_BACKEND, as their notebook uses it), else Keras' default.
-    plan = Plan(seed=0, item_timeout_s=60.0, backend=os.environ.get("KERAS_BACKEND") or None,
+    # The student's own backend, as their notebook's set-up cell picks it (autograder.quiet).
+    plan = Plan(seed=0, item_timeout_s=60.0, backend=students_backend(),
                 cells=[Cell(ItemId(STUDENT, SETUP if c.kind == "setup" else ANSWER, c.grade_id), c.code)
                        for c in spec.cells if c.kind in ("setup", "answer")],
                 probes=[Probe(ItemId(STUDENT, PROBE, call.id), call.check, call.function, dict(call.args))
@@ -56,7 +106,13 @@ def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
         verdict = checks.get(call.check).judge(out.value, call.expected, hidden=False)
         passed += verdict.passed
         log(f"{'ok  ' if verdict.passed else 'FAIL'} {call.id} {call.check}: {call.function}: {verdict.message}")
-    others = [c for c in spec.calls if c not in public]
-    log(f"\n{passed} of {len(public)} public checks passed."
-        + (f" {len(others)} more checks (hidden, or training-based) are run by the autograder." if others else ""))
+    counts = _recorded_counts(_notebook_metadata(path)) or unseen_counts(spec)
+    log(f"\n{passed} of {len(public)} public checks passed. {unseen_sentence(counts)}")
     return passed == len(public)
+
+
+def _notebook_metadata(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("metadata")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -172,9 +172,9 @@ def compile_cell(cell: dict):
     source = strip_magics(cell["code"])
     try:
         return compile(source, name, "exec")
-    except SyntaxError as err:
-        message = f"SyntaxError: {err.msg} (line {err.lineno})"
-        return compile(f"raise SyntaxError({message!r})", name, "exec")
+    except SyntaxError as err:  # raised when the cell runs, from the offending line, so it reads like any error
+        line = err.lineno if isinstance(err.lineno, int) and err.lineno > 0 else 1
+        return compile("\n" * (line - 1) + f"raise SyntaxError({err.msg!r})", name, "exec")
 
 
 def strip_magics(source: str) -> str:

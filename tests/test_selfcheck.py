@@ -36,3 +36,44 @@ def test_public_checks_in_the_students_kernel():
     exec(wrong.code, ns)
     with pytest.raises(CheckFailed, match=r"got output shape \(28, 28, 16\), expected \(14, 14, 16\)"):
         exec("".join(cell(notebook(RELEASE), "encoder_block_shapes")["source"]), ns)
+
+
+def test_self_check_counts_by_kind_what_the_autograder_runs_beyond_it(tmp_path):
+    """The release holds no hidden check; the counts come from the source, through the release's metadata."""
+    from autograder.notebook import load_spec
+    from autograder.selfcheck import unseen_counts
+
+    lines = []
+    assert not self_check(RELEASE, log=lines.append)
+    counts = unseen_counts(load_spec(ROOT / "source" / "autoencoder" / "autoencoder.ipynb", "autoencoder"))
+    assert counts == {"hidden": 4, "structure": 6, "training": 1}
+    assert lines[-1].endswith("11 more checks are run by the autograder, not here: 4 hidden (the public checks' "
+                              "properties on inputs you do not see); 6 on structure (the kinds, order and settings of "
+                              "your layers, and their parameter count); 1 training (your model retrained with the "
+                              "course's recipe and measured against thresholds)."), lines[-1]
+
+
+@pytest.mark.parametrize("assignment", ["autoencoder", "vae", "cvae", "denoising", "gan"])
+def test_each_release_records_the_counts_of_its_source(assignment):
+    from autograder.notebook import load_spec
+    from autograder.selfcheck import METADATA_KEY, is_public, unseen_counts
+
+    source = load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment)
+    release = json.loads((ROOT / "release" / assignment / f"{assignment}.ipynb").read_text())
+    assert release["metadata"][METADATA_KEY]["unseen_checks"] == unseen_counts(source)
+    public = [c for c in load_spec(ROOT / "release" / assignment / f"{assignment}.ipynb", assignment).calls
+              if is_public(c)]
+    assert len(public) + sum(unseen_counts(source).values()) == len(source.calls)
+
+
+def test_a_student_with_jax_alone_runs_on_jax(monkeypatch):
+    from autograder import runtime
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setattr(runtime, "package_version", lambda name: "0.10" if name == "jax" else None)
+    assert runtime.students_backend() == "jax"
+    monkeypatch.setattr(runtime, "package_version", lambda name: None)
+    with pytest.raises(Exception, match=r"autoencoder-course-kit\[tensorflow\]"):
+        runtime.students_backend()
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert runtime.students_backend() == "torch"

@@ -41,8 +41,8 @@ def student(tmp_path_factory):
     env_dir = tmp / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
-                          capture_output=True, text=True, timeout=1200)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                           f"{wheel}[tensorflow]"], capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, f"pip install of the wheel failed:\n{done.stderr[-2000:]}"
     desk = tmp / "desk"
     desk.mkdir()
@@ -65,9 +65,16 @@ def test_the_wheel_declares_the_student_side_and_carries_no_course_files(student
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    required = {line.split(":", 1)[1].split(";")[0].strip().split(">")[0].split("=")[0].lower()
-                for line in meta.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line}
-    assert {"keras", "tensorflow", "numpy", "matplotlib", "nbformat", "click", "pyyaml"} <= required
+    declared = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Requires-Dist:")]
+
+    def names(extra=None):
+        return {d.split(";")[0].strip().split(">")[0].split("=")[0].lower() for d in declared
+                if (f'extra == "{extra}"' in d if extra else "extra ==" not in d)}
+
+    required = names()
+    assert {"keras", "numpy", "matplotlib", "nbformat", "click", "pyyaml"} <= required
+    assert not required & {"tensorflow", "jax", "torch"}, "the backend comes with an extra, so [jax] needs no TF"
+    assert names("tensorflow") == {"tensorflow"} and names("jax") == {"jax"}
     assert not required & {"nbgrader", "dask", "pytest", "rich", "jinja2"}, "grader-only tools stay out"
     assert not [n for n in names if n.endswith((".ipynb", ".weights.h5", ".keras", "thresholds.json", ".yaml"))]
 
@@ -124,3 +131,70 @@ def test_autograder_check_runs_and_counts_what_it_leaves_to_the_grader(student):
     public = [c for c in spec.calls if c.expected is not None and not checks.is_training(c.check)]
     assert f"{len(public)} of {len(public)} public checks passed." in done.stdout
     assert f"{len(spec.calls) - len(public)} more checks" in done.stdout
+
+
+def test_the_wheel_holds_every_file_the_kit_reads_at_run_time(student):
+    """Every file of the package that is not a module (templates, style sheets) is one the kit reads at run time:
+    the wheel must carry each, or an installed kit fails where the checkout works."""
+    wheel, _, _ = student
+    package = ROOT / "autograder"
+    data = sorted(p.relative_to(ROOT).as_posix() for p in package.rglob("*")
+                  if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts)
+    assert "autograder/templates/_base.css" in data
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    assert [f for f in data if f not in names] == []
+
+
+@pytest.fixture(scope="module")
+def installed_grader(student, tmp_path_factory):
+    """A fresh venv holding the kit installed from its wheel, not editable. The grader's own tools (nbgrader,
+    TensorFlow, ...) come from the checkout's venv through a .pth line, which adds their folder to sys.path without
+    running the checkout's editable hook, so `import autograder` can only find the wheel's copy."""
+    wheel, _, _ = student
+    tmp = tmp_path_factory.mktemp("installed")
+    env_dir = tmp / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    tools = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "grader-tools.pth").write_text(tools + "\n")
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+                           str(wheel)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    course = tmp / "course"
+    course.mkdir()
+    for item in ("course.yaml", "nbgrader_config.py"):
+        shutil.copy2(ROOT / item, course / item)
+    for folder in ("source", "release", "reference_weights"):
+        shutil.copytree(ROOT / folder / A, course / folder / A)
+    return python, course, tmp
+
+
+def test_the_installed_wheel_grades_a_solution_and_writes_every_report(installed_grader):
+    python, course, tmp = installed_grader
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOGRADER_", "AUTOENCODER_KIT_", "PYTHON"))}
+    env.update(HOME=str(tmp / "home"), AUTOENCODER_KIT_CACHE=str(tmp / "cache"))
+    where = subprocess.run([str(python), "-c", "import autograder; print(autograder.__file__)"], cwd=course, env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert str(tmp / "venv") in where and str(ROOT) not in where, where
+    submitted = course / "submitted" / "ada" / A
+    submitted.mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / A / f"{A}.ipynb", submitted / f"{A}.ipynb")
+    autograder = str(python.parent / "autograder")
+    for command in ([autograder, "grade", "submitted", "--assignment", A], [autograder, "report"]):
+        done = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    result = json.loads((course / "autograded" / "ada" / A / "results.json").read_text())
+    assert result["score"] == result["max_score"] > 0, result["output"]
+    style = (ROOT / "autograder" / "templates" / "_base.css").read_text().strip().splitlines()[0]
+    pages = [course / "autograded" / "ada" / A / "feedback.html", course / "feedback" / "ada" / A / f"{A}.html",
+             course / "reports" / A / "summary.html"]
+    for page in pages:
+        assert style in page.read_text(), f"{page} lacks the kit's style sheet"
+    for table in ("class.csv", "canvas.csv"):  # moodle.csv leaves out a total still waiting for a written answer
+        assert "ada" in (course / "reports" / A / table).read_text()
+    assert (course / "reports" / A / "moodle.csv").is_file()
+    assert json.loads((course / "autograded" / "ada" / A / f"{A}.ipynb").read_text())["cells"]

@@ -29,7 +29,7 @@ from ..config import Course
 from ..errors import KitError
 from ..graded_notebook import write_graded_notebook
 from ..grading import Grader
-from ..results import ManualAnswer, format_points
+from ..results import ManualAnswer, SubmissionResult, as_result, format_points
 from .jobs import Job, Task, file_sha256, find_tasks, grader_failed, graded_with, hidden_submissions, staleness, \
     write_result
 from .pool import Pool, open_pool
@@ -39,12 +39,15 @@ from .progress import BatchSummary, Progress, duration
 def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = None, out: Path | None = None,
                 workers: int = 1, force: bool = False, scheduler: str | None = None, profile: str | None = None,
                 log: Callable[[str], object] = print, graders: dict[str, Grader] | None = None,
-                progress: bool | None = None, pool: Pool | None = None) -> BatchSummary:
+                progress: bool | None = None, pool: Pool | None = None,
+                graded_notebooks: bool = True) -> BatchSummary:
     """Grade every submission under `paths` that has no current result (all with `force`) and write each result as
     it arrives. The pool: `pool` when given (the caller closes it), else `workers` threads here or the Dask cluster
     at `scheduler` (see `open_pool`). `profile` names the training profile (None: the pool's or this machine's
     choice). `graders` replaces the graders made from `course` (tests pass fakes); `progress` forces the progress
-    bar on or off (default: on a terminal)."""
+    bar on or off (default: on a terminal). `graded_notebooks=False` writes results alone, without the notebooks for
+    nbgrader's formgrader (Gradescope has no formgrader, and its image no nbgrader): every written answer is then
+    left to a person."""
     start = time.monotonic()
     summary = BatchSummary()
     tasks = find_tasks(course, paths, assignment=assignment, out=out, notes=summary.notes)
@@ -62,12 +65,12 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
             if time.monotonic() - began > 2:
                 log(f"computed the reference results of '{name}' in {duration(time.monotonic() - began)} "
                     "(cached until the kit or the source notebook changes).")
-        if jobs:  # the graded notebook's nbgrader functions (a second of imports) load while the first workers run
+        if jobs and graded_notebooks:  # the graded notebook's nbgrader functions (a second of imports) load while the first workers run
             threading.Thread(target=importlib.import_module, args=("nbgrader.utils",), daemon=True,
                              name="import-ahead").start()
         with Progress(len(jobs), log=log, show=progress) as bar:
             def on_result(job: Job, result: dict) -> None:
-                _record(job, result, summary, bar)
+                _record(job, result, summary, bar, graded_notebooks)
 
             summary.interrupted = pool.run(jobs, on_result, lambda: bar.say(
                 "stopping: the submissions in flight finish and are written (Ctrl-C again to drop them)."))
@@ -108,30 +111,29 @@ def _plan(tasks: list[Task], graders: dict[str, Grader], force: bool, summary: B
     return jobs
 
 
-def _record(job: Job, result: dict, summary: BatchSummary, bar: Progress) -> None:
+def _record(job: Job, result: dict, summary: BatchSummary, bar: Progress, graded_notebook: bool) -> None:
     """Write one result as it arrives and count it; a result that cannot be written stops the batch."""
-    result.setdefault("extra_data", {})["graded_with"] = job.graded_with
+    typed = as_result(result)
+    typed.graded_with = job.graded_with
     try:
-        manual = _write_graded_notebook(job, result, bar)
-        result["extra_data"]["manual"] = [m.to_dict() for m in manual]
-        write_result(job.task, result)
+        typed.manual = _write_graded_notebook(job, typed, bar) if graded_notebook else _left_to_a_person(job)
+        write_result(job.task, typed.to_dict())
     except OSError as err:  # a full disk, a lost mount: no point grading what cannot be written
         raise KitError(f"cannot write the results of {job.task.student} to {job.task.out_dir}: "
                        f"{err.strerror or err}. The {summary.graded} written so far are kept; run the same command "
                        "again to grade the rest.") from None
     summary.graded += 1
-    findings = result["extra_data"].get("findings") or []
-    kinds = sorted({f["kind"] for f in findings})
+    kinds = sorted({f.kind for f in typed.findings})
     summary.findings.update(kinds)
-    if grader_failed(findings):
+    if grader_failed(typed.findings):
         summary.errors.append(job.task.student)
     else:
-        summary.percents.append(100 * result["score"] / result["max_score"] if result["max_score"] else 0.0)
-    score = f"{format_points(result['score'])}/{format_points(result['max_score'])}"
+        summary.percents.append(100 * typed.score / typed.max_score if typed.max_score else 0.0)
+    score = f"{format_points(typed.score)}/{format_points(typed.max_score)}"
     bar.advance(f"{job.task.student} {job.task.assignment}: {score}" + (f" ({', '.join(kinds)})" if kinds else ""))
 
 
-def _write_graded_notebook(job: Job, result: dict, bar: Progress) -> list[ManualAnswer]:
+def _write_graded_notebook(job: Job, result: SubmissionResult, bar: Progress) -> list[ManualAnswer]:
     """`<out>/<assignment>.ipynb`, the notebook formgrader opens, before results.json (so a results.json always has
     its notebook); returns the written answers as found. It never replaces the submission itself, and a failure to
     build it (a fault of the kit) leaves every written answer to grade by hand, without stopping the class."""
@@ -140,7 +142,7 @@ def _write_graded_notebook(job: Job, result: dict, bar: Progress) -> list[Manual
     if out.resolve() == job.task.notebook.resolve():
         bar.say(f"{job.task.student}: no graded notebook, it would replace the submission {out}; grade into "
                 "another folder (--out) for formgrader.")
-        return [ManualAnswer(c.grade_id, c.points, answered=True) for c in spec.manual]
+        return _left_to_a_person(job)
     try:
         return write_graded_notebook(job.task.notebook, out, spec, job.grader.release, result)
     except OSError:
@@ -148,4 +150,9 @@ def _write_graded_notebook(job: Job, result: dict, bar: Progress) -> list[Manual
     except Exception as err:  # noqa: BLE001 - one submission's notebook must not stop the class
         bar.say(f"{job.task.student}: the graded notebook could not be written ({type(err).__name__}: {err}); "
                 "its written answers are left for a TA.")
-        return [ManualAnswer(c.grade_id, c.points, answered=True) for c in spec.manual]
+        return _left_to_a_person(job)
+
+
+def _left_to_a_person(job: Job) -> list[ManualAnswer]:
+    """Every written answer as waiting for a person, when no graded notebook tells which were left as released."""
+    return [ManualAnswer(c.grade_id, c.points, answered=True) for c in job.grader.spec.manual]

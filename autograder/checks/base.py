@@ -28,6 +28,7 @@ class Check:
     name: str = ""
     label: str = ""  # what is checked, for reports: "output shape of the block"
     quality: bool = False  # trains a model: its expected value comes from thresholds, not from the reference
+    structural: bool = False  # judges the layers themselves (kinds, order, settings, parameters), not their values
     dataset: str = ""  # for training checks: the data set the grader subsets for training and held-out testing
     assets: tuple[str, ...] = ()  # files in reference_weights/<a>/ that `evaluate` needs (e.g. a classifier)
 

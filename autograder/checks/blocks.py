@@ -112,6 +112,8 @@ class BlockOutputShape(Check):
 class _BlockSummary(Check):
     """Checks that judge the layers the block adds, from one summary of them."""
 
+    structural = True
+
     def probe(self, fn, *, input_shape, num_filters):
         import keras
 

@@ -62,6 +62,7 @@ class ConditionedShape(Check):
 @register
 class ConditioningLayers(Check):
     name = "conditioning_layers"
+    structural = True
     label = "layers of the conditioning (kinds, sizes, parameters)"
 
     def probe(self, fn, *, input_shape, n_attributes):

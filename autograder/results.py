@@ -173,11 +173,15 @@ class SubmissionResult:
         line = f"{self.student}: {format_points(self.score)} / {format_points(self.max_score)} on {self.assignment}."
         if not self.manual:
             return line
-        names = ", ".join(f"{m.grade_id} ({format_points(m.max_score)})" for m in self.manual)
         total = format_points(self.max_score + self.manual_max_score)
+        if len(self.manual) == 1:
+            answers = f"The written answer {self.manual[0].grade_id} ({format_points(self.manual_max_score)} points) is"
+        else:
+            names = ", ".join(f"{m.grade_id} ({format_points(m.max_score)})" for m in self.manual)
+            answers = f"The written answers {names}, {format_points(self.manual_max_score)} points, are"
         return (f"{self.student}: {format_points(self.score)} / {format_points(self.max_score)} autograded points on "
-                f"{self.assignment}. The written answers, {format_points(self.manual_max_score)} more points "
-                f"({names}), are graded by hand, outside this score: the assignment is out of {total} in all.")
+                f"{self.assignment}. {answers} graded by hand, outside this score: the assignment is out of {total} "
+                "in all.")
 
     def to_dict(self) -> dict:
         lines = [self.total_line()]

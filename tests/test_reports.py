@@ -113,6 +113,19 @@ def test_without_written_answers_every_readable_total_is_final(tmp_path):
     assert (course / "reports" / A / "moodle.csv").read_text() == "Username,autoencoder\nada,10\nbo,5\ncy,3.5\n"
 
 
+def test_one_total_everywhere_the_summary_names_both_parts(reported):
+    """The summary's scores are the autograder's (out of 10); it says the written answer brings the assignment to
+    the 12 of class.csv and canvas.csv, and results.json's own sentence says the same."""
+    course, _ = reported
+    summary = (course / "reports" / A / "summary.html").read_text()
+    assert "the autograder's, out of 10 points" in summary and "bring the assignment to 12" in summary
+    assert "mean autograded score" in summary
+    result = read_result(course / "autograded" / "ada" / A / "results.json")
+    assert result.to_dict()["output"].startswith(
+        "ada: 10 / 10 autograded points on autoencoder. The written answer explain_latent (2 points) is graded by "
+        "hand, outside this score: the assignment is out of 12 in all.")
+
+
 def test_late_flag_needs_both_a_due_date_and_a_timestamp(course):
     write_reports(course)  # no due date
     rows = (course / "reports" / A / "class.csv").read_text().splitlines()

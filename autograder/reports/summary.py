@@ -17,7 +17,7 @@ from ..feedback import environment, metric_values
 from ..files import atomic_write
 from . import figures as fig
 from .reading import MetricRules, Submission
-from .tables import ordered_union, usual_max_score
+from .tables import ordered_union, usual_max_score, usual_max_total
 
 
 def write_summary(folder: Path, assignment: str, subs: Sequence[Submission], thresholds: MetricRules,
@@ -74,6 +74,7 @@ def summary_view(
         "n_students": len(subs),
         "n_graded": len(graded),
         "max_score": max_score,
+        "max_total": usual_max_total(graded),  # with the written answers, which a person grades
         "mean": statistics.fmean(scores) if scores else None,
         "median": statistics.median(scores) if scores else None,
         "low": min(scores) if scores else None,

@@ -1,7 +1,7 @@
 """Results of grading, from one check up to one submission, and the one way to and from a results.json.
 
-`SubmissionResult.to_dict()` gives Gradescope's schema, the form a results.json is written in;
-`SubmissionResult.from_dict()` and `read_result()` are the only readers of that form: everything that reads a
+`SubmissionResult.to_dict()` gives Gradescope's schema, the form a results.json is written in (`result_json`, its
+one writer); `SubmissionResult.from_dict()` and `read_result()` are the only readers of that form: everything that reads a
 results.json back (batch, feedback, reports, the CLI) goes through them, and a file they cannot use raises
 `MalformedResult`, whose message says what is wrong with it.
 """
@@ -273,6 +273,11 @@ def read_result(path: str | os.PathLike) -> SubmissionResult:
         return SubmissionResult.from_dict(data)
     except MalformedResult as exc:
         raise MalformedResult(exc.reason, path) from None
+
+
+def result_json(result: SubmissionResult) -> str:
+    """The text of a results.json: the only place a result becomes JSON (`read_result` is the only reader)."""
+    return json.dumps(result.to_dict(), indent=1, sort_keys=True) + "\n"
 
 
 def as_result(value: SubmissionResult | Mapping) -> SubmissionResult:

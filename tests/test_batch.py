@@ -147,16 +147,16 @@ def test_a_sandbox_that_could_not_start_is_not_a_final_result(tiny_course, scrip
 
 
 def test_a_grader_fault_is_told_by_the_finding_kind_not_its_message():
-    """`sandbox_unavailable` and `grader_error` findings (as dataclasses, or as dicts read from a results.json) make
-    a result the grader's failure; a sentence in another kind's message does not."""
+    """`sandbox_unavailable` and `grader_error` findings (as written, or as read back from a results.json) make a
+    result the grader's failure; a sentence in another kind's message does not."""
     sandbox = Finding(SANDBOX_UNAVAILABLE, "any words at all")
-    assert sandbox.grader_fault and grader_failed([sandbox]) and grader_failed([sandbox.to_dict()])
-    assert grader_failed([{"kind": GRADER_ERROR, "message": ""}])
-    assert grader_failed([{"kind": "timeout", "message": "x"}, {"kind": SANDBOX_UNAVAILABLE}])
-    assert not grader_failed([{"kind": "worker_stopped", "message": "the grader could not set up its sandbox"}])
-    assert not grader_failed([Finding("answer_cell_error", "sandbox_unavailable"), {"kind": ["grader_error"]},
-                              {"message": "grader_error"}, "grader_error", None])
-    assert not grader_failed(None) and not grader_failed([])
+    assert sandbox.grader_fault and grader_failed([sandbox]) and grader_failed([Finding.from_dict(sandbox.to_dict())])
+    assert grader_failed([Finding(GRADER_ERROR, "")])
+    assert grader_failed([Finding("timeout", "x"), Finding(SANDBOX_UNAVAILABLE, "")])
+    assert not grader_failed([Finding("worker_stopped", "the grader could not set up its sandbox")])
+    assert not grader_failed([Finding("answer_cell_error", "sandbox_unavailable"),
+                              Finding("answer_cell_error", "grader_error")])
+    assert not grader_failed([])
 
 
 def test_results_that_cannot_be_written_stop_the_batch_with_a_sentence(tiny_course, scripted, tmp_path):
@@ -197,15 +197,15 @@ def test_find_tasks_one_notebook_per_student_and_assignment(tiny_course, tmp_pat
     assert tasks[0].timestamp == subs / "ada" / A / "timestamp.txt" and tasks[1].timestamp is None
     assert len(notes) == 2 and "ada: graded autoencoder.ipynb, not" in notes[0]
     # Results carry nbgrader's timestamp beside them, for the late flag.
-    write_result(tasks[0], {"score": 1, "max_score": 2, "tests": [], "extra_data": {"findings": []}})
+    small = SubmissionResult.from_dict({"score": 1, "max_score": 2, "tests": [], "extra_data": {"findings": []}})
+    write_result(tasks[0], small)
     assert (tmp_path / "out" / "ada" / A / "timestamp.txt").read_text().startswith("2026-11-20 10:00")
     assert sorted(p.name for p in (tmp_path / "out" / "ada" / A).iterdir()) == [
         "feedback.html", "results.json", "timestamp.txt"]  # no temporary files left
     # A timestamp.txt that is a link (to an earlier time, or to a file of the grader's) is not copied.
     link = subs / "bob" / A / "timestamp.txt"
     link.symlink_to(subs / "ada" / A / "timestamp.txt")
-    write_result(dataclasses.replace(tasks[1], timestamp=link), {"score": 1, "max_score": 2, "tests": [],
-                                                                  "extra_data": {"findings": []}})
+    write_result(dataclasses.replace(tasks[1], timestamp=link), small)
     assert sorted(p.name for p in tasks[1].out_dir.iterdir()) == ["feedback.html", "results.json"]
 
 

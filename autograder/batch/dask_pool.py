@@ -6,7 +6,8 @@
             `graded_with`
     worker: unpacks the archive once per archive, builds the Grader once per process with the batch's profile,
             refuses to grade when its own `graded_with` differs from the client's (another kit version: a
-            grader_error result, not a wrong grade), grades the bytes in a temporary folder, returns the result dict
+            grader_error result, not a wrong grade), grades the bytes in a temporary folder, returns the
+            SubmissionResult (pickled back as it is)
     client: writes each result as it arrives, exactly as with the thread pool (driver.py)
 
 So a worker needs the kit installed (the same version) and the data offline, not the course checkout or a shared
@@ -36,6 +37,7 @@ from ..errors import KitError
 from ..files import atomic_write
 from ..grading import Grader
 from ..grading.profile import profile_name
+from ..results import SubmissionResult
 from .jobs import Job, error_result, grade_safely, graded_with, kit_fingerprint
 
 GPU = "GPU"  # the Dask resource that GPU workers declare
@@ -91,7 +93,7 @@ class DaskPool:
                            "start GPU workers with `--resources GPU=1`, or grade with `--profile cpu`.")
         return grader.with_profile(self.profile)
 
-    def run(self, jobs: list[Job], on_result: Callable[[Job, dict], None],
+    def run(self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None],
             on_interrupt: Callable[[], None]) -> bool:
         """Submit every job, call `on_result` as results arrive. Ctrl-C cancels what is left (the cluster cannot
         stop a task in flight; its result is dropped and the next run grades it)."""
@@ -164,7 +166,7 @@ _graders: dict[tuple, Grader] = {}
 
 
 def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, backend: str, expected: dict,
-                 hide: list[str], filename: str, content: bytes, student: str) -> dict:
+                 hide: list[str], filename: str, content: bytes, student: str) -> SubmissionResult:
     """Runs on a Dask worker: grade one submission's bytes with the grader built from the client's archive, with
     the client's profile and Keras backend."""
     grader = _worker_grader(bundle, bundle_id, assignment, profile, backend, hide)

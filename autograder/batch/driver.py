@@ -29,7 +29,7 @@ from ..config import Course
 from ..errors import KitError
 from ..graded_notebook import write_graded_notebook
 from ..grading import Grader
-from ..results import ManualAnswer, SubmissionResult, as_result, format_points
+from ..results import ManualAnswer, SubmissionResult, format_points
 from .jobs import Job, Task, file_sha256, find_tasks, grader_failed, graded_with, hidden_submissions, staleness, \
     write_result
 from .pool import Pool, open_pool
@@ -69,7 +69,7 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
             threading.Thread(target=importlib.import_module, args=("nbgrader.utils",), daemon=True,
                              name="import-ahead").start()
         with Progress(len(jobs), log=log, show=progress) as bar:
-            def on_result(job: Job, result: dict) -> None:
+            def on_result(job: Job, result: SubmissionResult) -> None:
                 _record(job, result, summary, bar, graded_notebooks)
 
             summary.interrupted = pool.run(jobs, on_result, lambda: bar.say(
@@ -111,13 +111,12 @@ def _plan(tasks: list[Task], graders: dict[str, Grader], force: bool, summary: B
     return jobs
 
 
-def _record(job: Job, result: dict, summary: BatchSummary, bar: Progress, graded_notebook: bool) -> None:
+def _record(job: Job, typed: SubmissionResult, summary: BatchSummary, bar: Progress, graded_notebook: bool) -> None:
     """Write one result as it arrives and count it; a result that cannot be written stops the batch."""
-    typed = as_result(result)
     typed.graded_with = job.graded_with
     try:
         typed.manual = _write_graded_notebook(job, typed, bar) if graded_notebook else _left_to_a_person(job)
-        write_result(job.task, typed.to_dict())
+        write_result(job.task, typed)
     except OSError as err:  # a full disk, a lost mount: no point grading what cannot be written
         raise KitError(f"cannot write the results of {job.task.student} to {job.task.out_dir}: "
                        f"{err.strerror or err}. The {summary.graded} written so far are kept; run the same command "

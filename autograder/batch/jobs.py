@@ -4,7 +4,7 @@ one submission without ever stopping the batch, and writing its result.
     find_tasks  -> Task per (student, assignment): the notebook, where its result goes, nbgrader's timestamp
     graded_with -> what besides the notebook a result depends on (kit, source, release, reference files, settings)
     staleness   -> None when results.json names the same notebook sha256 and the same `graded_with`, else why not
-    grade_safely / error_result -> a result dict, a `grader_error` finding in place of an exception
+    grade_safely / error_result -> a SubmissionResult, a `grader_error` finding in place of an exception
     write_result -> feedback.html then results.json, each written atomically
 
 Nothing here knows about pools: the thread pool and the Dask pool (and the Dask workers) all use these functions.
@@ -20,7 +20,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable
 
 from .. import __version__
 from ..config import Course
@@ -28,7 +28,7 @@ from ..errors import KitError
 from ..feedback import render_feedback
 from ..files import atomic_write
 from ..grading import PRIVATE, Grader
-from ..results import GRADER_ERROR, GRADER_FAULTS, Finding, MalformedResult, SubmissionResult, read_result
+from ..results import GRADER_ERROR, Finding, MalformedResult, SubmissionResult, read_result, result_json
 from ..student_files import read_small_file
 
 
@@ -195,36 +195,26 @@ def staleness(job: Job) -> str | None:
     return f"{' and '.join(changed)} changed" if changed else None
 
 
-def grader_failed(findings: Iterable[Finding | Mapping[str, Any]] | None) -> bool:
-    """Whether a result's findings say the grader, not the submission, failed: a finding of a grader-fault kind
-    (`results.GRADER_FAULTS`), whether a `Finding` or its dict as read from a results.json."""
-    for finding in findings or []:
-        if isinstance(finding, Finding):
-            kind = finding.kind
-        elif isinstance(finding, Mapping):
-            kind = finding.get("kind")
-        else:
-            continue
-        if isinstance(kind, str) and kind in GRADER_FAULTS:
-            return True
-    return False
+def grader_failed(findings: Iterable[Finding]) -> bool:
+    """Whether a result's findings say the grader, not the submission, failed (`results.GRADER_FAULTS`)."""
+    return any(f.grader_fault for f in findings)
 
 
 # ---------------------------------------------------------------------------------------------- one submission
 
 
-def grade_safely(grader: Grader, path: Path, *, student: str) -> dict:
+def grade_safely(grader: Grader, path: Path, *, student: str) -> SubmissionResult:
     """Grade one submission; an exception in the grader becomes the result (a `grader_error` finding), never a
     crash of the batch."""
     start = time.monotonic()
     try:
-        return grader.grade(path, student=student).to_dict()
+        return grader.grade(path, student=student)
     except Exception as err:  # noqa: BLE001 - one submission's failure is its own result
         return error_result(grader, student, err, elapsed=time.monotonic() - start, sha256=file_sha256(path))
 
 
 def error_result(grader: Grader, student: str, err: BaseException | str, *, elapsed: float = 0.0,
-                 sha256: str | None = None) -> dict:
+                 sha256: str | None = None) -> SubmissionResult:
     """The result of a submission the grader failed on: no checks, one `grader_error` finding (graded again by the
     next run)."""
     what = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
@@ -233,14 +223,14 @@ def error_result(grader: Grader, student: str, err: BaseException | str, *, elap
     return SubmissionResult(
         assignment=grader.assignment, student=student, checks=[], findings=[finding], max_score=grader.spec.max_score,
         execution_time=elapsed, kit_version=__version__, notebook_sha256=sha256,
-        timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")).to_dict()
+        timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
 
-def write_result(task: Task, result: Mapping[str, Any]) -> None:
+def write_result(task: Task, result: SubmissionResult) -> None:
     """nbgrader's timestamp (when the submission has one), feedback.html, then results.json, each atomically: a
     reader, or a rerun after a crash, sees a whole results.json or none, and a results.json always has its page."""
     stamp = read_small_file(task.timestamp) if task.timestamp is not None else None
     if stamp is not None:
         atomic_write(task.out_dir / "timestamp.txt", stamp)
     atomic_write(task.out_dir / "feedback.html", render_feedback(result))
-    atomic_write(task.out_dir / "results.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
+    atomic_write(task.out_dir / "results.json", result_json(result))

@@ -6,7 +6,7 @@
                 -> pool.run(jobs, on_result, on_interrupt) -> interrupted?
                 -> pool.close()
 
-`run` calls `on_result(job, result_dict)` in the caller's thread as each result arrives, and `on_interrupt()` once
+`run` calls `on_result(job, result)` in the caller's thread as each result arrives, and `on_interrupt()` once
 on a first Ctrl-C (the pool then stops starting new gradings and returns True).
 """
 
@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 
 from ..config import Course
 from ..grading import Grader
+from ..results import SubmissionResult
 from .dask_pool import DaskPool
 from .jobs import Job
 from .thread_pool import ThreadPool
@@ -28,7 +29,7 @@ class Pool(Protocol):
 
     def adapt(self, grader: Grader) -> Grader: ...
 
-    def run(self, jobs: list[Job], on_result: Callable[[Job, dict], None],
+    def run(self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None],
             on_interrupt: Callable[[], None]) -> bool: ...
 
     def close(self) -> None: ...

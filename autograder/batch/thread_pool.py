@@ -14,6 +14,7 @@ from typing import Callable
 
 from ..errors import KitError
 from ..grading import Grader
+from ..results import SubmissionResult
 from .jobs import Job, grade_safely
 
 
@@ -34,12 +35,12 @@ class ThreadPool:
     def adapt(self, grader: Grader) -> Grader:
         return grader  # this machine grades with what the grader was made with
 
-    def run(self, jobs: list[Job], on_result: Callable[[Job, dict], None],
+    def run(self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None],
             on_interrupt: Callable[[], None]) -> bool:
         """Grade `jobs`, calling `on_result` in this thread as each finishes. A first Ctrl-C stops new gradings and
         waits for those in flight (returns True); a second one leaves at once."""
         todo: queue.Queue[Job] = queue.Queue()
-        done: queue.Queue[tuple[Job, dict]] = queue.Queue()
+        done: queue.Queue[tuple[Job, SubmissionResult]] = queue.Queue()
         for job in jobs:
             todo.put(job)
 

@@ -8,6 +8,9 @@ Names it understands, in this order:
 - plain: `<student>.ipynb`;
 - a folder per student: `<student>/<anything>.ipynb`.
 
+Canvas's names give no first and last names (`lastfirst` is both, lowercased and run together), so the students get
+none: the report says how to import them into nbgrader's gradebook, where formgrader shows them.
+
 A single folder that wraps everything (as some zips have) is looked through. Each placed notebook becomes
 `submitted/<student>/<a>/<a>.ipynb` with nbgrader's `timestamp.txt`: the zip entry's time (its UTC extended
 timestamp when the zip has one, else its DOS time read as UTC, which is what Canvas writes), or a file's
@@ -34,6 +37,9 @@ MAX_BYTES = 100 * 1024 * 1024  # a notebook larger than this is listed, not unpa
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's Exchange.timestamp_format
 CANVAS = re.compile(r"^(?P<name>[^_/]+)_(?:(?P<late>late)_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$", re.IGNORECASE)
 STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+NAMES_HINT = ("Canvas's file names give no first and last names, so formgrader shows these students as 'None, None'; "
+              "to show names, run `nbgrader db student import students.csv` (columns id,first_name,last_name,email; "
+              "the ids as collected here) after `autograder report`.")
 
 
 @dataclass
@@ -60,6 +66,7 @@ class CollectReport:
     unplaced: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
     late: list[str] = field(default_factory=list)  # students Canvas marked late
     renamed: list[str] = field(default_factory=list)  # students whose Canvas name was shared
+    canvas: bool = False  # some students were named by Canvas, which gives no first and last names
 
     def __str__(self) -> str:
         placed = len(self.collected) + len(self.replaced)
@@ -76,6 +83,8 @@ class CollectReport:
         if self.unplaced:
             lines.append(f"could not place {len(self.unplaced)} file(s):")
             lines += [f"  - {name}: {why}" for name, why in self.unplaced]
+        if self.canvas:
+            lines.append(NAMES_HINT)
         return "\n".join(lines)
 
 
@@ -96,6 +105,7 @@ def collect(source: Path, course_root: Path, assignment: str, *, force: bool = F
             entry.name = name
             entries.append(entry)
     _disambiguate(entries, report)
+    report.canvas = any(e.canvas_user for e in entries)
     newest: dict[str, Entry] = {}
     for entry in sorted(entries, key=lambda e: (e.student, e.time, e.canvas_submission, e.name)):
         if entry.student in newest:

@@ -2,12 +2,13 @@
 
 It is the submission as nbgrader's autograde would leave it, made without running anything: outputs cleared, each
 graded cell found as the grader found it (the last copy of a grade_id, else its cell id), locked cells restored from
-the source notebook (hidden tests included, as nbgrader restores them from its database), nbgrader's cell metadata
-from the release, missing graded cells put back, and the release's kernel. The kit's results go in as plain text:
-each test cell's checks as its output, the findings in a first markdown cell. The notebook is data here: nothing in
-it is run. formgrader shows markdown and raw cells as HTML in the TA's logged-in browser, so the student's HTML is
-made harmless first (nbconvert's own sanitizer; a raw cell becomes text). See docs/reports.md for how a TA grades
-with it.
+the source notebook, nbgrader's cell metadata from the release, missing graded cells put back, and the release's
+kernel. Hidden tests are not put back: each HIDDEN TESTS block becomes a one-line comment, so that no nbgrader view or
+export of this notebook (formgrader, generate_feedback, nbconvert) can show their inputs. The kit's results go in as
+plain text: each test cell's checks as its output, the findings in a first markdown cell. The notebook is data here:
+nothing in it is run. formgrader shows markdown and raw cells as HTML in the TA's logged-in browser, so the student's
+HTML is made harmless first (nbconvert's own sanitizer; a raw cell becomes text). See docs/reports.md for how a TA
+grades with it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from .files import atomic_write
-from .notebook import Spec, Submission, graded_cells, read_notebook_json
+from .notebook import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    Spec,
+    Submission,
+    graded_cells,
+    read_notebook_json,
+)
 from .results import ManualAnswer, SubmissionResult, as_result, format_points
 
 SUMMARY_CELL_ID = "autograder-summary"
+# What a HIDDEN TESTS block of a test cell becomes: the checks' results are the cell's output, their inputs stay secret.
+HIDDEN_PLACEHOLDER = "# Hidden checks: their inputs are not shown; their results are in this cell's output."
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # nbformat 4.5's rule for cell ids
 _KEPT_FLAGS = ("deletable", "editable")  # the cell metadata nbgrader's LockCells sets beside its own
 _HTML_TAG = re.compile(r"<[A-Za-z!/?]")  # where markdown holds HTML (a bare `x < 3` does not)
@@ -97,13 +107,15 @@ def _restore(cells: list, spec: Spec, release: dict, result: SubmissionResult) -
 
 def _graded_cell(released: dict, source, student: dict | None, result: SubmissionResult) -> dict:
     """A graded cell: the student's text for an answer (the release's stub when it is missing), the source's text
-    for every other cell; the release's type and nbgrader metadata. Only a locked cell's checksum is computed
-    again (its text may hold hidden tests); an answer keeps the release's, which tells an untouched answer."""
+    for every other cell with its hidden tests replaced; the release's type and nbgrader metadata. Only a locked
+    cell's checksum is computed again, for the text written here; an answer keeps the release's, which tells an
+    untouched answer."""
     from nbformat import from_dict
     from nbgrader.utils import compute_checksum
 
     answer = source.kind in ("answer", "manual")
-    text = _text(student) if (answer and student is not None) else (_text(released) if answer else source.code)
+    text = _text(student) if (answer and student is not None) else (_text(released) if answer else
+                                                                     without_hidden_tests(source.code))
     if answer and student is not None and released["cell_type"] == "markdown":
         text = _harmless_markdown(text)
     cell = _blank(released["cell_type"], text, released.get("id"))
@@ -118,6 +130,25 @@ def _graded_cell(released: dict, source, student: dict | None, result: Submissio
         if attachments:
             cell["attachments"] = attachments
     return cell
+
+
+def without_hidden_tests(code: str) -> str:
+    """`code` with each block from a HIDDEN TESTS begin marker to its end marker (both included) replaced by
+    `HIDDEN_PLACEHOLDER`; a block that is never closed runs to the end of the cell, so it is replaced too."""
+    lines: list[str] = []
+    hidden = False
+    for line in code.splitlines(keepends=True):
+        marker = line.strip()
+        if marker == HIDDEN_BEGIN and not hidden:
+            hidden = True
+            indent = line[:len(line) - len(line.lstrip())]
+            lines.append(f"{indent}{HIDDEN_PLACEHOLDER}\n")
+        elif marker == HIDDEN_END and hidden:
+            hidden = False
+        elif not hidden:
+            lines.append(line)
+    text = "".join(lines)
+    return text if code.endswith("\n") else text.removesuffix("\n")
 
 
 def _student_cell(cell: Any) -> dict | None:

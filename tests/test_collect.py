@@ -72,6 +72,8 @@ def test_canvas_zip_into_nbgrader_layout(tmp_path):
     text = str(report)
     assert "collected 4 submission(s)" in text and "could not place 3 file(s)" in text
     assert "marked late by Canvas:\n  - babbagebob" in text
+    assert text.endswith("run `nbgrader db student import students.csv` (columns id,first_name,last_name,email; the "
+                         "ids as collected here) after `autograder report`.")  # Canvas gives no names to show
 
 
 def test_nbgrader_reads_the_timestamps(tmp_path):
@@ -111,6 +113,7 @@ def test_folder_with_plain_names_and_student_folders(tmp_path):
     report = collect(tmp_path / "download", tmp_path / "course", A)
     assert content(tmp_path / "course", "ada") == nb("ada") and content(tmp_path / "course", "dee") == nb("dee")
     assert report.unplaced == [("wrapper/notes.txt", "not a notebook (.ipynb)")]
+    assert "nbgrader db student import" not in str(report)  # no Canvas names: nothing to say about names
 
 
 def test_two_canvas_users_with_one_name_get_their_ids(tmp_path):

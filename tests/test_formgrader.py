@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import html
 import json
 import os
 import re
@@ -131,8 +132,8 @@ def formgrader(course):
         log.close()
 
 
-def request(base: str, path: str, data: dict | None = None) -> tuple[int, str]:
-    req = urllib.request.Request(base + path, method="GET" if data is None else "PUT",
+def request(base: str, path: str, data: dict | None = None, method: str = "PUT") -> tuple[int, str]:
+    req = urllib.request.Request(base + path, method="GET" if data is None else method,
                                  data=None if data is None else json.dumps(data).encode(),
                                  headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as response:
@@ -236,3 +237,107 @@ def test_a_manual_score_entered_in_formgrader_reaches_the_report(course, formgra
     again = {g["name"]: g for g in get(formgrader, f"/formgrader/api/grades?submission_id={ada['id']}")}
     assert again[gid]["manual_score"] == 2.5 and again[gid]["needs_manual_grade"] is False
     assert class_rows(course, "cvae")["ada"]["total"] == row["total"]
+
+
+# ---- formgrader's other buttons, and nbgrader's own commands, on a course the kit grades ---------------------------
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """An nbgrader command in the course, as a TA runs it: the course's nbgrader_config.py applies."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def post(base: str, path: str) -> dict:
+    status, body = request(base, path, {}, method="POST")
+    assert status == 200, (path, status)
+    return json.loads(body)
+
+
+def check_lines(assignment: str, *, hidden: bool) -> list[str]:
+    """The source's test cell lines between the HIDDEN TESTS markers (the hidden checks and their inputs), or the
+    public run_check lines outside them."""
+    from autograder.notebook import HIDDEN_BEGIN, HIDDEN_END, load_spec
+
+    lines: list[str] = []
+    for test in load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment).tests:
+        inside = False
+        for line in test.code.splitlines():
+            if line.strip() in (HIDDEN_BEGIN, HIDDEN_END):
+                inside = line.strip() == HIDDEN_BEGIN
+            elif inside == hidden and line.strip().startswith("run_check("):
+                lines.append(line.strip())
+    assert lines, assignment  # every assignment has both kinds, so the tests below look at something
+    return lines
+
+
+def hidden_lines(assignment: str) -> list[str]:
+    return check_lines(assignment, hidden=True)
+
+
+def shown_text(page: str) -> str:
+    """What a browser shows of an HTML page: without tags (syntax highlighting splits code into spans), unescaped."""
+    return html.unescape(re.sub(r"<[^>]*>", "", page))
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_formgrader_shows_no_hidden_test_of_a_graded_submission(course, formgrader, assignment):
+    from autograder.graded_notebook import HIDDEN_PLACEHOLDER
+
+    ada = submission_ids(formgrader, assignment)["ada"]
+    text = shown_text(get(formgrader, f"/formgrader/submissions/{ada['id']}/"))
+    assert HIDDEN_PLACEHOLDER in text
+    # The public checks show, spelled as in the source: so would the hidden ones, were they there.
+    assert [line for line in check_lines(assignment, hidden=False) if line not in text] == []
+    assert "HIDDEN TESTS" not in text
+    assert [line for line in hidden_lines(assignment) if line in text] == []
+
+
+def test_generate_feedback_writes_the_kits_page_which_holds_no_hidden_test(course, formgrader):
+    """nbgrader's generate_feedback, from the command line and from formgrader's button, writes the page that
+    `autograder report` wrote, byte for byte, and nothing of nbgrader's own rendering."""
+    feedback = course / "feedback"
+    before = files_of(feedback)
+    assert "ada/autoencoder/autoencoder.html" in before
+    run = nbgrader(course, "generate_feedback", "autoencoder", "--force")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert files_of(feedback) == before  # no results.json, no feedback.html copied beside the pages either
+    (feedback / "bob" / "vae" / "vae.html").unlink()
+    answer = post(formgrader, "/formgrader/api/assignment/vae/bob/generate_feedback")
+    assert answer["success"] is True, answer
+    assert files_of(feedback) == before
+    for assignment in ASSIGNMENTS:
+        for student in ("ada", "bob"):
+            page = (feedback / student / assignment / f"{assignment}.html").read_text()
+            assert [line for line in hidden_lines(assignment) if line in shown_text(page)] == []
+
+
+def test_autograde_refuses_and_names_the_kits_command_leaving_everything_as_it_was(course, formgrader):
+    """nbgrader's autograde would run the students' code outside the kit's sandbox; formgrader's button passes
+    --force, which would first delete the kit's results. Both stop before touching anything, and say what to run."""
+    graded, book = files_of(course / "autograded"), (course / "gradebook.db").read_bytes()
+    run = nbgrader(course, "autograde", "autoencoder", "--force")
+    assert run.returncode == 1
+    assert "`autograder grade submitted/ --assignment autoencoder`" in run.stderr and "Nothing was changed" in run.stderr
+    answer = post(formgrader, "/formgrader/api/submission/vae/ada/autograde")
+    assert answer["success"] is False and "`autograder grade submitted/ --assignment vae`" in answer["log"]
+    assert files_of(course / "autograded") == graded and (course / "gradebook.db").read_bytes() == book
+
+
+def test_names_imported_into_nbgrader_are_kept_by_the_report_and_shown_in_formgrader(course, formgrader):
+    """An LMS download gives no first and last names (Canvas's names only `lastfirst`); nbgrader's own roster import
+    adds them, and `autograder report` keeps them."""
+    roster = course / "students.csv"
+    roster.write_text("id,first_name,last_name,email\nada,Ada,Lovelace,ada@uni.example\nbob,Bob,Babbage,\n")
+    run = nbgrader(course, "db", "student", "import", str(roster))
+    assert run.returncode == 0, run.stderr[-3000:]
+    write_reports(course)
+    shown = {s["student"]: (s["first_name"], s["last_name"])
+             for s in get(formgrader, "/formgrader/api/submissions/autoencoder")}
+    assert shown["ada"] == ("Ada", "Lovelace") and shown["bob"] == ("Bob", "Babbage")
+    assert shown["cyd"] == (None, None)  # not in the roster: formgrader's "None, None"

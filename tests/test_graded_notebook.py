@@ -11,7 +11,13 @@ import nbformat
 import pytest
 from conftest import RELEASE, ROOT, SOLUTION, cell, notebook
 
-from autograder.graded_notebook import SUMMARY_CELL_ID, graded_notebook, write_graded_notebook
+from autograder.graded_notebook import (
+    HIDDEN_PLACEHOLDER,
+    SUMMARY_CELL_ID,
+    graded_notebook,
+    without_hidden_tests,
+    write_graded_notebook,
+)
 from autograder.notebook import load_release, load_spec
 from autograder.results import CheckResult, Finding, ManualAnswer, SubmissionResult
 
@@ -70,10 +76,13 @@ def test_the_solution_as_formgrader_reads_it(spec, release):
             assert meta == released["metadata"]["nbgrader"]  # the release's checksum tells an untouched answer
             assert mine["source"] == "".join(cell(notebook(SOLUTION), gid)["source"])
         else:
-            assert mine["source"] == source.code  # hidden tests included, as nbgrader's database holds them
-            assert meta.pop("checksum") == compute_checksum(nbformat.from_dict(mine))
+            assert mine["source"] == without_hidden_tests(source.code)
+            assert meta.pop("checksum") == compute_checksum(nbformat.from_dict(mine))  # of the text written
             assert meta == {k: v for k, v in released["metadata"]["nbgrader"].items() if k != "checksum"}
-    assert "### BEGIN HIDDEN TESTS" in cell(nb, "encoder_block_shapes")["source"]
+    shapes = cell(nb, "encoder_block_shapes")["source"]
+    public = 'run_check("block_output_shape", define_encoder_block, input_shape=(28, 28, 1)'
+    assert public in shapes and HIDDEN_PLACEHOLDER in shapes  # the public checks stay, the hidden ones are a comment
+    assert "HIDDEN TESTS" not in json.dumps(nb) and "input_shape=(7, 7, 3)" not in json.dumps(nb)
     [output] = cell(nb, "encoder_block_shapes")["outputs"]
     assert output["output_type"] == "stream" and output["text"].startswith("Autograder: 1 / 2 points\n")
     assert "FAILED  1 / 2  encoder_block_shapes: shape (hidden)" in output["text"]
@@ -82,6 +91,43 @@ def test_the_solution_as_formgrader_reads_it(spec, release):
                c["metadata"].get("nbgrader", {}).get("grade_id") != "encoder_block_shapes" and
                not c["metadata"].get("nbgrader", {}).get("points"))
     assert manual == [ManualAnswer("bottleneck_answer", 3.0, answered=True)]
+
+
+@pytest.mark.parametrize("code, expected", [
+    ("a()\n### BEGIN HIDDEN TESTS\nsecret(1)\n### END HIDDEN TESTS\nb()\n", f"a()\n{HIDDEN_PLACEHOLDER}\nb()\n"),
+    ("a()\n  ### BEGIN HIDDEN TESTS\nsecret(1)\n### END HIDDEN TESTS", f"a()\n  {HIDDEN_PLACEHOLDER}"),
+    ("### BEGIN HIDDEN TESTS\nsecret(1)\n", f"{HIDDEN_PLACEHOLDER}\n"),  # never closed: hidden to the end
+    ("x = 1\n### BEGIN HIDDEN TESTS\ns(1)\n### END HIDDEN TESTS\n### BEGIN HIDDEN TESTS\ns(2)\n### END HIDDEN TESTS\n",
+     f"x = 1\n{HIDDEN_PLACEHOLDER}\n{HIDDEN_PLACEHOLDER}\n"),
+    ("no hidden tests\n", "no hidden tests\n"),
+])
+def test_hidden_test_blocks_become_a_placeholder(code, expected):
+    assert without_hidden_tests(code) == expected
+
+
+def test_no_hidden_test_of_any_assignment_reaches_its_graded_notebook():
+    """Every hidden run_check line of every source notebook is absent from the graded notebook, whose cells nbgrader
+    views and exports show as they are."""
+    from autograder.notebook import HIDDEN_BEGIN, HIDDEN_END
+
+    for source in sorted((ROOT / "source").glob("*/*.ipynb")):
+        a = source.parent.name
+        spec, release = load_spec(source, a), load_release(ROOT, a)
+        hidden = [line.strip() for c in spec.tests for line in _hidden_lines(c.code, HIDDEN_BEGIN, HIDDEN_END)]
+        assert hidden, a  # each assignment has hidden checks, so this test looks at something
+        result = SubmissionResult(a, "ada", [], [], spec.max_score, 1.0, "test")
+        text = json.dumps(graded_notebook(ROOT / "solutions" / a / f"{a}.ipynb", spec, release, result)[0])
+        assert not [line for line in hidden if json.dumps(line)[1:-1] in text], a
+
+
+def _hidden_lines(code: str, begin: str, end: str) -> list[str]:
+    lines, inside = [], False
+    for line in code.splitlines():
+        if line.strip() in (begin, end):
+            inside = line.strip() == begin
+        elif inside and line.strip():
+            lines.append(line)
+    return lines
 
 
 def test_an_untouched_release_has_its_answers_blank_and_its_written_answer_unanswered(spec, release):

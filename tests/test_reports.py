@@ -425,7 +425,10 @@ def test_write_gradebook_skips_malformed_results_and_unknown_cells(course, grade
 
 
 @pytest.mark.parametrize("missing", ["database", "assignment", "notebook"])
-def test_write_gradebook_without_the_assignment_warns_and_writes_nothing(course, gradebook_template, caplog, missing):
+def test_write_gradebook_without_the_assignment_or_its_source_warns_and_writes_nothing(course, gradebook_template,
+                                                                                       caplog, missing):
+    """The course has no source notebook to record the assignment from, so nothing is written (see the next test for
+    a course that has one)."""
     from nbgrader.api import Gradebook
 
     if missing != "database":
@@ -440,7 +443,73 @@ def test_write_gradebook_without_the_assignment_warns_and_writes_nothing(course,
     expected = {"database": "does not exist", "assignment": "No such assignment: autoencoder",
                 "notebook": "No such notebook: autoencoder/autoencoder"}[missing]
     assert expected in caplog.text and "nbgrader generate_assignment autoencoder" in caplog.text
+    assert "there is no source notebook" in caplog.text
     assert (course / "gradebook.db").exists() == (missing != "database")
+
+
+@pytest.mark.parametrize("missing", ["database", "notebook"])
+def test_write_gradebook_records_a_missing_assignment_from_its_source_as_nbgrader_does(tmp_path, gradebook_template,
+                                                                                      missing):
+    """Without `autograder generate`, the report records the assignment itself, with nbgrader's generate_assignment
+    (release/ is left alone): the gradebook then holds the source's grade cells and takes the scores."""
+    from nbgrader.api import Gradebook
+
+    from autograder.notebook import load_spec
+
+    root = Path(__file__).resolve().parents[1]
+    course = make_course(tmp_path / "course", students=("ada",), manual={})
+    for item in ("course.yaml", "nbgrader_config.py"):
+        shutil.copy(root / item, course / item)
+    shutil.copytree(root / "source" / A, course / "source" / A)
+    if missing == "notebook":  # an assignment recorded without its notebook (as `nbgrader db assignment add` does)
+        with Gradebook(f"sqlite:///{shutil.copy(gradebook_template, course / 'gradebook.db')}") as gb:
+            gb.remove_submission(A, "bo")  # nbgrader adds no notebook to an assignment that has submissions
+            gb.remove_notebook(A, A)
+    spec = load_spec(course / "source" / A / f"{A}.ipynb", A)
+    data = {"ada": SubmissionResult(A, "ada", [], [], spec.max_score, 1.0, "test").to_dict()}
+    assert write_gradebook(course, A, data) == 1
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        cells = {c.name: (c.max_score, c.cell_type) for c in gb.find_notebook(A, A).grade_cells}
+        assert gb.find_submission(A, "ada").student.id == "ada"
+    expected = {c.grade_id: (c.points, "code") for c in spec.tests}
+    expected.update({c.grade_id: (c.points, "markdown") for c in spec.manual})
+    assert cells == expected
+    assert not (course / "release").exists()  # nbgrader's release went to a scratch folder
+
+
+@pytest.mark.parametrize("output, reason", [
+    (("[GenerateAssignmentApp | WARNING] root '.'\n[GenerateAssignmentApp | ERROR] Cannot modify 'x'\n"
+      "[GenerateAssignmentApp | ERROR] Traceback (most recent call last):\n  File \"a.py\"\n    NbGraderException: y\n"
+      "[GenerateAssignmentApp | ERROR] Please see the the above traceback"), "Cannot modify 'x'"),
+    (("[GenerateAssignmentApp | ERROR] There was an error processing assignment: source/./a\n"
+      "[GenerateAssignmentApp | ERROR] Traceback (most recent call last):\n    raise child_exception_type(errno)\n"
+      "    FileNotFoundError: [Errno 2] No such file or directory: 'alembic'\n    \n"
+      "[GenerateAssignmentApp | ERROR] Please see the the above traceback for details"),
+     "FileNotFoundError: [Errno 2] No such file or directory: 'alembic'"),
+    ("Killed\n", "Killed"),
+    ("", None),
+])
+def test_the_reason_taken_from_a_failed_nbgrader_command(output, reason):
+    from autograder.reports.gradebook import _nbgrader_reason
+
+    assert _nbgrader_reason(output) == reason
+
+
+def test_a_gradebook_nbgrader_cannot_record_into_is_a_note_naming_nbgrader_s_reason(tmp_path, gradebook_template,
+                                                                                   caplog):
+    from nbgrader.api import Gradebook
+
+    root = Path(__file__).resolve().parents[1]
+    course = make_course(tmp_path / "course", students=("ada",), manual={})
+    shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(root / "source" / A, course / "source" / A)
+    with Gradebook(f"sqlite:///{shutil.copy(gradebook_template, course / 'gradebook.db')}") as gb:
+        gb.remove_notebook(A, A)  # bo's submission stays: nbgrader refuses to change the assignment under it
+    with caplog.at_level(logging.WARNING, logger="autograder.reports"):
+        assert write_gradebook(course, A, results("ada")) == 0
+    assert "No such notebook: autoencoder/autoencoder" in caplog.text
+    assert "failed to record it: Cannot modify existing assignment 'Assignment<autoencoder>' because there are " \
+           "submissions associated with it." in caplog.text
 
 
 def test_write_reports_fills_the_gradebook_and_says_so(course, gradebook):

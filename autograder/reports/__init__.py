@@ -2,8 +2,8 @@
 
 `write_reports(course_root)` reads `autograded/<student>/<assignment>/results.json` and writes, for each assignment:
 
-- the scores in nbgrader's `gradebook.db` (`gradebook`), first, then the grades TAs entered in formgrader, read back
-  for the totals (`totals`);
+- the scores in nbgrader's `gradebook.db` (`gradebook`, which records the assignment there first when it is
+  missing), then the grades TAs entered in formgrader, read back for the totals (`totals`);
 - `reports/<a>/class.csv`, `reports/<a>/canvas.csv` and `reports/<a>/moodle.csv` (`tables`);
 - `reports/<a>/summary.html` with its figures beside it (`summary`, drawn by `figures`);
 - `feedback/<student>/<a>/<a>.html`, where `nbgrader release_feedback` finds it (`release`).
@@ -22,13 +22,15 @@ from pathlib import Path
 
 from ..errors import KitError
 from ..files import atomic_write
+from ..results import MalformedResult, read_result
 from .gradebook import fill_gradebook, read_grades, write_gradebook
 from .reading import Submission, collect, find_assignments, metric_rules
-from .release import write_feedback_pages
+from .release import write_feedback, write_feedback_pages
 from .summary import write_summary
 from .tables import canvas_csv, class_csv, moodle_csv
 
-__all__ = ["write_reports", "write_gradebook", "collect", "Submission", "class_csv", "canvas_csv", "moodle_csv"]
+__all__ = ["write_reports", "write_student_feedback", "write_gradebook", "collect", "Submission", "class_csv",
+           "canvas_csv", "moodle_csv"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,17 @@ def write_reports(
         written += write_summary(folder, assignment, subs, metric_rules(course_root, assignment), gradebook)
         written += write_feedback_pages(course_root, assignment, subs)
     return written
+
+
+def write_student_feedback(course_root: Path, assignment: str, student: str) -> list[Path]:
+    """One student's feedback page (and the exchange files beside it), the same as `write_reports` writes it: what
+    nbgrader's "Generate Feedback" gives in this course (see `nbgrader_hooks`)."""
+    path = Path(course_root) / "autograded" / student / assignment / "results.json"
+    try:
+        sub = Submission(student, read_result(path))
+    except MalformedResult as exc:
+        sub = Submission(student, None, exc.reason)
+    return write_feedback(Path(course_root), assignment, sub)
 
 
 def _not_final(assignment: str, subs: list[Submission]) -> list[str]:

@@ -6,13 +6,23 @@ sum of its checks; a written answer gets no automatic score and waits for a TA, 
 0 and "No response.", as nbgrader decides). A TA's manual score is never touched; it is marked for review again only
 when the autograder's verdict on its cell changes.
 
-A problem with the gradebook (no database, no such assignment, a locked file) is a note, logged and shown in the class
-summary, never an exception: the other reports are written all the same.
+When the gradebook lacks the assignment or its notebook (or does not exist yet), it is recorded first by nbgrader's
+own `generate_assignment` step, run on the source notebook with its release written to a scratch folder: the
+assignment, its notebook and its grade, solution and source cells, exactly as the instructor's `autograder generate`
+records them.
+
+A problem with the gradebook (no source notebook to record it from, a locked file) is a note, logged and shown in the
+class summary, never an exception: the other reports are written all the same.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
 import warnings
 from collections.abc import Mapping
 from datetime import datetime
@@ -36,7 +46,8 @@ def write_gradebook(course_root: Path, assignment: str, results: Mapping[str, Su
     when missing; sets each code grade cell's `auto_score` to the sum of the checks with that grade_id (0 when none),
     clipped to the cell's points; leaves each written answer (a markdown grade cell) to a TA, except one left as
     released, which gets 0. Manual scores are never changed. When the database, the assignment or its notebook
-    (`<a>.ipynb`) is missing, nothing is written and a warning says why.
+    (`<a>.ipynb`) is missing, they are recorded from `source/<a>/<a>.ipynb` first (`record_assignment`); when that
+    cannot be done, nothing is written and a warning says why.
     """
     count, notes = fill_gradebook(course_root, assignment, results, timestamps=timestamps)
     for note in notes:
@@ -52,11 +63,14 @@ def fill_gradebook(
     db = Path(course_root) / "gradebook.db"
     fix = f"run `autograder generate {assignment}` (which runs `nbgrader generate_assignment {assignment}`) in " \
           f"{course_root} first"
-    if not db.is_file():
-        return 0, [f"No gradebook: {db} does not exist, so the scores of {assignment} are not in it ({fix})."]
+    try:
+        notes = record_assignment(course_root, assignment)
+    except Exception as exc:  # noqa: BLE001 - a locked or corrupt database must not stop the other reports
+        return 0, [f"Gradebook: reading {db} failed: {exc.__class__.__name__}: {exc}"]
+    if notes:
+        return 0, notes
     from nbgrader.api import Gradebook, MissingEntry
 
-    notes: list[str] = []
     written = 0
     try:
         # course_id "" is what nbgrader's own commands use by default: it adds no course row.
@@ -131,6 +145,71 @@ def fill_gradebook(
     except Exception as exc:  # a locked or corrupt database must not stop the other reports
         notes.append(f"Gradebook: writing {db} failed after {written} students: {exc.__class__.__name__}: {exc}")
     return written, notes
+
+
+def missing_from_gradebook(course_root: Path, assignment: str) -> str | None:
+    """What the gradebook lacks to take the scores of `assignment` (the database, the assignment, its notebook
+    `<a>.ipynb`), or None when it has them all."""
+    db = Path(course_root) / "gradebook.db"
+    if not db.is_file():
+        return f"{db} does not exist"
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with Gradebook(f"sqlite:///{db.resolve()}", course_id="") as gb:
+            gb.find_assignment(assignment)
+            gb.find_notebook(assignment, assignment)
+    except MissingEntry as exc:
+        return f"{exc} in {db}"
+    return None
+
+
+def record_assignment(course_root: Path, assignment: str) -> list[str]:
+    """Make sure the gradebook holds `assignment`, its notebook and its cells; [] when it does, else notes on why it
+    could not. What is missing is recorded by nbgrader's `generate_assignment` run on `source/<a>/<a>.ipynb` (with
+    the course's nbgrader_config.py), whose release goes to a scratch folder so that release/ is left as it is."""
+    course_root = Path(course_root)
+    missing = missing_from_gradebook(course_root, assignment)
+    if missing is None:
+        return []
+    source = course_root / "source" / assignment / f"{assignment}.ipynb"
+    if not source.is_file():
+        return [(f"Gradebook skipped for {assignment}: {missing}, and there is no source notebook {source} to record "
+                 f"the assignment from (as `nbgrader generate_assignment {assignment}` does); copy the course's "
+                 "source/ folder here, or report in the course directory.")]
+    log.info(f"Recording {assignment} in nbgrader's gradebook ({missing}), as `nbgrader generate_assignment` does.")
+    # nbgrader runs the `alembic` script (from PATH) when it creates a database: this Python's scripts come first.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as scratch:
+        try:
+            run = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+                                  "--log-level=WARN", f"--CourseDirectory.release_directory={scratch}"],
+                                 cwd=course_root, env=env, capture_output=True, text=True, timeout=600, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return [(f"Gradebook skipped for {assignment}: {missing}, and recording it with `nbgrader "
+                     f"generate_assignment {assignment}` could not run ({exc.__class__.__name__}: {exc}).")]
+    if run.returncode != 0:
+        why = _nbgrader_reason(run.stderr + run.stdout) or f"exit status {run.returncode}"
+        return [(f"Gradebook skipped for {assignment}: {missing}, and `nbgrader generate_assignment {assignment}` "
+                 f"failed to record it: {why[:300]}. Run it in {course_root} to see the whole error.")]
+    still = missing_from_gradebook(course_root, assignment)
+    if still is not None:
+        return [f"Gradebook skipped for {assignment}: `nbgrader generate_assignment {assignment}` ran but {still}."]
+    return []
+
+
+_GENERIC_ERRORS = ("There was an error processing", "Traceback (most recent call last)", "Please see the")
+_RAISED = re.compile(r"^\s*[\w.]+(Error|Exception): \S")
+
+
+def _nbgrader_reason(output: str) -> str | None:
+    """The line of a failed nbgrader command's output that says why: nbgrader's own error message, else the exception
+    its traceback ends with (nbgrader logs "see the above traceback" around it), else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line.split("| ERROR]", 1)[1].strip() for line in lines if "| ERROR]" in line]
+    specific = [error for error in errors if error and not error.startswith(_GENERIC_ERRORS)]
+    raised = [line for line in lines if _RAISED.match(line)]
+    return (specific or raised[-1:] or lines[-1:] or [None])[0]
 
 
 def _set_auto_score(grade, score: float) -> None:

@@ -3,12 +3,14 @@ is passed over when it is no longer waiting, and stays out of reach of the stude
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
 
 import pytest
 
+from autograder.grading.workers import SandboxRunner
 from autograder.items import ANSWER, Cell, ItemId, Plan
 from autograder.runner import Standby, run_plan
 from autograder.sandbox import Limits, fences
@@ -105,21 +107,25 @@ def test_the_students_worker_cannot_plant_a_plan_for_the_waiting_clean_worker(gr
 
 def test_the_clean_worker_is_not_started_ahead_without_a_mount_namespace(grader, monkeypatch):
     """Without a private /tmp the student's worker could reach the waiting worker's folder: none is started."""
-    from autograder.grading import execute
+    from autograder.grading import workers
 
     started = []
-    monkeypatch.setattr(execute, "fences", lambda: dict(fences(), mount_namespace=False))
-    monkeypatch.setattr(execute, "Standby", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(workers, "fences", lambda: dict(fences(), mount_namespace=False))
+    monkeypatch.setattr(workers, "Standby", lambda *a, **k: started.append(1))
     result = graded(grader, SOLUTION)
     assert started == [] and result["score"] == grader.spec.max_score
 
 
-def test_results_are_the_same_with_the_clean_worker_started_ahead_or_after(grader, monkeypatch):
-    from autograder.grading import execute
+class _NoStandby(SandboxRunner):
+    """The sandboxed workers, with the clean one started after the student's instead of ahead."""
 
+    def standby(self, workdir, **settings):
+        return None
+
+
+def test_results_are_the_same_with_the_clean_worker_started_ahead_or_after(grader):
     ahead = graded(grader, SOLUTION)
-    monkeypatch.setattr(execute, "fences", lambda: dict(fences(), mount_namespace=False))
-    after = graded(grader, SOLUTION)
+    after = graded(dataclasses.replace(grader, runner=_NoStandby()), SOLUTION)
     for result in (ahead, after):
         result.pop("execution_time", None)
         result.get("extra_data", {}).pop("timestamp", None)

@@ -14,10 +14,11 @@ from ..checks import get, is_training
 from ..config import Profile
 from ..items import STUDENT, ItemId, Measure, Plan
 from ..notebook import Spec
-from ..runner import Outcome, Standby, run_plan, unsafe_tree
-from ..sandbox import Limits, fences
+from ..runner import Outcome, Standby, unsafe_tree
+from ..sandbox import Limits
 from . import plans
 from .data import training_data
+from .workers import Runner, SandboxRunner
 
 MEASURE_TIMEOUT_S = 300.0
 
@@ -47,6 +48,7 @@ class Setting:
     reference_dir: Path  # the measuring models (assets), the same for every profile
     models_dir: Path  # the profile's reference models, whose size sets a training check's parameter budget
     budgets: bool = True  # False while calibrating: the reference models that set the budgets are being made
+    runner: Runner = field(default_factory=SandboxRunner)  # the workers (a fake in tests of scoring)
 
 
 def run_student(setting: Setting, answers: dict[str, str], *, seed: int, hide: list[Path] = (),
@@ -61,15 +63,16 @@ def run_student(setting: Setting, answers: dict[str, str], *, seed: int, hide: l
     with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp, \
             tempfile.TemporaryDirectory(prefix="autograder-eval-") as clean:
         # The clean worker that will measure the trained models starts now, in its own empty folder: its Keras
-        # import overlaps the student's run instead of following it. Only where the student's worker has a mount
-        # namespace, whose private /tmp keeps that folder out of its reach while both run.
-        standby = (Standby(Path(clean), backend=setting.backend, limits=setting.limits, hide=list(setting.hide),
-                           wait_s=plan.wall_s(), run_s=len(training) * MEASURE_TIMEOUT_S + 60.0)
-                   if training and fences().get("mount_namespace") else None)
+        # import overlaps the student's run instead of following it (where the runner finds that safe).
+        standby = (setting.runner.standby(Path(clean), backend=setting.backend, limits=setting.limits,
+                                          hide=list(setting.hide), wait_s=plan.wall_s(),
+                                          run_s=len(training) * MEASURE_TIMEOUT_S + 60.0)
+                   if training else None)
         try:
             files = ({plans.TRAIN_DATA: training_data(spec, profile, "train", seed=setting.seed, data=setting.data)}
                      if training else {})
-            run = run_plan(plan, workdir=Path(tmp), limits=setting.limits, hide=[*setting.hide, *hide], files=files)
+            run = setting.runner.run_plan(plan, workdir=Path(tmp), limits=setting.limits, hide=[*setting.hide, *hide],
+                                          files=files)
             measured = (measure(setting, Path(tmp), run.outcomes, clean=Path(clean), standby=standby)
                         if not run.sandbox_error else {})
             if keep is not None and (Path(tmp) / "export").is_dir():
@@ -114,8 +117,8 @@ def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome], *,
     plan = Plan(seed=setting.seed, item_timeout_s=MEASURE_TIMEOUT_S, backend=setting.backend, measures=measures)
     with contextlib.ExitStack() as stack:
         folder = clean or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="autograder-eval-")))
-        run = run_plan(plan, workdir=folder, limits=setting.limits, hide=list(setting.hide), files=files,
-                       standby=standby)
+        run = setting.runner.run_plan(plan, workdir=folder, limits=setting.limits, hide=list(setting.hide),
+                                      files=files, standby=standby)
     return {**run.outcomes, **refused}
 
 

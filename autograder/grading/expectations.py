@@ -22,9 +22,10 @@ from ..items import REFERENCE, ItemId, Plan
 from ..mistakes import Mistake
 from ..notebook import CheckCall, Spec
 from ..plain import decode, encode
-from ..runner import Outcome, run_plan
+from ..runner import Outcome
 from ..sandbox import Limits
 from . import plans
+from .workers import Runner, SandboxRunner
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def checks_fingerprint() -> str:
 
 
 def load_or_compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: str, profile, limits: Limits,
-                    hide: list[Path], cache: Path) -> Expectations:
+                    hide: list[Path], cache: Path, runner: Runner | None = None) -> Expectations:
     """The cached expectations when `cache` holds them for this key, else computed now and cached. They are
     computed on the students' backend, so that a judge never compares two backends' rounding."""
     path = Path(cache) / f"reference-{cache_key(spec, mistakes, seed, backend)}.json"
@@ -66,7 +67,8 @@ def load_or_compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: 
                              for k, v in raw.items()})
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or unreadable: computed again
-    found = compute(spec, mistakes, seed=seed, backend=backend, profile=profile, limits=limits, hide=hide)
+    found = compute(spec, mistakes, seed=seed, backend=backend, profile=profile, limits=limits, hide=hide,
+                    runner=runner)
     # `raised` too: a diagnosis compares the kind of error a student's code and a mistake's raise
     atomic_write(path, json.dumps({str(k): {"ok": o.ok, "value": encode(o.value), "error": o.error,
                                             "raised": o.raised} for k, o in found.outcomes.items()}))
@@ -74,7 +76,7 @@ def load_or_compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: 
 
 
 def compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: str, profile, limits: Limits,
-            hide: list[Path]) -> Expectations:
+            hide: list[Path], runner: Runner | None = None) -> Expectations:
     reference = {c.grade_id: c.code for c in spec.answers}
     variants = {REFERENCE: reference, **{m.id: dict(reference, **{m.grade_id: m.code}) for m in mistakes}}
     plan = Plan(seed=seed, item_timeout_s=limits.wall_s, backend=backend)
@@ -82,7 +84,7 @@ def compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: str, pro
         plan.cells += plans.cells(spec, answers, run=run, wall_s=limits.wall_s)
         plan.probes += plans.probes(spec, run=run, profile=profile, seed=seed, training=False)
     with tempfile.TemporaryDirectory(prefix="autograder-ref-") as tmp:
-        run = run_plan(plan, workdir=Path(tmp), limits=limits, hide=hide)
+        run = (runner or SandboxRunner()).run_plan(plan, workdir=Path(tmp), limits=limits, hide=hide)
     if run.sandbox_error:
         raise KitError(f"the reference solution could not run: {run.sandbox_error}")
     found = Expectations(run.outcomes)

@@ -26,6 +26,7 @@ from ..runtime import choose_backend, describe_runtime
 from ..sandbox import Limits
 from . import execute, expectations, scoring
 from .profile import choose_profile
+from .workers import Runner, SandboxRunner
 
 # Course folders that no worker may read: the answers, the instructor's files, other students' work.
 PRIVATE = ("source", "solutions", "reference_weights", "submitted", "autograded", "feedback", "reports",
@@ -49,15 +50,16 @@ class Grader:
     backend: str = "tensorflow"
     calibrating: bool = False
     environment: dict = field(default_factory=dict)  # where the workers run (backend, versions, device)
+    runner: Runner = field(default_factory=SandboxRunner, repr=False, compare=False)  # a fake in tests of scoring
     _expected: expectations.Expectations | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def create(cls, course: Course, assignment: str, *, profile: str | None = None, backend: str | None = None,
-               hide_extra: list[Path] = (), calibrating: bool = False) -> "Grader":
+               hide_extra: list[Path] = (), calibrating: bool = False, runner: Runner | None = None) -> "Grader":
         """`profile`: a profile's name; None lets this machine choose (see `choose_profile`). `backend`: the
         workers' Keras backend; None: $AUTOGRADER_BACKEND, else course.yaml's. While `calibrating` the thresholds
-        are not read (they are being made)."""
+        are not read (they are being made). `runner`: the workers (default: sandboxed processes)."""
         course.assignment(assignment)
         spec = load_spec(course.source_notebook(assignment), assignment)
         chosen = choose_profile(course, assignment, profile)
@@ -69,7 +71,7 @@ class Grader:
         backend = choose_backend(course.backend, backend)
         grader = cls(course, assignment, spec, load_release(course.root, assignment), chosen, {},
                      load_mistakes(course.root, assignment), Limits(**course.limits), hide, backend, calibrating,
-                     describe_runtime(backend))
+                     describe_runtime(backend), runner=runner or SandboxRunner())
         grader.thresholds = grader._thresholds(chosen.name)
         return grader
 
@@ -107,7 +109,8 @@ class Grader:
             if self._expected is None:
                 self._expected = expectations.load_or_compute(
                     self.spec, self.mistakes, seed=self.course.seed, backend=self.backend, profile=self.profile,
-                    limits=self.limits, hide=self.hide, cache=self.course.paths.grading_cache(self.assignment))
+                    limits=self.limits, hide=self.hide, cache=self.course.paths.grading_cache(self.assignment),
+                    runner=self.runner)
             return self._expected
 
     def setting(self) -> execute.Setting:
@@ -115,7 +118,7 @@ class Grader:
                                data=self.course.data, seed=self.course.seed, backend=self.backend,
                                reference_dir=self.course.paths.reference_dir(self.assignment),
                                models_dir=self.course.paths.models_dir(self.assignment, self.profile.name),
-                               budgets=not self.calibrating)
+                               budgets=not self.calibrating, runner=self.runner)
 
     def run_answers(self, answers: dict[str, str], *, seed: int, hide: list[Path] = (), keep: Path | None = None,
                     only_training: bool = False) -> execute.StudentRun:

@@ -106,22 +106,25 @@ def _restore(cells: list, spec: Spec, release: dict, result: SubmissionResult) -
 
 
 def _graded_cell(released: dict, source, student: dict | None, result: SubmissionResult) -> dict:
-    """A graded cell: the student's text for an answer (the release's stub when it is missing), the source's text
-    for every other cell with its hidden tests replaced; the release's type and nbgrader metadata. Only a locked
-    cell's checksum is computed again, for the text written here; an answer keeps the release's, which tells an
-    untouched answer."""
+    """A graded cell: the student's text for an answer or a cell the release leaves unlocked (the release's text
+    when it is missing), the source's text for every locked cell with its hidden tests replaced; the release's type
+    and nbgrader metadata. Only a locked cell's checksum is computed again, for the text written here; an answer
+    keeps the release's, which tells an untouched answer."""
     from nbformat import from_dict
     from nbgrader.utils import compute_checksum
 
     answer = source.kind in ("answer", "manual")
-    text = _text(student) if (answer and student is not None) else (_text(released) if answer else
+    locked = bool(released["metadata"]["nbgrader"].get("locked"))
+    # A cell the release leaves open (the shortcut flag's) is the student's to edit, as an answer is: show theirs.
+    theirs = answer or not locked
+    text = _text(student) if (theirs and student is not None) else (_text(released) if theirs else
                                                                      without_hidden_tests(source.code))
-    if answer and student is not None and released["cell_type"] == "markdown":
+    if theirs and student is not None and released["cell_type"] == "markdown":
         text = _harmless_markdown(text)
     cell = _blank(released["cell_type"], text, released.get("id"))
     cell["metadata"] = {k: released["metadata"][k] for k in _KEPT_FLAGS if k in released["metadata"]}
     cell["metadata"]["nbgrader"] = copy.deepcopy(released["metadata"]["nbgrader"])
-    if not answer:
+    if locked:
         cell["metadata"]["nbgrader"]["checksum"] = compute_checksum(from_dict(cell))
     if source.kind == "test":
         cell["outputs"] = [_check_output(result, source.grade_id)]

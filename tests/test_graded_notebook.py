@@ -72,8 +72,9 @@ def test_the_solution_as_formgrader_reads_it(spec, release):
     for gid in graded_ids(release):
         mine, released, source = cell(nb, gid), cell(release, gid), next(c for c in spec.cells if c.grade_id == gid)
         meta = dict(mine["metadata"]["nbgrader"])
-        if source.kind in ("answer", "manual"):
-            assert meta == released["metadata"]["nbgrader"]  # the release's checksum tells an untouched answer
+        if source.kind in ("answer", "manual") or not released["metadata"]["nbgrader"].get("locked"):
+            # the release's checksum (none for an unlocked cell that is not an answer) tells an untouched answer
+            assert meta == released["metadata"]["nbgrader"]
             assert mine["source"] == "".join(cell(notebook(SOLUTION), gid)["source"])
         else:
             assert mine["source"] == without_hidden_tests(source.code)
@@ -282,3 +283,16 @@ def test_the_batch_never_writes_over_the_submission(tmp_path, scripted_grader):
     assert any("no graded notebook, it would replace the submission" in line for line in said)
     # a TA looks at the written answer, since the grader could not say whether it was answered
     assert json.loads((tmp_path / "results.json").read_text())["extra_data"]["manual"][0]["answered"] is True
+
+
+def test_the_cell_a_student_may_edit_shows_their_text_without_a_checksum(tmp_path, spec, release):
+    """The shortcut flag's cell is unlocked in the release: formgrader shows what the student set, not the source's."""
+    nb = notebook(SOLUTION)
+    flag = cell(nb, "use_reference_weights")
+    flag["source"] = "".join(flag["source"]).replace("USE_REFERENCE_WEIGHTS = False", "USE_REFERENCE_WEIGHTS = True")
+    assert "USE_REFERENCE_WEIGHTS = True" in flag["source"]
+    graded, _ = build(save(tmp_path, nb), spec, release)
+    shown = cell(graded, "use_reference_weights")
+    assert "USE_REFERENCE_WEIGHTS = True" in "".join(shown["source"])
+    assert "checksum" not in shown["metadata"]["nbgrader"] and not shown["metadata"]["nbgrader"].get("locked")
+    assert "checksum" in cell(graded, "train")["metadata"]["nbgrader"]  # a locked cell keeps one

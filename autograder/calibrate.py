@@ -16,17 +16,20 @@ import platform
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import __version__, checks
+from .checks.quality.base import WEIGHTS, SourceBuilder
 from .config import Course
 from .errors import KitError
-from .files import read_thresholds, write_json
+from .files import atomic_path, read_thresholds, write_json
 from .grading import Grader
 from .grading.data import training_data
 from .grading.plans import measure_id, probe_id
 from .items import STUDENT
+from .notebook import CheckCall, Spec
 
 RULE = ("fail = the best trivial baseline; refuse unless the worst reference run is at most half of it; "
         "threshold = worst + 0.2 * (fail - worst); higher-is-better metrics mirrored")
@@ -61,7 +64,7 @@ def training_speed(probe_value) -> dict:
 
 def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, log=print) -> Path:
     grader = Grader.create(course, assignment, profile=profile, calibrating=True)
-    quality = [c for c in grader.spec.calls if checks.is_training(c.check)]
+    quality = grader.spec.training_calls
     if not quality:
         raise KitError(f"'{assignment}' has no training-based check to calibrate.")
     answers = {c.grade_id: c.code for c in grader.spec.answers}
@@ -74,9 +77,13 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
     speeds: list[dict] = []
     # Reference models that the measures use (e.g. a classifier) come first: every evaluation below needs them.
     published: list[Path] = []
-    for check_name in dict.fromkeys(c.check for c in quality):
-        published += checks.get(check_name).train_assets(out_dir, train=train, test=test,
-                                                         recipe=grader.profile.recipe(), seed=course.seed)
+    first_calls: dict[str, CheckCall] = {}
+    for call in quality:
+        first_calls.setdefault(call.check, call)  # each check once, with the builder its first call names
+    for call in first_calls.values():
+        published += checks.training_check(call.check).train_assets(
+            out_dir, train=train, test=test, recipe=grader.profile.recipe(), seed=course.seed,
+            source_builder=source_builder(grader.spec, call.function))
     with tempfile.TemporaryDirectory(prefix="autograder-calibrate-") as tmp:
         for seed in range(seeds):
             keep = Path(tmp) / f"seed{seed}"
@@ -93,16 +100,18 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                 log(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in measured.value.items()))
         baselines, higher = {}, set()
         for name in dict.fromkeys(c.check for c in quality):
-            baselines.update(checks.get(name).baselines(test, assets=out_dir))
-            higher |= set(checks.get(name).higher_is_better)
+            baselines.update(checks.training_check(name).baselines(test, assets=out_dir))
+            higher |= set(checks.training_check(name).higher_is_better)
         metrics = {m: derive(v, baselines[m], higher_is_better=m in higher) for m, v in per_metric.items()}
         models = course.paths.models_dir(assignment, profile)
         models.mkdir(parents=True, exist_ok=True)
+        whole = course.paths.reference_weights_name(assignment)  # the name under which the notebook loads them
         for call in quality:
             source = Path(tmp) / "seed0" / call.grade_id
             for file in sorted(source.iterdir()):
-                name = f"{assignment}.weights.h5" if file.name == "model.weights.h5" else f"{call.grade_id}.{file.name}"
-                shutil.copy2(file, models / name)
+                name = whole if file.name == WEIGHTS else f"{call.grade_id}.{file.name}"
+                with atomic_path(models / name) as part:  # an interrupted copy never replaces a published model
+                    shutil.copy2(file, part)
                 published.append(models / name)
     profiles = read_thresholds(course.paths, assignment)
     profiles[profile] = {"rule": RULE, "seeds": list(range(seeds)), "recipe": grader.profile.recipe(),
@@ -112,6 +121,22 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                                  {"assignment": assignment, "profiles": profiles})
     write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published, grader.environment)
     return thresholds_file
+
+
+def run_source(spec: Spec) -> dict[str, Any]:
+    """The source notebook's setup and answer cells run in this process, in a fresh namespace, which is returned:
+    the solution's functions by name. Only for the instructor's own notebook, never a submission."""
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    for cell in spec.cells:
+        if cell.kind in ("setup", "answer"):
+            exec(compile(cell.code, f"<{spec.assignment}.ipynb:{cell.grade_id}>", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def source_builder(spec: Spec, function: str) -> SourceBuilder:
+    """What a training check gets of the course for its assets: the source's `function` (the builder its test cell
+    names), made only when the check asks, since running the source's cells costs a Keras import and more."""
+    return lambda: run_source(spec)[function]
 
 
 def write_manifest(out_dir: Path, assignment: str, profile: str, recipe: dict, files: list[Path],

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .errors import KitError
-from .files import atomic_write
+from .files import CoursePaths, atomic_write
 from .student_files import read_timestamp
 
 MAX_BYTES = 100 * 1024 * 1024  # a notebook larger than this is listed, not unpacked
@@ -107,6 +107,7 @@ def collect(source: Path, course_root: Path, assignment: str, *, force: bool = F
     _disambiguate(entries, report)
     report.canvas = any(e.canvas_user for e in entries)
     newest: dict[str, Entry] = {}
+    paths = CoursePaths(Path(course_root))
     for entry in sorted(entries, key=lambda e: (e.student, e.time, e.canvas_submission, e.name)):
         if entry.student in newest:
             older = newest[entry.student]
@@ -114,7 +115,7 @@ def collect(source: Path, course_root: Path, assignment: str, *, force: bool = F
                                      f"{_show(entry.time)})")
         newest[entry.student] = entry
     for student, entry in sorted(newest.items()):
-        _place(entry, Path(course_root) / "submitted" / student / assignment, assignment, force, report)
+        _place(entry, paths.submission_dir(student, assignment), assignment, force, report)
         if entry.late:
             report.late.append(student)
     return report

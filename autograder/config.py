@@ -143,7 +143,7 @@ class Course:
     def assignment(self, name: str) -> Assignment:
         if name not in self.assignments:
             raise KitError(
-                f"unknown assignment '{name}'; {self.root / 'course.yaml'} lists: {', '.join(self.assignments)}."
+                f"unknown assignment '{name}'; {self.paths.course_file} lists: {', '.join(self.assignments)}."
             )
         return self.assignments[name]
 
@@ -158,7 +158,7 @@ class Course:
 def load_course(root: Path | None = None) -> Course:
     """Load and validate course.yaml from `root`, or from the current directory or its nearest parent."""
     root = find_root(root)
-    file = root / "course.yaml"
+    file = CoursePaths(root).course_file
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
@@ -197,11 +197,11 @@ def _extra(extra: dict | None, where: str, file: Path) -> dict:
 def find_root(start: Path | None = None) -> Path:
     if start is not None:
         start = Path(start).resolve()
-        if not (start / "course.yaml").is_file():
+        if not CoursePaths(start).course_file.is_file():
             raise KitError(f"no course.yaml in {start}: point at the course directory (the repository root).")
         return start
     here = Path.cwd().resolve()
     for candidate in (here, *here.parents):
-        if (candidate / "course.yaml").is_file():
+        if CoursePaths(candidate).course_file.is_file():
             return candidate
     raise KitError(f"no course.yaml in {here} or its parents: run this from the course directory.")

@@ -17,6 +17,7 @@ from .batch import grade_paths
 from .collect import TIMESTAMP_FORMAT
 from .config import load_course
 from .errors import KitError
+from .files import CoursePaths, atomic_write
 from .generate import generate
 from .mistakes import load_mistakes
 from .reports import write_reports
@@ -26,12 +27,12 @@ SUBMITTED = {"demo-ada": dt.timedelta(days=-2), "demo-bob": dt.timedelta(hours=-
              "demo-dan": dt.timedelta(days=-1)}  # relative to the due date
 
 
-def build_class(root: Path, assignment: str, *, due: dt.datetime | None = None) -> list[Path]:
-    solution = json.loads((root / "solutions" / assignment / f"{assignment}.ipynb").read_text())
-    release = (root / "release" / assignment / f"{assignment}.ipynb").read_text()
+def build_class(paths: CoursePaths, assignment: str, *, due: dt.datetime | None = None) -> list[Path]:
+    solution = json.loads(paths.solution_notebook(assignment).read_text())
+    release = paths.release_notebook(assignment).read_text()
     wrong = json.loads(json.dumps(solution))
     used: set[str] = set()
-    for mistake in load_mistakes(root, assignment):  # one mistake per answer cell, the first listed of each
+    for mistake in load_mistakes(paths.root, assignment):  # one mistake per answer cell, the first listed of each
         if mistake.grade_id in used:
             continue
         used.add(mistake.grade_id)
@@ -44,14 +45,14 @@ def build_class(root: Path, assignment: str, *, due: dt.datetime | None = None) 
                 "demo-cyd": json.dumps(wrong, indent=1), "demo-dan": '{"cells": [ this is not a notebook'}
     folders = []
     for student in STUDENTS:
-        folder = root / "submitted" / student / assignment
+        folder = paths.submission_dir(student, assignment)
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        (folder / f"{assignment}.ipynb").write_text(contents[student], encoding="utf-8")
+        atomic_write(folder / f"{assignment}.ipynb", contents[student])
         if due is not None:  # nbgrader's timestamp.txt, so the reports' late flag has something to show: cyd is late
             when = (due if due.tzinfo else due.replace(tzinfo=dt.timezone.utc)) + SUBMITTED[student]
-            (folder / "timestamp.txt").write_text(when.strftime(TIMESTAMP_FORMAT) + "\n", encoding="utf-8")
+            atomic_write(folder / "timestamp.txt", when.strftime(TIMESTAMP_FORMAT) + "\n")
         folders.append(folder)
     return folders
 
@@ -63,7 +64,7 @@ def main() -> int:
         print(f"generating release/ and solutions/ for {', '.join(names)}")
         generate(course, names)
         for name in names:
-            folders = build_class(course.root, name, due=course.assignments[name].due)
+            folders = build_class(course.paths, name, due=course.assignments[name].due)
             print(f"\ngrading the demo class of '{name}' ({len(folders)} submissions, 2 at a time)", flush=True)
             # A progress bar on a terminal, a line per submission elsewhere; the summary at the end. A second
             # `make demo` skips the submissions already graded with the same kit and course files.

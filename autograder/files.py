@@ -64,19 +64,63 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 PUBLISHED_PROFILE = "cpu"  # the training profile whose reference models ship in reference_weights/<a>/ itself
 
+# The names of a course's folders and files (an nbgrader course directory, plus the kit's own), spelled only here:
+# CoursePaths joins them to a root, and other modules take a name alone only where there is no root to join it to
+# (an archive's members, the parts of a submission's path).
+COURSE_FILE = "course.yaml"  # its presence marks a folder as a course root
+SOURCE, RELEASE, SOLUTIONS, REFERENCE = "source", "release", "solutions", "reference_weights"
+SUBMITTED, AUTOGRADED, FEEDBACK, REPORTS = "submitted", "autograded", "feedback", "reports"
+GRADEBOOK, GRADING_CACHE = "gradebook.db", ".autograder-cache"
+MISTAKES, VARIANTS, THRESHOLDS, RESULTS = "mistakes.yaml", "variants.yaml", "thresholds.json", "results.json"
+
+# What no worker may read, relative to the course root: the answers, the instructor's files, other students' work,
+# and the kit's own tests and benchmarks, which hold the catalogues' code in a checkout of the bundled course.
+PRIVATE = (SOURCE, SOLUTIONS, REFERENCE, SUBMITTED, AUTOGRADED, FEEDBACK, REPORTS, GRADEBOOK, GRADING_CACHE, "tests",
+           "bench")
+
 
 @dataclass(frozen=True)
 class CoursePaths:
-    """Where a course keeps what the kit reads and writes, relative to its root (an nbgrader course directory)."""
+    """Where a course keeps what the kit reads and writes, relative to its root (an nbgrader course directory).
+    Every course path the kit builds comes from here."""
 
     root: Path
 
+    @property
+    def course_file(self) -> Path:
+        return self.root / COURSE_FILE
+
+    # --- the instructor's side: source/, release/, solutions/, reference_weights/
+
+    def source_dir(self, assignment: str) -> Path:
+        return self.root / SOURCE / assignment
+
     def source_notebook(self, assignment: str) -> Path:
-        return self.root / "source" / assignment / f"{assignment}.ipynb"
+        return self.source_dir(assignment) / f"{assignment}.ipynb"
+
+    def mistakes_file(self, assignment: str) -> Path:
+        """The catalogue of known mistakes (mistakes.py), beside the source notebook."""
+        return self.source_dir(assignment) / MISTAKES
+
+    def variants_file(self, assignment: str) -> Path:
+        """The catalogue of correct answers written otherwise (mistakes.py), beside the source notebook."""
+        return self.source_dir(assignment) / VARIANTS
+
+    def release_dir(self, assignment: str) -> Path:
+        return self.root / RELEASE / assignment
+
+    def release_notebook(self, assignment: str) -> Path:
+        return self.release_dir(assignment) / f"{assignment}.ipynb"
+
+    def solutions_dir(self, assignment: str) -> Path:
+        return self.root / SOLUTIONS / assignment
+
+    def solution_notebook(self, assignment: str) -> Path:
+        return self.solutions_dir(assignment) / f"{assignment}.ipynb"
 
     def reference_dir(self, assignment: str) -> Path:
         """Reference weights, thresholds.json, manifest.json and the measuring models of one assignment."""
-        return self.root / "reference_weights" / assignment
+        return self.root / REFERENCE / assignment
 
     def models_dir(self, assignment: str, profile: str) -> Path:
         """The reference models that calibrating `profile` trained. The default profile's are the published ones,
@@ -85,16 +129,60 @@ class CoursePaths:
         folder = self.reference_dir(assignment)
         return folder if profile == PUBLISHED_PROFILE else folder / profile
 
+    @staticmethod
+    def reference_weights_name(assignment: str) -> str:
+        """The file name of the whole reference model's weights, which the notebook loads: calibration writes it
+        into models_dir, generation publishes the default profile's beside the release notebook."""
+        return f"{assignment}.weights.h5"
+
+    def reference_weights(self, assignment: str) -> Path:
+        """The published reference weights (the default profile's)."""
+        return self.reference_dir(assignment) / self.reference_weights_name(assignment)
+
     def thresholds_file(self, assignment: str) -> Path:
-        return self.reference_dir(assignment) / "thresholds.json"
+        return self.reference_dir(assignment) / THRESHOLDS
 
     def grading_cache(self, assignment: str) -> Path:
         """The course's own cache (the reference's probe results), kept apart from the data cache."""
-        return self.root / ".autograder-cache" / assignment
+        return self.root / GRADING_CACHE / assignment
+
+    # --- the students' side: submitted/, autograded/, feedback/, reports/, the gradebook
+
+    @property
+    def submitted(self) -> Path:
+        """nbgrader's submitted/<student>/<assignment>/ tree."""
+        return self.root / SUBMITTED
+
+    def submission_dir(self, student: str, assignment: str) -> Path:
+        return self.submitted / student / assignment
 
     @property
     def autograded(self) -> Path:
-        return self.root / "autograded"
+        return self.root / AUTOGRADED
+
+    def autograded_dir(self, student: str, assignment: str) -> Path:
+        return self.autograded / student / assignment
+
+    def results_file(self, student: str, assignment: str) -> Path:
+        """The results.json that grading wrote for one student's submission."""
+        return self.autograded_dir(student, assignment) / RESULTS
+
+    def feedback_dir(self, student: str, assignment: str) -> Path:
+        """Where nbgrader's release_feedback looks for a student's feedback page."""
+        return self.root / FEEDBACK / student / assignment
+
+    @property
+    def reports(self) -> Path:
+        return self.root / REPORTS
+
+    @property
+    def gradebook(self) -> Path:
+        """nbgrader's gradebook database."""
+        return self.root / GRADEBOOK
+
+    def private(self) -> list[Path]:
+        """The folders and files of PRIVATE under this root, whether they exist or not."""
+        return [self.root / name for name in PRIVATE]
 
 
 def read_thresholds(paths: CoursePaths, assignment: str) -> dict[str, dict]:

@@ -17,30 +17,32 @@ from pathlib import Path
 
 from .config import Course
 from .errors import KitError
-
-OUTPUTS = ("release", "solutions")
+from .files import COURSE_FILE, CoursePaths, atomic_path
 
 
 def generate(course: Course, assignments: list[str], *, root: Path | None = None) -> list[Path]:
     """Generate into `root` (default: the course itself). Returns the notebooks written."""
     root = Path(root or course.root)
+    paths, out = course.paths, CoursePaths(root)
     # nbgrader runs `alembic` from PATH: the venv's bin folder must come first.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     written = []
     for name in assignments:
         course.assignment(name)
-        if not (course.root / "source" / name / f"{name}.ipynb").is_file():
-            raise KitError(f"no source notebook for '{name}' (expected source/{name}/{name}.ipynb).")
+        if not paths.source_notebook(name).is_file():
+            raise KitError(f"no source notebook for '{name}' (expected "
+                           f"{paths.source_notebook(name).relative_to(paths.root)}).")
         for command in ("generate_assignment", "generate_solution"):
             proc = subprocess.run([sys.executable, "-m", "nbgrader", command, name, "--force", "--log-level=WARN"],
                                   cwd=root, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise KitError(f"nbgrader {command} {name} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        _record_unseen_checks(course.root / "source" / name / f"{name}.ipynb", root / "release" / name / f"{name}.ipynb")
-        weights = course.root / "reference_weights" / name / f"{name}.weights.h5"
+        _record_unseen_checks(paths.source_notebook(name), out.release_notebook(name))
+        weights = paths.reference_weights(name)
         if weights.is_file():
-            shutil.copy2(weights, root / "release" / name / weights.name)
-        written += [root / out / name / f"{name}.ipynb" for out in OUTPUTS]
+            with atomic_path(out.release_dir(name) / weights.name) as part:
+                shutil.copy2(weights, part)
+        written += [out.release_notebook(name), out.solution_notebook(name)]
     return written
 
 
@@ -62,23 +64,24 @@ def out_of_sync(course: Course, assignments: list[str]) -> list[str]:
     """Generate into a scratch copy of the course and list the committed files that differ from it."""
     with tempfile.TemporaryDirectory(prefix="autograder-generate-") as tmp:
         scratch = Path(tmp)
-        for item in ("course.yaml", "nbgrader_config.py"):
+        for item in (COURSE_FILE, "nbgrader_config.py"):
             shutil.copy2(course.root / item, scratch / item)
+        paths, copy = course.paths, CoursePaths(scratch)
         for name in assignments:
-            shutil.copytree(course.root / "source" / name, scratch / "source" / name)
-            weights = course.root / "reference_weights" / name
-            if weights.is_dir():
-                shutil.copytree(weights, scratch / "reference_weights" / name)
+            shutil.copytree(paths.source_dir(name), copy.source_dir(name))
+            if paths.reference_dir(name).is_dir():
+                shutil.copytree(paths.reference_dir(name), copy.reference_dir(name))
         generate(course, assignments, root=scratch)
         differ = []
         for name in assignments:
-            for out in OUTPUTS:
-                fresh, committed = scratch / out / name, course.root / out / name
+            outputs = ((copy.release_dir(name), paths.release_dir(name)),
+                       (copy.solutions_dir(name), paths.solutions_dir(name)))
+            for fresh, committed in outputs:
                 # The students' wheel that `make wheel` puts beside a release notebook is published, not generated.
                 names = sorted({p.name for d in (fresh, committed) if d.is_dir() for p in d.iterdir()
                                 if p.suffix != ".whl"})
                 for file in names:
                     a, b = fresh / file, committed / file
                     if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):
-                        differ.append(f"{out}/{name}/{file}")
+                        differ.append((committed / file).relative_to(paths.root).as_posix())
         return differ

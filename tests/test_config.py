@@ -103,4 +103,5 @@ def test_extra_settings_are_declared_by_the_training_checks_that_read_them():
     # strict: only the keys the named checks declare
     with pytest.raises(KitError, match=r"unknown key 'profile\.extra\.beta'"):
         checks.validate_extra({"beta": 1.0}, where="profile.extra", names=["reconstruction_quality"])
-    assert checks.is_training("vae_quality") and not checks.is_training("sampler_shape")
+    assert isinstance(checks.get("vae_quality"), checks.TrainingCheck)
+    assert not isinstance(checks.get("sampler_shape"), checks.TrainingCheck)

@@ -1,4 +1,5 @@
-"""The file layer: atomic writes that concurrent writers cannot break, the cache folder, the thresholds reader."""
+"""The file layer: atomic writes that concurrent writers cannot break, the cache folder, the course's paths, the
+thresholds reader."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 
 from autograder.errors import KitError
-from autograder.files import CoursePaths, atomic_path, atomic_write, cache_dir, profile_thresholds, read_thresholds
+from autograder.files import (PUBLISHED_PROFILE, CoursePaths, atomic_path, atomic_write, cache_dir, profile_thresholds,
+                              read_thresholds)
+from autograder.runner import PLAN, write_plan
 
 
 def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path):
@@ -53,6 +56,48 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
             raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_plans_written_at_once_into_one_folder_all_land_whole(tmp_path):
+    """The runner's plan.json went through one fixed temporary name, so two writers could rename each other's."""
+    barrier, errors = threading.Barrier(8), []
+
+    def write(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            write_plan(tmp_path, {"writer": i, "items": list(range(10_000))})
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert json.loads((tmp_path / PLAN).read_text())["items"] == list(range(10_000))
+    assert [p.name for p in tmp_path.iterdir()] == [PLAN]
+
+
+def test_course_paths_hide_from_workers_everything_but_the_release(tmp_path):
+    paths = CoursePaths(tmp_path)
+    private = paths.private()
+    hidden = {"source notebook": paths.source_notebook("a"), "mistakes": paths.mistakes_file("a"),
+              "variants": paths.variants_file("a"), "solution": paths.solution_notebook("a"),
+              "reference weights": paths.reference_weights("a"), "thresholds": paths.thresholds_file("a"),
+              "gpu models": paths.models_dir("a", "gpu"), "grading cache": paths.grading_cache("a"),
+              "submission": paths.submission_dir("ada", "a"), "results": paths.results_file("ada", "a"),
+              "feedback": paths.feedback_dir("ada", "a"), "reports": paths.reports, "gradebook": paths.gradebook}
+    for what, path in hidden.items():
+        assert path.is_relative_to(tmp_path)
+        assert any(path.is_relative_to(p) for p in private), f"the {what} ({path}) is readable by a worker"
+    for public in (paths.release_notebook("a"), paths.course_file):
+        assert not any(public.is_relative_to(p) for p in private), f"{public} is hidden from the workers"
+    assert paths.source_notebook("a") == tmp_path / "source" / "a" / "a.ipynb"
+    assert paths.release_notebook("a") == tmp_path / "release" / "a" / "a.ipynb"
+    # The notebook loads the published weights by this name, from reference_weights/ and beside the release.
+    assert paths.reference_weights("a").name == paths.reference_weights_name("a") == "a.weights.h5"
+    assert paths.models_dir("a", PUBLISHED_PROFILE) == paths.reference_dir("a") != paths.models_dir("a", "gpu")
 
 
 def test_cache_dir_order(tmp_path, monkeypatch):

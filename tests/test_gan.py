@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from autograder.checks import CheckFailed
+from autograder.checks import CheckFailed, Thresholds
 from autograder.checks.gan_loss import GeneratorLossProperties, logits
 from autograder.checks.quality.digits import CLASSIFIER, sample_metrics
 from autograder.checks.quality.gan import UNTRAINED, GANQuality, gan_trainer
@@ -98,8 +98,8 @@ def classifier():
 
 @pytest.fixture(scope="module")
 def thresholds():
-    """The cpu profile's entry of the committed thresholds.json, as the grader hands it to the judge."""
-    return dict(json.loads((REFERENCE / "thresholds.json").read_text())["profiles"]["cpu"], profile="cpu")
+    """The cpu profile's entry of the committed thresholds.json."""
+    return json.loads((REFERENCE / "thresholds.json").read_text())["profiles"]["cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -132,18 +132,18 @@ def test_a_generator_collapsed_to_one_digit_scores_far_below_varied_digits(class
     """Real digits stand in for two generators: one that draws every digit, one that draws only sevens."""
     x, y = test_digits
     check, confidence = GANQuality(), PROFILE["extra"]["confidence"]
+    rules = Thresholds.from_entry(thresholds, profile="cpu")  # as the grader hands them to the judge
     varied = sample_metrics(x[:1000], classifier, confidence=confidence)
     sevens = sample_metrics(x[y == 7][:1000], classifier, confidence=confidence)
     assert varied["sample_classes"] > 9 and sevens["sample_classes"] < 1.1 and sevens["sample_recognizable"] < 0.16
-    full, collapsed = check.judge(varied, thresholds, hidden=False), check.judge(sevens, thresholds, hidden=False)
+    full, collapsed = check.judge(varied, rules), check.judge(sevens, rules)
     assert full.passed and full.fraction == 1.0
     assert not collapsed.passed and collapsed.fraction <= 0.2, collapsed
     assert "mode collapse" in collapsed.message and "about 1.0 of the ten digits" in collapsed.message
-    assert "mode collapse" not in check.judge({"sample_recognizable": 0.0, "sample_classes": 0.0}, thresholds,
-                                              hidden=False).message
+    assert "mode collapse" not in check.judge({"sample_recognizable": 0.0, "sample_classes": 0.0}, rules).message
     rule = thresholds["metrics"]["sample_classes"]
-    short = check.judge({"sample_recognizable": 0.5, "sample_classes": rule["threshold"] - 0.1}, thresholds,
-                        hidden=False)  # a few digits short of full marks: partial credit, not collapse
+    short = check.judge({"sample_recognizable": 0.5, "sample_classes": rule["threshold"] - 0.1},
+                        rules)  # a few digits short of full marks: partial credit, not collapse
     assert 0.9 < short.fraction < 1 and "mode collapse" not in short.message
 
 

@@ -24,7 +24,7 @@ import pytest
 import autograder.sandbox as sb
 import autograder.sandbox.probe as probe
 import autograder.sandbox.run as sb_run
-from autograder.sandbox import Limits, Outcome, describe_fences, fences, run_limited
+from autograder.sandbox import Limits, ProcessOutcome, describe_fences, fences, run_limited
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's fences are Linux-only")
 
@@ -37,7 +37,7 @@ def need(name: str) -> None:
         pytest.skip(f"fence {name!r} is not available here: {describe_fences()}")
 
 
-def run(code: str, cwd: Path, limits: Limits = FAST, **kw) -> Outcome:
+def run(code: str, cwd: Path, limits: Limits = FAST, **kw) -> ProcessOutcome:
     return run_limited([PY, "-c", textwrap.dedent(code)], cwd=cwd, env=kw.pop("env", {"PATH": "/usr/bin:/bin"}),
                        limits=limits, **kw)
 

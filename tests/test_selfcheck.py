@@ -56,13 +56,12 @@ def test_self_check_counts_by_kind_what_the_autograder_runs_beyond_it(tmp_path):
 @pytest.mark.parametrize("assignment", ["autoencoder", "vae", "cvae", "denoising", "gan"])
 def test_each_release_records_the_counts_of_its_source(assignment):
     from autograder.notebook import load_spec
-    from autograder.selfcheck import METADATA_KEY, is_public, unseen_counts
+    from autograder.selfcheck import METADATA_KEY, public_calls, unseen_counts
 
     source = load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment)
     release = json.loads((ROOT / "release" / assignment / f"{assignment}.ipynb").read_text())
     assert release["metadata"][METADATA_KEY]["unseen_checks"] == unseen_counts(source)
-    public = [c for c in load_spec(ROOT / "release" / assignment / f"{assignment}.ipynb", assignment).calls
-              if is_public(c)]
+    public = public_calls(load_spec(ROOT / "release" / assignment / f"{assignment}.ipynb", assignment))
     assert len(public) + sum(unseen_counts(source).values()) == len(source.calls)
 
 

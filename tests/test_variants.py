@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checks import is_training
+from autograder.checks import TrainingCheck, get
 from autograder.config import load_course
 from autograder.grading import Grader, StudentRun
 from autograder.grading.diagnosis import exercised_cells
@@ -376,5 +376,5 @@ def test_a_notebook_of_correct_variants_gets_full_marks(catalogue, tmp_path, ass
     result = cat.grader.grade(path, student="variants").to_dict()
     failed = {t["name"]: t["output"] for t in result["tests"] if t["status"] == "failed"}
     assert not failed and result["extra_data"]["findings"] == [], (used, failed, result["extra_data"]["findings"])
-    assert not any(is_training(t["extra_data"]["check"]) for t in result["tests"])
+    assert not any(isinstance(get(t["extra_data"]["check"]), TrainingCheck) for t in result["tests"])
     assert result["score"] == pytest.approx(sum(t["max_score"] for t in result["tests"]))

@@ -34,7 +34,7 @@ from typing import Callable
 
 from ..config import Course, load_course
 from ..errors import KitError
-from ..files import atomic_write
+from ..files import COURSE_FILE, CoursePaths, atomic_write
 from ..grading import Grader
 from ..grading.profile import profile_name
 from ..results import SubmissionResult
@@ -147,10 +147,10 @@ def course_archive(course: Course, assignments: list[str]) -> bytes:
     paths = course.paths
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(course.root / "course.yaml", "course.yaml", filter=clean)
+        tar.add(paths.course_file, COURSE_FILE, filter=clean)
         for name in assignments:
-            folders = (paths.source_notebook(name).parent, course.root / "release" / name,
-                       paths.reference_dir(name), paths.grading_cache(name))
+            folders = (paths.source_dir(name), paths.release_dir(name), paths.reference_dir(name),
+                       paths.grading_cache(name))
             for folder in folders:
                 if folder.is_dir():
                     for item in sorted(folder.rglob("*")):
@@ -204,7 +204,7 @@ def _unpack(bundle: bytes, bundle_id: str) -> Path:
     info = root.lstat()
     if not root.is_dir() or root.is_symlink() or info.st_uid != os.getuid():
         raise KitError(f"{root} is not a folder of this user's: remove it, then grade again.")
-    if (root / "course.yaml").is_file():
+    if CoursePaths(root).course_file.is_file():
         return root
     with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
         members = []
@@ -212,6 +212,6 @@ def _unpack(bundle: bytes, bundle_id: str) -> Path:
             safe = tarfile.data_filter(member, str(root))  # raises on names outside root, links, devices
             if safe is not None and safe.isfile():
                 members.append((safe.name, member))
-        for name, member in sorted(members, key=lambda m: m[0] == "course.yaml"):
+        for name, member in sorted(members, key=lambda m: m[0] == COURSE_FILE):
             atomic_write(root / name, tar.extractfile(member).read())
     return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..plain import decode, encode
+from .base import Check
 from .registry import get
 
 
@@ -16,7 +17,7 @@ def run_check(name: str, fn: Callable, /, *, expected: Any = None, **args: Any) 
     """Run a check in the notebook. With `expected`, the result is judged here; without it, the check is one that
     only the autograder can judge (hidden tests, training-based quality), and this only shows it runs."""
     check = get(name)
-    if check.quality:
+    if not isinstance(check, Check):  # a training check: only the autograder trains and measures the model
         print(f"{check.label}: scored by the autograder, which trains your model with the kit's fixed recipe.")
         return
     # Through plain data and back, as in the grader: the judge sees what it would see there.

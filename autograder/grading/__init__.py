@@ -5,7 +5,7 @@ caller to pass on.
 """
 
 from .execute import StudentRun
-from .grader import PRIVATE, Grader
+from .grader import Grader
 from .profile import choose_profile
 
-__all__ = ["PRIVATE", "Grader", "StudentRun", "choose_profile"]
+__all__ = ["Grader", "StudentRun", "choose_profile"]

@@ -53,13 +53,12 @@ def _subset(dataset: str, split: str, n: int, seed: int, settings: tuple, cache:
 def training_data(spec, profile, split: str, *, seed: int, data: dict) -> dict[str, np.ndarray]:
     """The subsets that the spec's training checks need: "train" for the student's worker, "test" (held out) for
     the clean worker that measures."""
-    from ..checks import get, is_training
+    from ..checks import training_check
 
     options: dict[str, dict] = {}  # data set -> what its training checks ask of the subset (e.g. image_size)
-    for call in spec.calls:
-        if is_training(call.check):
-            check = get(call.check)
-            options.setdefault(check.dataset, {}).update(check.dataset_options(profile.recipe()))
+    for call in spec.training_calls:
+        check = training_check(call.check)
+        options.setdefault(check.dataset, {}).update(check.dataset_options(profile.recipe()))
     arrays: dict[str, np.ndarray] = {}
     n = profile.train_images if split == "train" else profile.test_images
     for name in sorted(options):

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__, checks
-from ..checks import is_training
 from ..errors import KitError
 from ..files import atomic_write
 from ..items import REFERENCE, ItemId, Plan
@@ -88,9 +87,9 @@ def compute(spec: Spec, mistakes: list[Mistake], *, seed: int, backend: str, pro
     if run.sandbox_error:
         raise KitError(f"the reference solution could not run: {run.sandbox_error}")
     found = Expectations(run.outcomes)
-    for call in spec.calls:
+    for call in spec.value_calls:  # a training check has no reference probe: it is judged against thresholds
         out = found.reference(call)
-        if not is_training(call.check) and (out is None or not out.ok):
+        if out is None or not out.ok:
             raise KitError(f"the source solution of '{spec.assignment}' fails check {call.id} "
                            f"({call.check}): {out.error if out else 'not run'}. Fix the source notebook.")
     return found

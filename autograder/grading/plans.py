@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..checks import is_training
 from ..config import Profile
 from ..items import ANSWER, MEASURE, PROBE, SETUP, Cell, ItemId, Probe
 from ..notebook import CheckCall, Spec
@@ -40,9 +39,9 @@ def probes(spec: Spec, *, run: str, profile: Profile, seed: int, training: bool 
            only_training: bool = False) -> list[Probe]:
     """One probe per run_check call of the source's test cells. A training check's probe trains the model with
     the profile's recipe and exports it; `training=False` leaves those out (the reference's expectations)."""
-    out = []
-    for call in spec.calls:
-        trains = is_training(call.check)
+    out, training_ids = [], {call.id for call in spec.training_calls}
+    for call in spec.calls:  # in the notebook's order, whatever the kind: the worker runs them in this order
+        trains = call.id in training_ids
         if (trains and not training) or (only_training and not trains):
             continue
         args, timeout = dict(call.args), None

@@ -21,15 +21,15 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import KitError
-from ..files import atomic_write
+from ..files import CoursePaths, atomic_write
 from ..results import MalformedResult, read_result
 from .gradebook import fill_gradebook, read_grades, write_gradebook
-from .reading import Submission, collect, find_assignments, metric_rules
+from .reading import GradedSubmission, collect, find_assignments, metric_rules
 from .release import write_feedback, write_feedback_pages
 from .summary import write_summary
 from .tables import canvas_csv, class_csv, moodle_csv
 
-__all__ = ["write_reports", "write_student_feedback", "write_gradebook", "collect", "Submission", "class_csv",
+__all__ = ["write_reports", "write_student_feedback", "write_gradebook", "collect", "GradedSubmission", "class_csv",
            "canvas_csv", "moodle_csv"]
 
 log = logging.getLogger(__name__)
@@ -48,19 +48,20 @@ def write_reports(
     when its `timestamp.txt` (nbgrader's, in `submitted/` or `autograded/`) is after it.
     """
     course_root = Path(course_root)
-    out_dir = Path(out_dir) if out_dir is not None else course_root / "reports"
+    paths = CoursePaths(course_root)
+    out_dir = Path(out_dir) if out_dir is not None else paths.reports
     found = find_assignments(course_root)
     if assignments is None:
         if not found:
             raise KitError(
-                f"No results to report on: {course_root / 'autograded'} holds no <student>/<assignment>/results.json."
+                f"No results to report on: {paths.autograded} holds no <student>/<assignment>/results.json."
                 " Run `autograder grade` first."
             )
         assignments = found
     missing = [a for a in assignments if a not in found]
     if missing:
         raise KitError(
-            f"No graded submissions of {', '.join(map(repr, missing))} under {course_root / 'autograded'}"
+            f"No graded submissions of {', '.join(map(repr, missing))} under {paths.autograded}"
             f" (found: {', '.join(found) or 'none'}). Check the assignment name, or run `autograder grade` first."
         )
 
@@ -90,15 +91,15 @@ def write_reports(
 def write_student_feedback(course_root: Path, assignment: str, student: str) -> list[Path]:
     """One student's feedback page (and the exchange files beside it), the same as `write_reports` writes it: what
     nbgrader's "Generate Feedback" gives in this course (see `nbgrader_hooks`)."""
-    path = Path(course_root) / "autograded" / student / assignment / "results.json"
+    path = CoursePaths(Path(course_root)).results_file(student, assignment)
     try:
-        sub = Submission(student, read_result(path))
+        sub = GradedSubmission(student, read_result(path))
     except MalformedResult as exc:
-        sub = Submission(student, None, exc.reason)
+        sub = GradedSubmission(student, None, exc.reason)
     return write_feedback(Path(course_root), assignment, sub)
 
 
-def _not_final(assignment: str, subs: list[Submission]) -> list[str]:
+def _not_final(assignment: str, subs: list[GradedSubmission]) -> list[str]:
     """The submissions whose written answers are still to grade in formgrader: no final total yet."""
     pending = [f"{s.student} ({' '.join(s.totals.pending)})" for s in subs if s.totals and not s.totals.final]
     if not pending:

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from ..files import CoursePaths
 from ..results import MalformedResult, SubmissionResult, as_result, format_points
 from ..student_files import as_utc
 from .totals import CellGrade
@@ -60,7 +61,7 @@ def fill_gradebook(
     timestamps: Mapping[str, datetime] = {},
 ) -> tuple[int, list[str]]:
     """`write_gradebook` without the logging: (students written, notes on what was skipped and why)."""
-    db = Path(course_root) / "gradebook.db"
+    db = CoursePaths(Path(course_root)).gradebook
     fix = f"run `autograder generate {assignment}` (which runs `nbgrader generate_assignment {assignment}`) in " \
           f"{course_root} first"
     try:
@@ -150,7 +151,7 @@ def fill_gradebook(
 def missing_from_gradebook(course_root: Path, assignment: str) -> str | None:
     """What the gradebook lacks to take the scores of `assignment` (the database, the assignment, its notebook
     `<a>.ipynb`), or None when it has them all."""
-    db = Path(course_root) / "gradebook.db"
+    db = CoursePaths(Path(course_root)).gradebook
     if not db.is_file():
         return f"{db} does not exist"
     from nbgrader.api import Gradebook, MissingEntry
@@ -172,7 +173,7 @@ def record_assignment(course_root: Path, assignment: str) -> list[str]:
     missing = missing_from_gradebook(course_root, assignment)
     if missing is None:
         return []
-    source = course_root / "source" / assignment / f"{assignment}.ipynb"
+    source = CoursePaths(course_root).source_notebook(assignment)
     if not source.is_file():
         return [(f"Gradebook skipped for {assignment}: {missing}, and there is no source notebook {source} to record "
                  f"the assignment from (as `nbgrader generate_assignment {assignment}` does); copy the course's "
@@ -224,7 +225,7 @@ def _set_auto_score(grade, score: float) -> None:
 def read_grades(course_root: Path, assignment: str) -> tuple[dict[str, dict[str, CellGrade]], dict[str, str], list[str]]:
     """The grades TAs entered in formgrader: (student -> grade_id -> manual score and extra credit, the students'
     email addresses where the gradebook has them, notes on what could not be read)."""
-    db = Path(course_root) / "gradebook.db"
+    db = CoursePaths(Path(course_root)).gradebook
     if not db.is_file():
         return {}, {}, []  # fill_gradebook has said so already
     from nbgrader.api import Gradebook, MissingEntry

@@ -2,8 +2,8 @@
 timestamp for the late flag, and the thresholds of the quality metrics (through `files.read_thresholds`). The
 gradebook's manual grades join a submission later (`gradebook.read_grades`), for its totals (`totals`).
 
-A results.json that cannot be read becomes a `Submission` without a result and with the reader's reason, shown as
-the finding `malformed_results`: one bad file never stops the reports of the others.
+A results.json that cannot be read becomes a `GradedSubmission` without a result and with the reader's reason, shown
+as the finding `malformed_results`: one bad file never stops the reports of the others.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import KitError
-from ..files import CoursePaths, read_thresholds
+from ..files import RESULTS, CoursePaths, read_thresholds
 from ..results import MALFORMED_RESULTS, CheckResult, Finding, MalformedResult, SubmissionResult, as_number, read_result
 from ..student_files import as_utc, read_timestamp
 from .totals import CellGrade, Totals, totals
@@ -27,7 +27,7 @@ MetricRules = dict[str, list[tuple[str, dict]]]
 
 
 @dataclass
-class Submission:
+class GradedSubmission:
     """One student's graded submission of one assignment, as the reports see it."""
 
     student: str
@@ -64,19 +64,20 @@ class Submission:
 
 def find_assignments(course_root: Path) -> list[str]:
     """The assignments that have at least one `autograded/<student>/<assignment>/results.json`."""
-    return sorted({p.parent.name for p in (Path(course_root) / "autograded").glob("*/*/results.json")})
+    return sorted({p.parent.name for p in CoursePaths(Path(course_root)).autograded.glob(f"*/*/{RESULTS}")})
 
 
-def collect(course_root: Path, assignment: str, *, due: datetime | None = None) -> list[Submission]:
+def collect(course_root: Path, assignment: str, *, due: datetime | None = None) -> list[GradedSubmission]:
     """Every graded submission of `assignment`, sorted by student id; late when its timestamp is after `due`."""
     subs = []
-    for path in sorted((Path(course_root) / "autograded").glob(f"*/{assignment}/results.json")):
+    paths = CoursePaths(Path(course_root))
+    for path in sorted(paths.autograded.glob(f"*/{assignment}/{RESULTS}")):
         student = path.parent.parent.name
         try:
-            sub = Submission(student, read_result(path))
+            sub = GradedSubmission(student, read_result(path))
         except MalformedResult as exc:
-            sub = Submission(student, None, exc.reason)
-        stamp = _submission_time(course_root, student, assignment, sub.notes)
+            sub = GradedSubmission(student, None, exc.reason)
+        stamp = _submission_time(paths, student, assignment, sub.notes)
         sub.time = stamp
         if stamp is not None and due is not None:
             sub.late = stamp > as_utc(due)
@@ -104,12 +105,12 @@ def metric_rules(course_root: Path, assignment: str) -> MetricRules:
     return out
 
 
-def _submission_time(course_root: Path, student: str, assignment: str, notes: list[str]) -> datetime | None:
+def _submission_time(paths: CoursePaths, student: str, assignment: str, notes: list[str]) -> datetime | None:
     """nbgrader's timestamp.txt, from submitted/ or else autograded/; an unreadable one adds a note."""
-    for folder in ("submitted", "autograded"):
-        time, bad = read_timestamp(Path(course_root) / folder / student / assignment / "timestamp.txt")
+    for folder in (paths.submission_dir(student, assignment), paths.autograded_dir(student, assignment)):
+        time, bad = read_timestamp(folder / "timestamp.txt")
         if bad is not None:
-            notes.append(f"{folder}/{student}/{assignment}/timestamp.txt is not a time: {bad[:40]!r}")
+            notes.append(f"{(folder / 'timestamp.txt').relative_to(paths.root)} is not a time: {bad[:40]!r}")
         if time is not None or bad is not None:
             return time
     return None

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..feedback import render_feedback, render_unreadable
-from ..files import atomic_write
+from ..files import CoursePaths, atomic_write
 from ..student_files import read_small_file
-from .reading import Submission
+from .reading import GradedSubmission
 
 log = logging.getLogger(__name__)
 
@@ -23,22 +23,23 @@ SECRET = "submission_secret.txt"  # release_feedback names a released page by a 
 EXCHANGE_FILES = ("timestamp.txt", SECRET)  # nbgrader submit writes both
 
 
-def write_feedback(course_root: Path, assignment: str, sub: Submission) -> list[Path]:
+def write_feedback(course_root: Path, assignment: str, sub: GradedSubmission) -> list[Path]:
     """The student's page in nbgrader's feedback folder, with the exchange's files that release_feedback reads."""
-    folder = Path(course_root) / "feedback" / sub.student / assignment
+    paths = CoursePaths(Path(course_root))
+    folder = paths.feedback_dir(sub.student, assignment)
     if sub.result is not None:
         page = render_feedback(sub.result)
     else:
         page = render_unreadable(assignment, sub.student, sub.error or "results.json could not be read")
     written = [atomic_write(folder / f"{assignment}.html", page)]
     for name in EXCHANGE_FILES:
-        data = read_small_file(Path(course_root) / "submitted" / sub.student / assignment / name)
+        data = read_small_file(paths.submission_dir(sub.student, assignment) / name)
         if data is not None:
             written.append(atomic_write(folder / name, data))
     return written
 
 
-def write_feedback_pages(course_root: Path, assignment: str, subs: Sequence[Submission]) -> list[Path]:
+def write_feedback_pages(course_root: Path, assignment: str, subs: Sequence[GradedSubmission]) -> list[Path]:
     """Every student's page; warns when only some students have a submission secret (see `_warn_without_secret`)."""
     pages = {sub.student: write_feedback(course_root, assignment, sub) for sub in subs}
     _warn_without_secret(assignment, pages)

@@ -16,11 +16,11 @@ from pathlib import Path
 from ..feedback import environment, metric_values
 from ..files import atomic_write
 from . import figures as fig
-from .reading import MetricRules, Submission
+from .reading import MetricRules, GradedSubmission
 from .tables import ordered_union, usual_max_score, usual_max_total
 
 
-def write_summary(folder: Path, assignment: str, subs: Sequence[Submission], thresholds: MetricRules,
+def write_summary(folder: Path, assignment: str, subs: Sequence[GradedSubmission], thresholds: MetricRules,
                   gradebook: Mapping) -> list[Path]:
     """summary.html and its figures' PNGs in `folder`; returns the files written, the page first.
 
@@ -33,7 +33,7 @@ def write_summary(folder: Path, assignment: str, subs: Sequence[Submission], thr
 
 
 def summary_view(
-    assignment: str, subs: Sequence[Submission], thresholds: MetricRules, gradebook: Mapping
+    assignment: str, subs: Sequence[GradedSubmission], thresholds: MetricRules, gradebook: Mapping
 ) -> tuple[dict, list[dict]]:
     """The values of summary.html and its figures (each with its PNG bytes)."""
     graded = [s for s in subs if s.result is not None]
@@ -92,7 +92,7 @@ def summary_view(
     return view, figures
 
 
-def _checks_worst_first(graded: Sequence[Submission]) -> list[dict]:
+def _checks_worst_first(graded: Sequence[GradedSubmission]) -> list[dict]:
     """Per check: how many of the students who have it passed it; lowest pass rate first, ties in check order."""
     order = ordered_union([c.name for c in s.checks] for s in graded)
     stats = {name: {"name": name, "passed": 0, "n": 0, "hidden": False} for name in order}
@@ -106,7 +106,7 @@ def _checks_worst_first(graded: Sequence[Submission]) -> list[dict]:
     return sorted(checks, key=lambda c: (c["rate"], order.index(c["name"])))
 
 
-def _questions(graded: Sequence[Submission]) -> list[dict]:
+def _questions(graded: Sequence[GradedSubmission]) -> list[dict]:
     """Per question (grade_id): each student's points, their mean, and the mean as a share of the points."""
     questions: dict[str, dict] = {}
     for sub in graded:
@@ -124,7 +124,7 @@ def _questions(graded: Sequence[Submission]) -> list[dict]:
     return rows
 
 
-def _metric_values(graded: Sequence[Submission]) -> dict[str, list[tuple[str, float]]]:
+def _metric_values(graded: Sequence[GradedSubmission]) -> dict[str, list[tuple[str, float]]]:
     """metric -> [(student, value)] over every check that measured it; values that are not numbers are left out."""
     out: dict[str, list[tuple[str, float]]] = {}
     for sub in graded:

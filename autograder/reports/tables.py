@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..results import format_points
-from .reading import Submission
+from .reading import GradedSubmission
 
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
@@ -39,7 +39,7 @@ CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 PENDING = "pending"
 
 
-def class_csv(subs: Sequence[Submission]) -> str:
+def class_csv(subs: Sequence[GradedSubmission]) -> str:
     """The class table: student, checks, question subtotals, autograded, manual, total, max_score, percent, status,
     late, errors."""
     checks = ordered_union([c.name for c in s.checks] for s in subs)
@@ -75,7 +75,7 @@ def class_csv(subs: Sequence[Submission]) -> str:
     return _csv(rows)
 
 
-def status(sub: Submission) -> str:
+def status(sub: GradedSubmission) -> str:
     """`final`, `pending: <the written answers still to grade>`, or empty for a result that could not be read."""
     totals = sub.totals
     if totals is None:
@@ -83,14 +83,14 @@ def status(sub: Submission) -> str:
     return "final" if totals.final else f"{PENDING}: {' '.join(totals.pending)}"
 
 
-def canvas_csv(assignment: str, subs: Sequence[Submission]) -> str:
+def canvas_csv(assignment: str, subs: Sequence[GradedSubmission]) -> str:
     """Canvas's gradebook import: identity columns, the assignment's column, a Points Possible row."""
     rows = [CANVAS_IDENTITY + [assignment], ["Points Possible", "", "", "", "", _cell(usual_max_total(subs))]]
     rows += [[s.student, "", "", s.student, "", _cell(final_total(s))] for s in subs]
     return _csv(rows)
 
 
-def moodle_csv(assignment: str, subs: Sequence[Submission], emails: Mapping[str, str]) -> str:
+def moodle_csv(assignment: str, subs: Sequence[GradedSubmission], emails: Mapping[str, str]) -> str:
     """Moodle's CSV grade import: the user's identifiers, then the assignment's total; final totals only."""
     final = [s for s in subs if final_total(s) is not None]
     with_email = bool(final) and all(emails.get(s.student) for s in final)
@@ -99,19 +99,19 @@ def moodle_csv(assignment: str, subs: Sequence[Submission], emails: Mapping[str,
     return _csv(rows)
 
 
-def final_total(sub: Submission) -> float | None:
+def final_total(sub: GradedSubmission) -> float | None:
     """The total an LMS may receive: None while unreadable or pending."""
     totals = sub.totals
     return totals.total if totals is not None else None
 
 
-def usual_max_score(subs: Sequence[Submission]) -> float | None:
+def usual_max_score(subs: Sequence[GradedSubmission]) -> float | None:
     """The max_score most of the readable results have (they all should); None when none is readable."""
     maxima = Counter(s.max_score for s in subs if s.result is not None)
     return maxima.most_common(1)[0][0] if maxima else None
 
 
-def usual_max_total(subs: Sequence[Submission]) -> float | None:
+def usual_max_total(subs: Sequence[GradedSubmission]) -> float | None:
     """The same for the total: the autograded points and the written answers'."""
     maxima = Counter(s.totals.max_score for s in subs if s.result is not None)
     return maxima.most_common(1)[0][0] if maxima else None

@@ -10,12 +10,12 @@ limit, reads the exit status from a pipe, keeps the tail of stdout+stderr from a
 cgroups. Where a fence is not available (not root, no user namespaces, no cgroups) the run goes ahead with the
 fences that work; `fences()` says which those are and `describe_fences()` says what is missing and what to do.
 A fence that `fences()` found working but that fails during a later run makes that run fail closed: the student
-code is not started, and its Outcome has `sandbox_failed` set.
+code is not started, and its ProcessOutcome has `sandbox_failed` set.
 
 Modules, each importing only those listed before it:
     helper    the helper process H, A, B (run by its path; built-in modules only)
     limits    `Limits` and the rlimits the helper sets
-    outcome   `Outcome` and the reason a run ended
+    outcome   `ProcessOutcome` and the reason a run ended
     cgroups   the run's pids and memory cgroups
     paths     interpreter folders and unix sockets the child's mount view must handle
     loop      one helper process from start to end: start, wait, kill, drain, read its report
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from .cgroups import CGROUP_PREFIX, _cgroup_parents
 from .limits import Limits
-from .outcome import Outcome
+from .outcome import ProcessOutcome
 from .probe import _FENCE_TEXT, FENCE_NAMES, describe_fences, fences
 from .run import run_limited
 
-__all__ = ["Limits", "Outcome", "fences", "describe_fences", "run_limited", "FENCE_NAMES", "CGROUP_PREFIX"]
+__all__ = ["Limits", "ProcessOutcome", "fences", "describe_fences", "run_limited", "FENCE_NAMES", "CGROUP_PREFIX"]

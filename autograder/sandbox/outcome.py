@@ -1,4 +1,4 @@
-"""How a sandboxed run ended (`Outcome`), and the short sentence for the student that says why.
+"""How a sandboxed run ended (`ProcessOutcome`), and the short sentence for the student that says why.
 
 The order in which reasons are decided is in docs/isolation.md ("How reasons are decided").
 """
@@ -16,7 +16,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ProcessOutcome:
+    """How one sandboxed process ended, as the operating system and the fences saw it (not what the code in it
+    returned: that is `runner.Outcome`, one per item of a worker's plan)."""
+
     returncode: int | None     # None when killed by a signal (or never started)
     signal: int | None
     timed_out: bool
@@ -33,15 +36,16 @@ def _setup_sentence(detail: str) -> str:
             "please tell the course staff")
 
 
-def _setup_failure(message: str, start: float) -> Outcome:
+def _setup_failure(message: str, start: float) -> ProcessOutcome:
     """A run stopped by the grader's side before the helper could report (no cgroup, no helper process)."""
     log.error("sandbox setup failed: %s", message)
-    return Outcome(None, None, False, time.monotonic() - start, _setup_sentence(message), "", sandbox_failed=True)
+    return ProcessOutcome(None, None, False, time.monotonic() - start, _setup_sentence(message), "",
+                          sandbox_failed=True)
 
 
 def _outcome(lines: list[str], helper_rc: int | None, timed_out: bool, wall: float, tail: str,
-             limits: Limits, stats: dict) -> Outcome:
-    """The Outcome from the helper's status lines, its exit status and the cgroup's statistics."""
+             limits: Limits, stats: dict) -> ProcessOutcome:
+    """The ProcessOutcome from the helper's status lines, its exit status and the cgroup's statistics."""
     info: dict[str, str] = {}
     for line in lines:
         key, _, value = line.partition(" ")
@@ -49,9 +53,9 @@ def _outcome(lines: list[str], helper_rc: int | None, timed_out: bool, wall: flo
             (log.error if key == "error" else log.warning)("sandbox helper: %s", value)
         info.setdefault(key, value)
     if timed_out:
-        return Outcome(None, signal.SIGKILL, True, wall, f"it ran past the {limits.wall_s:g} s time limit", tail)
+        return ProcessOutcome(None, signal.SIGKILL, True, wall, f"it ran past the {limits.wall_s:g} s time limit", tail)
     if "error" in info:
-        return Outcome(None, None, False, wall, _setup_sentence(info["error"]), tail, sandbox_failed=True)
+        return ProcessOutcome(None, None, False, wall, _setup_sentence(info["error"]), tail, sandbox_failed=True)
     returncode, sig = None, None
     if "exit" in info:
         returncode = int(info["exit"])
@@ -88,7 +92,7 @@ def _outcome(lines: list[str], helper_rc: int | None, timed_out: bool, wall: flo
             reason = memory_text
         elif "[Errno 27] File too large" in end:
             reason = f"it tried to write a file larger than the {limits.file_size_mb} MB limit"
-    return Outcome(returncode, sig, False, wall, reason, tail)
+    return ProcessOutcome(returncode, sig, False, wall, reason, tail)
 
 
 def _signal_name(sig: int) -> str:

@@ -8,7 +8,7 @@ import autograder.runner as runner
 from autograder.grading.scoring import findings
 from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
 from autograder.results import SANDBOX_UNAVAILABLE
-from autograder.sandbox import Limits, Outcome, fences, run_limited
+from autograder.sandbox import Limits, ProcessOutcome, fences, run_limited
 
 
 def test_a_cgroup_that_cannot_be_made_is_a_sandbox_failure(tmp_path, monkeypatch):
@@ -30,7 +30,7 @@ def test_a_cgroup_that_cannot_be_made_is_a_sandbox_failure(tmp_path, monkeypatch
 def test_the_plan_run_and_the_findings_carry_it(tmp_path, monkeypatch):
     sentence = "the grader could not set up its sandbox (cgroup gone); this is not a problem with your code"
     monkeypatch.setattr(runner, "run_limited",
-                        lambda *a, **k: Outcome(None, None, False, 0.0, sentence, "", sandbox_failed=True))
+                        lambda *a, **k: ProcessOutcome(None, None, False, 0.0, sentence, "", sandbox_failed=True))
     plan = Plan(seed=0, item_timeout_s=5, cells=[Cell(ItemId(STUDENT, ANSWER, "enc"), "x = 1")])
     run = runner.run_plan(plan, workdir=tmp_path, limits=Limits(), hide=[])
     assert run.sandbox_error == sentence and run.deaths == []

@@ -1,12 +1,15 @@
-"""The one path of every training check: train and export, load in safe mode and measure, score.
+"""The training check: its own kind of check, with one path from the student's builder to a score.
 
-- `probe` runs in the student's worker: it builds the model with the notebook's given builder (student code
-  inside), trains it with the kit's seeded recipe on the training subset the grader wrote, and saves each of
-  `parts` (encoder, decoder) as a `.keras` file, with the whole model's weights beside them.
+- `probe` runs in the student's worker: `build` calls the notebook's given builder (student code inside), `train`
+  trains the model with the kit's seeded recipe on the training subset the grader wrote, and `export` saves each
+  of `parts` (encoder, decoder) as a `.keras` file, with the published model's weights beside them.
 - `evaluate` runs in a second, clean worker that holds no student code: it loads those files with Keras' safe
   mode (standard layers only), refuses a model far larger than the reference (`param_factor`), and hands the
   loaded parts to `measure`. The held-out data never enters the student's worker.
-- `judge` runs in the grader: each of `metrics` against the profile's calibrated thresholds, with partial credit.
+- `judge` runs in the grader: each of `metrics` against the profile's calibrated `Thresholds`, with partial credit.
+- `train_assets` runs in calibration, in the instructor's process: the reference models a measure needs (a
+  classifier). Calibration hands it what it needs from the course: the assets' folder and the source notebook's
+  builder.
 
 A training check says only what is particular to it:
     name, label, dataset, metrics            what it is, what it trains on, what it measures
@@ -16,38 +19,37 @@ A training check says only what is particular to it:
     baselines(test, assets)                  per metric, what trivial models score (calibration's failure level)
 and, where the defaults do not fit: `extra` (the course.yaml settings it reads), `dataset_options` (e.g. the
 image size of the subset the grader writes), `fit_data` (what `fit` trains on; the images alone by default),
-`loss` (None: the model computes its own), `parts`, `assets` with `train_assets`, `higher_is_better`,
-`param_factor`, `measured_on`, and the words `model_kind`, `material` and `load_hint` of its refusals.
+`loss` (None: the model computes its own), `build` and `train` (a model that `fit` cannot train, such as a
+GAN's two), `parts`, `published`, `assets` with `train_assets`, `higher_is_better`, `param_factor`,
+`measured_on`, and the words `model_kind`, `material` and `load_hint` of its refusals.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from ..base import Check, Verdict
+from ..base import CheckBase, Verdict
 from ..messages import fmt_shape
 from ..student import call_student, keras_model, model_part, plain_errors
-from .extra import Setting, read_extra
+from .extra import ExtraSetting, read_extra
+from .thresholds import Thresholds, score_metric
 
-WEIGHTS = "model.weights.h5"  # the whole model's weights: what calibration publishes for the notebook
+WEIGHTS = "model.weights.h5"  # the published model's weights: what calibration publishes for the notebook
 PREDICT_BATCH = 256
+# The source notebook's builder of a training check, as calibration hands it over: a call runs the source's setup
+# and answer cells in the calibrating process and returns the builder, so only a check that needs it pays for it.
+SourceBuilder = Callable[[], Callable[..., Any]]
 
 
-def score_metric(value: float, *, threshold: float, fail: float, higher_is_better: bool) -> float:
-    """Full credit at or beyond the threshold, none at or beyond the failure level, linear between."""
-    if not np.isfinite(value):
-        return 0.0
-    if higher_is_better:
-        value, threshold, fail = -value, -threshold, -fail
-    if value <= threshold:
-        return 1.0
-    if value >= fail:
-        return 0.0
-    return float((fail - value) / (fail - threshold))
+class Trained(NamedTuple):
+    """What `train` reports: the history (per loss, one value per pass) and how many images it went through."""
+
+    history: dict[str, list[float]]
+    images: int
 
 
 # ----------------------------------------------------------------------------------------- shared helpers
@@ -158,8 +160,11 @@ def trivial_reconstructions(x: np.ndarray) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------- the base
 
 
-class QualityCheck(Check):
-    quality = True
+class TrainingCheck(CheckBase):
+    """A check that trains the student's model: scored by what a clean worker measures, against thresholds."""
+
+    dataset: str = ""  # the data set the grader subsets for training and held-out testing
+    assets: tuple[str, ...] = ()  # files in reference_weights/<a>/ that `evaluate` needs (e.g. a classifier)
     metrics: tuple[str, ...] = ()
     higher_is_better: tuple[str, ...] = ()  # the metrics among `metrics` where more is better
     # When set, `evaluate` gets `max_params` = this factor times the parameters of the calibrated reference model,
@@ -168,8 +173,10 @@ class QualityCheck(Check):
     param_factor: float | None = None
     # Where a metric is measured, for the message, when not on the held-out images (e.g. on samples from a prior).
     measured_on: dict[str, str] = {}
-    extra: dict[str, Setting] = {}  # the profile's `extra:` settings this check reads (see extra.py)
+    extra: dict[str, ExtraSetting] = {}  # the profile's `extra:` settings this check reads (see extra.py)
     parts: tuple[str, ...] = ("encoder", "decoder")  # the sub-models exported, loaded and measured
+    published: str | None = None  # the part whose weights the notebook loads; None: the whole model
+    reported_loss: str = "loss"  # the history entry that the probe reports as `train_loss`
     loss: str | None = None  # the loss `compile` gets; None where the model computes its own (compute_loss)
     model_kind: str = "an autoencoder"  # for refusals: "an autoencoder must compress the images, not store them"
     material: str = "the images"
@@ -198,7 +205,15 @@ class QualityCheck(Check):
         """Keyword arguments for the grader's subset of `dataset` besides its size and seed (e.g. image_size)."""
         return {}
 
-    # ------------------------------------------------------------------ the shared path
+    def train_assets(self, out_dir: Path, *, train: dict, test: dict, recipe: dict, seed: int,
+                     source_builder: SourceBuilder | None = None) -> list[Path]:
+        """Calibration hook (runs in the instructor's process): train and save `assets` into `out_dir`, return
+        the paths written. `source_builder` gives the source notebook's builder of this check, for a check whose
+        assets are measured on the source's own model. Training checks that measure with a reference model (a
+        classifier) override it."""
+        return []
+
+    # ------------------------------------------------------------------ the student's worker
 
     def settings(self, recipe: dict) -> dict[str, Any]:
         """Every `extra` setting this check declares: the profile's value, else the declared default. Keys that
@@ -207,28 +222,43 @@ class QualityCheck(Check):
 
     def probe(self, fn, *, recipe, data, export_dir, seed=0):
         """Runs in the student's worker: build, train, export. Errors are the student's (Keras' wrapping removed)."""
-        import keras
-
         x, y = read_arrays(data)
-        settings = self.settings(recipe)
-        args = self.builder_args(x=x, y=y, recipe=recipe, settings=settings, seed=int(seed))
-        model = call_student(fn, **args, returns=keras_model)
-        with plain_errors():  # the student's layers (and loss, for a VAE) run inside fit
-            model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"]),
-                          **({"loss": self.loss} if self.loss else {}))
-            inputs, targets = self.fit_data(x, y)
+        args = self.builder_args(x=x, y=y, recipe=recipe, settings=self.settings(recipe), seed=int(seed))
+        model = self.build(fn, args)
+        with plain_errors():  # the student's layers (and loss, for a VAE) run inside training
             start = time.perf_counter()
-            history = fit_shuffled(model, inputs, targets, batch_size=recipe["batch_size"], epochs=recipe["epochs"],
-                                   seed=seed)
+            trained = self.train(model, x=x, y=y, recipe=recipe, seed=int(seed))
             train_seconds = time.perf_counter() - start
             out = Path(export_dir)
             out.mkdir(parents=True, exist_ok=True)
-            for name in self.parts:
-                model_part(model, name).save(out / f"{name}.keras")
-            model.save_weights(out / WEIGHTS)
-        # The wall time of `fit` alone and the images it went through, for the grader's images per second.
-        return {"train_loss": history.get("loss", []), "history": history, "export_dir": str(out),
-                "train_seconds": float(train_seconds), "train_images": int(len(x)) * int(recipe["epochs"])}
+            self.export(model, out)
+        # The wall time of training alone and the images it went through, for the grader's images per second.
+        return {"train_loss": trained.history.get(self.reported_loss, []), "history": trained.history,
+                "export_dir": str(out), "train_seconds": float(train_seconds), "train_images": int(trained.images)}
+
+    def build(self, fn, args: dict):
+        """The notebook's builder called with `args` (student code inside): the model that `train` trains."""
+        return call_student(fn, **args, returns=keras_model)
+
+    def train(self, model, *, x: np.ndarray, y, recipe: dict, seed: int) -> Trained:
+        """The kit's recipe: Adam at the recipe's learning rate on `loss`, then `fit` on `fit_data`, each pass over
+        a new seeded permutation of the rows. A model that `fit` cannot train overrides it."""
+        import keras
+
+        model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"]),
+                      **({"loss": self.loss} if self.loss else {}))
+        inputs, targets = self.fit_data(x, y)
+        history = fit_shuffled(model, inputs, targets, batch_size=recipe["batch_size"], epochs=recipe["epochs"],
+                               seed=seed)
+        return Trained(history, int(len(x)) * int(recipe["epochs"]))
+
+    def export(self, model, out: Path) -> None:
+        """Each of `parts` as a `.keras` file, and the published model's weights (what the notebook loads)."""
+        for name in self.parts:
+            model_part(model, name).save(out / f"{name}.keras")
+        (model if self.published is None else model_part(model, self.published)).save_weights(out / WEIGHTS)
+
+    # ------------------------------------------------------------------ the clean worker
 
     def evaluate(self, export_dir, *, data, recipe, assets=None, max_params=None) -> dict[str, float]:
         """Runs in the clean worker. Returns the metrics, or raises with a sentence for the student."""
@@ -254,25 +284,27 @@ class QualityCheck(Check):
             raise ValueError(f"the reference model {name} was not given to the measure")
         return load_safely(Path(assets) / name)
 
-    def judge(self, got, expected, *, hidden):
-        # `expected` is the profile's entry of thresholds.json: {"metrics": {"test_mse": {...}}, "profile": "cpu"}
+    # ------------------------------------------------------------------ the grader
+
+    def judge(self, metrics: dict[str, Any], thresholds: Thresholds) -> Verdict:
+        """The measured `metrics` against the profile's `thresholds`: the mean of each metric's partial credit."""
         fractions, parts = [], []
         for metric in self.metrics:
-            rule = expected["metrics"].get(metric)
+            rule = thresholds.metrics.get(metric)
             if rule is None:
                 return Verdict(False, f"{metric} has no calibrated threshold; ask your instructor.", 0.0)
-            value = got.get(metric)
+            value = metrics.get(metric)
             if not isinstance(value, float):
                 return Verdict(False, f"{metric} could not be measured.", 0.0)
-            frac = score_metric(value, threshold=rule["threshold"], fail=rule["fail"],
-                                higher_is_better=rule["higher_is_better"])
+            frac = score_metric(value, threshold=rule.threshold, fail=rule.fail,
+                                higher_is_better=rule.higher_is_better)
             fractions.append(frac)
             better, worse = "at or above", "at or below"
-            if not rule["higher_is_better"]:
+            if not rule.higher_is_better:
                 better, worse = worse, better
             where = self.measured_on.get(metric, "on held-out images")
-            parts.append(f"{metric} {value:.4f} {where} (full marks {better} {rule['threshold']:.4f}, "
-                         f"none {worse} {rule['fail']:.4f})")
+            parts.append(f"{metric} {value:.4f} {where} (full marks {better} {rule.threshold:.4f}, "
+                         f"none {worse} {rule.fail:.4f})")
         fraction = float(np.mean(fractions)) if fractions else 0.0
-        message = "; ".join(parts) + f" after the kit's {expected['profile']} training recipe."
+        message = "; ".join(parts) + f" after the kit's {thresholds.profile} training recipe."
         return Verdict(fraction >= 1.0, message, fraction)

@@ -15,9 +15,9 @@ from ...errors import KitError
 from ...files import atomic_path, write_json
 from ..base import register
 from ..conditioning import attribute_names
-from .base import QualityCheck, blurred, fit_shuffled, mean_squared_error, predict, require_images, require_inputs, \
+from .base import TrainingCheck, blurred, fit_shuffled, mean_squared_error, predict, require_images, require_inputs, \
     shape_of, trivial_reconstructions
-from .extra import Setting
+from .extra import ExtraSetting
 
 CLASSIFIER = "attribute_classifier.keras"
 CLASSIFIER_REPORT = "attribute_classifier.json"
@@ -69,25 +69,25 @@ def attribute_control(decoder, classifier, z_mean: np.ndarray, y: np.ndarray, se
 
 
 @register
-class CVAEQuality(QualityCheck):
+class CVAEQuality(TrainingCheck):
     name = "cvae_quality"
     label = "reconstruction and attribute control after the kit's training recipe"
     dataset = "faces"
     metrics = ("test_mse", "attribute_control")
     higher_is_better = ("attribute_control",)
     assets = (CLASSIFIER,)
-    param_factor = 10.0  # see QualityCheck: a model that stores faces instead of compressing them is refused
+    param_factor = 10.0  # see TrainingCheck: a model that stores faces instead of compressing them is refused
     model_kind, material = "a CVAE", "the faces"
     load_hint = "build the conditioning from Dense, Reshape and Concatenate, without Lambda layers"
     extra = {
-        "image_size": Setting(int, 64, "side of the square faces, in pixels (the data set and the classifier)"),
-        "beta": Setting(float, 1.0, "weight of the KL term in the loss the model trains with"),
-        "control_images": Setting(int, 200, "held-out codes decoded with each attribute on and off"),
-        "control_attributes": Setting(list, None, "the attributes whose control is measured (default: all)",
-                                      item=str, choices=tuple(ATTRIBUTES)),
-        "classifier_images": Setting(int, None, "the first training faces the reference classifier learns from "
-                                                "(default: all of them)"),
-        "classifier_epochs": Setting(int, 3, "epochs of the reference classifier's training"),
+        "image_size": ExtraSetting(int, 64, "side of the square faces, in pixels (the data set and the classifier)"),
+        "beta": ExtraSetting(float, 1.0, "weight of the KL term in the loss the model trains with"),
+        "control_images": ExtraSetting(int, 200, "held-out codes decoded with each attribute on and off"),
+        "control_attributes": ExtraSetting(list, None, "the attributes whose control is measured (default: all)",
+                                           item=str, choices=tuple(ATTRIBUTES)),
+        "classifier_images": ExtraSetting(int, None, "the first training faces the reference classifier learns from "
+                                                     "(default: all of them)"),
+        "classifier_epochs": ExtraSetting(int, 3, "epochs of the reference classifier's training"),
     }
 
     def dataset_options(self, recipe: dict) -> dict:
@@ -124,7 +124,7 @@ class CVAEQuality(QualityCheck):
                 # The same face for "on" and "off" is read right once in each pair, whatever the classifier says.
                 "attribute_control": {"decoder_ignores_condition": 0.5}}
 
-    def train_assets(self, out_dir, *, train, test, recipe, seed):
+    def train_assets(self, out_dir, *, train, test, recipe, seed, source_builder=None):
         """The reference attribute classifier, trained on the first `classifier_images` training faces (a prefix of
         the training split, the same in every profile, so that the profiles share one judge) and blurred copies
         of them, then checked on blurred held-out faces for each controlled attribute."""

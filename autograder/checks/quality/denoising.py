@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import register
-from .base import QualityCheck, encode_decode, require_inputs
+from .base import TrainingCheck, encode_decode, require_inputs
 
 NOISE_STD = 0.4  # the notebook's NOISE_STD
 TRAIN_NOISE_SEED, TEST_NOISE_SEED = 1, 2
@@ -34,13 +34,13 @@ def mean_psnr(images: np.ndarray, clean: np.ndarray) -> float:
 
 
 @register
-class DenoisingQuality(QualityCheck):
+class DenoisingQuality(TrainingCheck):
     name = "denoising_quality"
     label = "denoising of held-out noisy digits after the kit's training recipe"
     dataset = "mnist"
     metrics = ("test_psnr",)
     higher_is_better = ("test_psnr",)
-    param_factor = 10.0  # see QualityCheck: a model that stores digits instead of compressing them is refused
+    param_factor = 10.0  # see TrainingCheck: a model that stores digits instead of compressing them is refused
     loss = "binary_crossentropy"
     measured_on = {"test_psnr": "dB on held-out noisy digits"}
     model_kind, material = "a denoiser", "the digits"

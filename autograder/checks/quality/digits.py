@@ -16,7 +16,7 @@ import numpy as np
 from ...errors import KitError
 from ...files import atomic_path, write_json
 from .base import blurred, fit_shuffled, predict
-from .extra import Setting
+from .extra import ExtraSetting
 
 CLASSIFIER = "digit_classifier.keras"
 CLASSIFIER_REPORT = "digit_classifier.json"
@@ -29,14 +29,14 @@ MAX_CLASS_SHARE = 0.15  # of the prior samples, the most that one digit class ma
 # The profile's `extra:` settings of every check whose samples this classifier reads (the VAE's, the GAN's): one
 # reference classifier serves them all, so they share the names and the meanings.
 SAMPLE_SETTINGS = {
-    "prior_samples": Setting(int, 1000, "codes drawn from N(0, I), turned into images by the model and read by "
-                                        "the classifier"),
-    "prior_seed": Setting(int, 0, "seed of those codes"),
-    "confidence": Setting(float, 0.9, "the classifier's probability for one digit that makes a sample "
-                                      "recognizable"),
-    "classifier_images": Setting(int, 60000, "MNIST training digits (and as many blurred copies) for the "
-                                             "reference classifier"),
-    "classifier_epochs": Setting(int, 2, "epochs of the reference classifier's training"),
+    "prior_samples": ExtraSetting(int, 1000, "codes drawn from N(0, I), turned into images by the model and read by "
+                                             "the classifier"),
+    "prior_seed": ExtraSetting(int, 0, "seed of those codes"),
+    "confidence": ExtraSetting(float, 0.9, "the classifier's probability for one digit that makes a sample "
+                                           "recognizable"),
+    "classifier_images": ExtraSetting(int, 60000, "MNIST training digits (and as many blurred copies) for the "
+                                                  "reference classifier"),
+    "classifier_epochs": ExtraSetting(int, 2, "epochs of the reference classifier's training"),
 }
 
 

@@ -1,10 +1,10 @@
 """The `extra:` settings of a training profile (course.yaml), declared by the training checks that read them.
 
-Each training check lists the keys it reads in its `extra` class attribute, as `Setting`s (a type, a default, a
-sentence). Two readers use those declarations, and nothing else reads `extra` with a default of its own:
+Each training check lists the keys it reads in its `extra` class attribute, as `ExtraSetting`s (a type, a default,
+a sentence). Two readers use those declarations, and nothing else reads `extra` with a default of its own:
 - config.py, on loading course.yaml: each key of a profile's `extra` must be declared by a training check, with
   a value of the declared type (`registry.validate_extra`); otherwise a KitError names the key and the file;
-- the check itself, in a worker or in calibration: `QualityCheck.settings(recipe)` gives every declared key,
+- the check itself, in a worker or in calibration: `TrainingCheck.settings(recipe)` gives every declared key,
   from the profile or from its default.
 
 This module needs neither NumPy nor Keras: config.py imports it.
@@ -20,7 +20,9 @@ from ...errors import KitError
 
 
 @dataclass(frozen=True)
-class Setting:
+class ExtraSetting:
+    """One key that a training check reads from a profile's `extra:` settings: its type, default and meaning."""
+
     kind: type  # int, float, str, bool or list
     default: Any  # None where the check works the default out from the data (e.g. "all the training images")
     help: str = ""
@@ -34,7 +36,7 @@ class Setting:
         if self.kind is list:
             if not isinstance(value, list):
                 _wrong(where, file, f"must be a list of {self.item.__name__ if self.item else 'values'}", value)
-            return [Setting(self.item, None, choices=self.choices).read(v, where, file) if self.item else v
+            return [ExtraSetting(self.item, None, choices=self.choices).read(v, where, file) if self.item else v
                     for v in value]
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -53,7 +55,7 @@ def _prefix(file) -> str:
     return f"{file}: " if file else ""
 
 
-def read_extra(extra: Mapping[str, Any] | None, schema: Mapping[str, Setting], *, where: str = "extra",
+def read_extra(extra: Mapping[str, Any] | None, schema: Mapping[str, ExtraSetting], *, where: str = "extra",
                file: Path | str | None = None, defaults: bool = True, unknown: bool = False) -> dict[str, Any]:
     """Validate `extra` against `schema`: each value read as its declared type; with `defaults`, every declared key
     is there (its default where `extra` lacks it). A key the schema does not declare is a KitError, or, with
@@ -73,10 +75,10 @@ def read_extra(extra: Mapping[str, Any] | None, schema: Mapping[str, Setting], *
     return out
 
 
-def merge_schemas(schemas: Mapping[str, Mapping[str, Setting]]) -> dict[str, Setting]:
+def merge_schemas(schemas: Mapping[str, Mapping[str, ExtraSetting]]) -> dict[str, ExtraSetting]:
     """One schema from several checks' (name -> schema). A key that two checks declare must have one type in both;
     the first check's default stands (each check reads its own default)."""
-    merged: dict[str, Setting] = {}
+    merged: dict[str, ExtraSetting] = {}
     owner: dict[str, str] = {}
     for name, schema in schemas.items():
         for key, setting in schema.items():

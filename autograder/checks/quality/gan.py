@@ -8,25 +8,24 @@ code to an image) and `train_step(real_images, codes)`, which trains the discrim
 one batch (two compiled models, `train_on_batch`, on every Keras backend). The kit's recipe decides the batches, the
 codes and their order, from the seed; only the generator is exported and measured.
 
-Calibration's failure level includes the untrained generator: `train_assets` builds the source notebook's GAN
-without training it (in the instructor's calibrating process: the source's own setup and answer cells, never a
-submission) and measures its samples like a trained one's.
+Calibration's failure level includes the untrained generator: `train_assets` builds the GAN with the source
+notebook's `build_gan`, which calibration hands it (the source's own setup and answer cells, run in the instructor's
+calibrating process, never a submission), and measures its samples, without training, like a trained one's.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import KitError
-from ...files import CoursePaths, write_json
+from ...files import write_json
 from ..base import Verdict, register
 from ..messages import fmt_shape
-from ..student import call_student, model_part, plain_errors
-from .base import WEIGHTS, QualityCheck, predict, read_arrays, require_inputs
+from ..student import call_student, model_part
+from .base import SourceBuilder, Trained, TrainingCheck, predict, require_inputs
 from .digits import CLASSIFIER, SAMPLE_SETTINGS, sample_baselines, sample_metrics, train_digit_classifier
 
 UNTRAINED_REPORT = "untrained_generator.json"
@@ -45,7 +44,7 @@ def gan_trainer(value, what: str):
 
 
 @register
-class GANQuality(QualityCheck):
+class GANQuality(TrainingCheck):
     name = "gan_quality"
     label = "samples of the generator after the kit's training recipe, read by a reference digit classifier"
     dataset = "mnist"
@@ -53,6 +52,8 @@ class GANQuality(QualityCheck):
     higher_is_better = ("sample_recognizable", "sample_classes")
     assets = (CLASSIFIER,)
     parts = ("generator",)
+    published = "generator"  # what the notebook loads as the course's trained generator
+    reported_loss = "g_loss"
     param_factor = 10.0  # a generator that stores digits instead of drawing them is refused
     measured_on = {"sample_recognizable": "of the generator's samples",
                    "sample_classes": "digits among the recognized samples"}
@@ -63,36 +64,27 @@ class GANQuality(QualityCheck):
         return {"latent_dim": int(recipe["latent_dim"]), "filters": tuple(recipe["filters"]),
                 "learning_rate": float(recipe["learning_rate"])}
 
-    def probe(self, fn, *, recipe, data, export_dir, seed=0):
-        """Runs in the student's worker: build the GAN, train it batch by batch with the kit's recipe, export the
-        generator. Each pass goes over whole batches of a new seeded permutation, each batch with new codes."""
-        x, _ = read_arrays(data)
-        args = self.builder_args(x=x, y=None, recipe=recipe, settings=self.settings(recipe), seed=int(seed))
-        gan = call_student(fn, **args, returns=gan_trainer, what="build_gan")
+    def build(self, fn, args):
+        return call_student(fn, **args, returns=gan_trainer, what="build_gan")
+
+    def train(self, model, *, x, y, recipe, seed):
+        """Batch by batch, the GAN's own `train_step`: each pass goes over whole batches of a new seeded
+        permutation, each batch with new codes."""
         batch, latent = int(recipe["batch_size"]), int(recipe["latent_dim"])
         rng = np.random.default_rng([int(seed), 23])
         history: dict[str, list[float]] = {}
         steps = len(x) // batch
-        start = time.perf_counter()
-        with plain_errors():  # the student's losses and block run inside train_step
-            for _ in range(int(recipe["epochs"])):
-                order = rng.permutation(len(x))
-                totals: dict[str, float] = {}
-                for i in range(steps):
-                    codes = rng.standard_normal((batch, latent)).astype("float32")
-                    losses = gan.train_step(x[order[i * batch:(i + 1) * batch]], codes)
-                    for key, value in dict(losses or {}).items():
-                        totals[str(key)] = totals.get(str(key), 0.0) + float(value)
-                for key, total in totals.items():
-                    history.setdefault(key, []).append(total / max(steps, 1))
-            train_seconds = time.perf_counter() - start
-            out = Path(export_dir)
-            out.mkdir(parents=True, exist_ok=True)
-            generator = model_part(gan, "generator")
-            generator.save(out / "generator.keras")
-            generator.save_weights(out / WEIGHTS)  # what the notebook loads as the course's trained generator
-        return {"train_loss": history.get("g_loss", []), "history": history, "export_dir": str(out),
-                "train_seconds": float(train_seconds), "train_images": steps * batch * int(recipe["epochs"])}
+        for _ in range(int(recipe["epochs"])):
+            order = rng.permutation(len(x))
+            totals: dict[str, float] = {}
+            for i in range(steps):
+                codes = rng.standard_normal((batch, latent)).astype("float32")
+                losses = model.train_step(x[order[i * batch:(i + 1) * batch]], codes)
+                for key, value in dict(losses or {}).items():
+                    totals[str(key)] = totals.get(str(key), 0.0) + float(value)
+            for key, total in totals.items():
+                history.setdefault(key, []).append(total / max(steps, 1))
+        return Trained(history, steps * batch * int(recipe["epochs"]))
 
     def measure(self, models, *, x, y, recipe, settings, assets):
         generator = models["generator"]
@@ -102,13 +94,13 @@ class GANQuality(QualityCheck):
                              f"{fmt_shape(x.shape[1:])}")
         return sample_metrics(samples, self.load_asset(assets, CLASSIFIER), confidence=settings["confidence"])
 
-    def judge(self, got, expected, *, hidden):
+    def judge(self, metrics, thresholds):
         """The thresholds' verdict; when the samples cover so few digits that their count is nearer the failure
         level than full marks, it names mode collapse."""
-        verdict = super().judge(got, expected, hidden=hidden)
-        classes, rule = got.get("sample_classes"), expected["metrics"].get("sample_classes")
+        verdict = super().judge(metrics, thresholds)
+        classes, rule = metrics.get("sample_classes"), thresholds.metrics.get("sample_classes")
         if verdict.passed or not isinstance(classes, float) or rule is None or \
-                classes >= (rule["threshold"] + rule["fail"]) / 2:
+                classes >= (rule.threshold + rule.fail) / 2:
             return verdict
         if classes == 0.0:
             words = " The classifier recognizes none of the samples as a digit."
@@ -132,20 +124,29 @@ class GANQuality(QualityCheck):
             out[metric] = {**out[metric], UNTRAINED: float(untrained[metric])}
         return out
 
-    def train_assets(self, out_dir, *, train, test, recipe, seed):
+    def train_assets(self, out_dir, *, train, test, recipe, seed, source_builder=None):
         """The reference digit classifier, then the untrained generator's scores under it. The classifier is the
         VAE's: a copy of reference_weights/vae/digit_classifier.keras in `out_dir` is kept, since its recorded
-        settings are this check's (a fresh training with the same settings does not reproduce its weights)."""
+        settings are this check's (a fresh training with the same settings does not reproduce its weights).
+        `source_builder` gives the source notebook's `build_gan`, which makes the untrained generator."""
+        if source_builder is None:
+            raise KitError("the untrained generator is built with the source notebook's build_gan, which "
+                           "calibration hands to this check; none was given.")
         settings = self.settings(recipe)
-        written = train_digit_classifier(out_dir, test=test, settings=settings, seed=seed)
-        written.append(self._measure_untrained(Path(out_dir), test=test, recipe=recipe, settings=settings,
+        out = Path(out_dir)
+        written = train_digit_classifier(out, test=test, settings=settings, seed=seed)
+        written.append(self._measure_untrained(out, source_builder, test=test, recipe=recipe, settings=settings,
                                                seed=seed))
         return written
 
-    def _measure_untrained(self, out_dir: Path, *, test, recipe, settings, seed) -> Path:
+    def _measure_untrained(self, out_dir: Path, source_builder: SourceBuilder, *, test, recipe, settings,
+                           seed) -> Path:
         import keras
 
-        generator = self._source_generator(out_dir, test=test, recipe=recipe, seed=seed)
+        build_gan = source_builder()
+        keras.utils.set_random_seed(int(seed))
+        args = self.builder_args(x=test["x"], y=None, recipe=recipe, settings={}, seed=int(seed))
+        generator = model_part(gan_trainer(build_gan(**args), "build_gan"), "generator")
         samples = generated(generator, latent_dim=int(recipe["latent_dim"]), settings=settings)
         classifier = keras.models.load_model(out_dir / CLASSIFIER, compile=False)  # the instructor's own file
         metrics = sample_metrics(samples, classifier, confidence=settings["confidence"])
@@ -154,28 +155,6 @@ class GANQuality(QualityCheck):
                      "digit classifier: one of the sample metrics' baselines",
             "recipe": {k: recipe[k] for k in ("latent_dim", "filters", "learning_rate")}, "seed": int(seed),
             "metrics": metrics})
-
-    def _source_generator(self, out_dir: Path, *, test, recipe, seed):
-        """The generator that the source notebook's `build_gan` makes, untrained. The source's setup and answer cells
-        run here, in the instructor's process: calibration's input is the instructor's own notebook."""
-        import keras
-
-        from ...notebook import load_spec
-
-        assignment, paths = out_dir.name, CoursePaths(out_dir.resolve().parents[1])
-        source = paths.source_notebook(assignment)
-        if paths.reference_dir(assignment) != out_dir.resolve() or not source.is_file():
-            raise KitError(f"{out_dir} is not the reference folder of a course with a source notebook "
-                           f"({source}); the untrained generator is built from that notebook.")
-        spec = load_spec(source, assignment)
-        builder = next((c.function for c in spec.calls if c.check == self.name), None)
-        namespace: dict = {"__name__": "__main__"}
-        for cell in spec.cells:
-            if cell.kind in ("setup", "answer"):
-                exec(compile(cell.code, f"<{source.name}:{cell.grade_id}>", "exec"), namespace)  # noqa: S102
-        keras.utils.set_random_seed(int(seed))
-        args = self.builder_args(x=test["x"], y=None, recipe=recipe, settings={}, seed=int(seed))
-        return model_part(gan_trainer(namespace[builder](**args), builder), "generator")
 
 
 def generated(generator, *, latent_dim: int, settings: dict) -> np.ndarray:

@@ -8,11 +8,11 @@ alone, and measures the mean squared error.
 from __future__ import annotations
 
 from ..base import register
-from .base import QualityCheck, encode_decode, mean_squared_error, require_inputs, trivial_reconstructions
+from .base import TrainingCheck, encode_decode, mean_squared_error, require_inputs, trivial_reconstructions
 
 
 @register
-class ReconstructionQuality(QualityCheck):
+class ReconstructionQuality(TrainingCheck):
     name = "reconstruction_quality"
     label = "reconstruction quality after the kit's training recipe"
     dataset = "mnist"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import register
-from .base import QualityCheck, mean_squared_error, predict, require_images, require_inputs, shape_of, \
+from .base import TrainingCheck, mean_squared_error, predict, require_images, require_inputs, shape_of, \
     trivial_reconstructions
 from .digits import CLASSIFIER, SAMPLE_SETTINGS, sample_baselines, sample_metrics, train_digit_classifier
-from .extra import Setting
+from .extra import ExtraSetting
 
 
 def _bce_per_image(x: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -19,19 +19,19 @@ def _bce_per_image(x: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 @register
-class VAEQuality(QualityCheck):
+class VAEQuality(TrainingCheck):
     name = "vae_quality"
     label = "reconstruction, KL and samples from the prior after the kit's training recipe"
     dataset = "mnist"
     metrics = ("reconstruction_mse", "kl", "sample_recognizable", "sample_classes")
     higher_is_better = ("sample_recognizable", "sample_classes")
     assets = (CLASSIFIER,)
-    param_factor = 10.0  # see QualityCheck: a model that stores digits instead of compressing them is refused
+    param_factor = 10.0  # see TrainingCheck: a model that stores digits instead of compressing them is refused
     measured_on = {"kl": "nats per held-out image", "sample_recognizable": "of the samples from the prior",
                    "sample_classes": "among the recognized samples from the prior"}
     model_kind, material = "a VAE", "the digits"
     extra = {
-        "beta": Setting(float, 1.0, "weight of the KL term in the loss the model trains with"),
+        "beta": ExtraSetting(float, 1.0, "weight of the KL term in the loss the model trains with"),
         **SAMPLE_SETTINGS,
     }
 
@@ -75,7 +75,7 @@ class VAEQuality(QualityCheck):
         out.update(sample_baselines(assets))
         return out
 
-    def train_assets(self, out_dir, *, train, test, recipe, seed):
+    def train_assets(self, out_dir, *, train, test, recipe, seed, source_builder=None):
         """The reference digit classifier (see digits.py); an existing one trained with the same settings is
         reused, so that recalibrating, or calibrating another profile, keeps the same judge."""
         return train_digit_classifier(out_dir, test=test, settings=self.settings(recipe), seed=seed)

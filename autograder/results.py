@@ -22,7 +22,8 @@ from .errors import KitError
 # submission again) and no student is told it is a verdict on their work.
 GRADER_ERROR = "grader_error"  # an exception in the grader itself
 SANDBOX_UNAVAILABLE = "sandbox_unavailable"  # the sandbox could not be set up for the worker
-GRADER_FAULTS = frozenset({GRADER_ERROR, SANDBOX_UNAVAILABLE})
+MACHINE_BUSY = "machine_busy"  # the machine's load, not the code, kept an item past its wall-clock backstop
+GRADER_FAULTS = frozenset({GRADER_ERROR, SANDBOX_UNAVAILABLE, MACHINE_BUSY})
 # The kind the reports give a submission whose results.json cannot be read.
 MALFORMED_RESULTS = "malformed_results"
 
@@ -153,6 +154,7 @@ class SubmissionResult:
     environment: dict | None = None  # where the workers ran: Keras backend and its version, device, profile
     # The written answers graded by hand, outside `score` and `max_score` (which are the autograder's alone).
     manual: list[ManualAnswer] = field(default_factory=list)
+    retries: int = 0  # gradings thrown away before this one because the machine was too busy (MACHINE_BUSY)
     # The total a results.json holds, set by `from_dict`: kept as written, because the sum of its tests' scores
     # (each rounded to 4 decimals) can miss the total of the unrounded scores in the last decimal.
     recorded_score: float | None = field(default=None, compare=False)
@@ -204,6 +206,7 @@ class SubmissionResult:
                 **({"graded_with": self.graded_with} if self.graded_with is not None else {}),
                 **({"environment": self.environment} if self.environment is not None else {}),
                 **({"manual": [m.to_dict() for m in self.manual]} if self.manual else {}),
+                **({"retries": self.retries} if self.retries else {}),
             },
         }
 
@@ -240,6 +243,7 @@ class SubmissionResult:
             graded_with=dict(graded_with) if graded_with is not None else None,
             environment=dict(environment) if environment is not None else None,
             manual=[ManualAnswer.from_dict(m, f"results.json's extra_data.manual[{i}]") for i, m in enumerate(manual)],
+            retries=int(extra.optional_number("retries", 0)),
             recorded_score=score,
         )
 

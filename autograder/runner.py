@@ -30,10 +30,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .files import atomic_write
 from .items import ItemId, Plan
+from .owntime import OwnClock
 from .plain import decode
 from .runtime import worker_environment
-from .sandbox import Limits, Outcome as SandboxOutcome, run_limited
+from .sandbox import Limits, ProcessOutcome, run_limited
 from .worker import CANCEL
 
 WHERE = re.compile(r"line \d{1,6} of answer cell [\w-]{1,100}")  # the only form a worker's `where` may take
@@ -41,6 +43,12 @@ MAX_DEATHS = 4
 MAX_LINE = 128 * 1024 * 1024  # one event: an array of plain.MAX_ARRAY_BYTES in base64, and then some
 GRACE_S = 5.0  # past an item's own limit, before the watchdog kills a worker whose timer did not end the item
 IDLE_S = 60.0  # longest time with no item in flight: start-up, between items, exit after `finished`
+# Limits are judged on the worker's own time (owntime.py); wall time only backs them up, at this multiple of a limit,
+# so that a machine up to this many times slower than a quiet one never turns a correct item into a timeout. When
+# the backstop ends an item that had not used its own limit, the machine stopped it: a grader fault, never a score.
+BACKSTOP = 10.0
+MACHINE_BUSY = ("the grading machine was too busy to run it: it had used {own:.0f} s of its {limit:g} s after "
+                "{wall:.0f} s of waiting. This is not a verdict on your code; it will be graded again")
 MAX_COPY_BYTES = 1024 * 1024 * 1024  # files a worker left behind that the grader copies on (exported models)
 MAX_COPY_FILES = 1000
 
@@ -61,6 +69,7 @@ class PlanRun:
     killed: list[ItemId]  # the items that stopped a worker
     output_tail: str
     sandbox_error: str | None = None  # why the sandbox could not be set up (the grader's fault, not the student's)
+    machine_busy: bool = False  # the wall-clock backstop ended an item that the machine's load had held back
 
 
 def worker_env(scratch: Path, backend: str | None = None) -> dict[str, str]:
@@ -108,7 +117,7 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
     `standby`: a worker already waiting in `workdir` (started with the same hide list), used as the first one."""
     scratch = Path(workdir)
     _write_files(scratch, files or {})
-    limits = replace(limits, wall_s=plan.wall_s())
+    limits = replace(limits, wall_s=plan.wall_s() * BACKSTOP)  # a backstop: each item's own time is watched
     timeouts = {str(k): v for k, v in plan.timeouts().items()}
     items = list(timeouts)
     outcomes: dict[str, Outcome] = {}
@@ -116,6 +125,7 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
     skip: list[str] = []
     tail = ""
     sandbox_error = None
+    machine_busy = False
     hide = list(hide) + _temp_root()
     from .sandbox import fences
 
@@ -134,6 +144,9 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
                                  readable=worker_kit(), watch=log.watch)
         tail = result.output_tail
         log.poll()
+        # The sandbox's wall limit (a backstop, far above the items' own limits) or the watchdog's backstop: the
+        # machine held the worker back, not its code.
+        machine_busy |= log.busy or (result.timed_out and log.stopped is None and not result.sandbox_failed)
         outcomes.update(log.outcomes)
         if log.finished:
             break
@@ -156,7 +169,7 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
     for item in items:
         outcomes.setdefault(item, Outcome(False, error="not run: the worker stopped before it"))
     return PlanRun({ItemId.parse(k): v for k, v in outcomes.items()}, deaths, [ItemId.parse(k) for k in skip],
-                   tail, sandbox_error)
+                   tail, sandbox_error, machine_busy)
 
 
 PLAN = "plan.json"  # in the worker's folder
@@ -164,9 +177,7 @@ PLAN = "plan.json"  # in the worker's folder
 
 def write_plan(scratch: Path, run: dict) -> None:
     """Whole or not at all: a worker on standby starts as soon as the file is there."""
-    part = scratch / f".{PLAN}.part"
-    part.write_text(json.dumps(run), encoding="utf-8")
-    os.replace(part, scratch / PLAN)
+    atomic_write(scratch / PLAN, json.dumps(run))
 
 
 class Standby:
@@ -182,7 +193,7 @@ class Standby:
         self.log: EventLog | None = None
         self.handed_at: float | None = None
         self.wall_s = float(run_s)
-        self.result: SandboxOutcome | None = None
+        self.result: ProcessOutcome | None = None
         self._closed = False
         argv = [sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", PLAN, "--standby", f"{self.wait_s:g}"]
         limits = replace(limits, wall_s=self.wait_s + self.wall_s)
@@ -198,14 +209,14 @@ class Standby:
         except Exception:  # noqa: BLE001 - e.g. its folder is gone: then it is simply not there to take
             self.result = None
 
-    def _watch(self) -> str | None:
+    def _watch(self, clock: OwnClock) -> str | None:
         if self.log is None:
             return "it was not needed" if self._closed else None
         if time.monotonic() - self.handed_at > self.wall_s:
             return f"it ran past its {self.wall_s:g} s limit"
-        return self.log.watch()
+        return self.log.watch(clock)
 
-    def take(self, run: dict, log: EventLog, *, wall_s: float) -> SandboxOutcome | None:
+    def take(self, run: dict, log: EventLog, *, wall_s: float) -> ProcessOutcome | None:
         """Hand `run` (the plan file's content) to the waiting worker and wait for its end; None when it is no
         longer waiting (it failed to start, or waited too long): then nothing was handed over."""
         if self._closed or not self._thread.is_alive():
@@ -235,7 +246,8 @@ def _temp_root() -> list[Path]:
 class EventLog:
     """A worker's events file, read as it grows, and believed only as far as the protocol goes: a `start` of a
     plan item not started before, then a `done` of that same item, ..., then `finished`. `watch` (called by the
-    sandbox about once a second) stops a worker whose item runs past its limit or that stops making progress."""
+    sandbox about once a second) stops a worker whose item runs past its limit or that stops making progress,
+    judged on the worker's own time; past `BACKSTOP` times a limit in wall time, it stops it as `busy`."""
 
     def __init__(self, path: Path, timeouts: dict[str, float], *, skip=()):
         self.path, self.timeouts = Path(path), timeouts
@@ -246,22 +258,31 @@ class EventLog:
         self.last_started: str | None = None
         self.claimed_finished = False
         self.changed = time.monotonic()  # when the state last moved on
+        self.own_changed: float | None = None  # the worker's own time then (None: not read since that moment)
+        self.stopped: str | None = None  # why `watch` stopped the worker
+        self.busy = False  # it was the wall-clock backstop that stopped it
         self._pos, self._partial, self._skipping = 0, b"", False
 
     @property
     def finished(self) -> bool:
         return self.claimed_finished and all(i in self.outcomes for i in self.expected)
 
-    def watch(self) -> str | None:
+    def watch(self, clock: OwnClock) -> str | None:
+        """Why the worker must stop now, or None; `clock` is its process tree's own time (see owntime.py)."""
         self.poll()
-        waited = time.monotonic() - self.changed
-        if self.in_flight is not None:
-            limit = self.timeouts[self.in_flight]
-            if waited > limit + GRACE_S:
-                return f"it ran past its {limit:g} s time limit and did not stop when asked"
-        elif waited > IDLE_S:
-            return f"it did nothing that the grader could see for {IDLE_S:g} s"
-        return None
+        own = clock.tick()
+        if self.own_changed is None:  # the state moved on since the last reading: the item's time starts here
+            self.own_changed = own
+        waited, waited_own = time.monotonic() - self.changed, own - self.own_changed
+        limit = self.timeouts[self.in_flight] if self.in_flight is not None else IDLE_S
+        if waited_own > limit + GRACE_S:
+            self.stopped = (f"it ran past its {limit:g} s time limit and did not stop when asked"
+                            if self.in_flight is not None else
+                            f"it did nothing that the grader could see for {IDLE_S:g} s")
+        elif waited > BACKSTOP * limit + GRACE_S:
+            self.busy = True
+            self.stopped = MACHINE_BUSY.format(own=waited_own, limit=limit, wall=waited)
+        return self.stopped
 
     def poll(self) -> None:
         """Read what the worker appended since the last call."""
@@ -308,17 +329,17 @@ class EventLog:
             return
         if event.get("finished") is True:
             self.claimed_finished = True
-            self.changed = time.monotonic()
+            self.changed, self.own_changed = time.monotonic(), None
             return
         start, done = event.get("start"), event.get("done")
         if isinstance(start, str) and start in self.timeouts and start not in self.started:
             self.started.add(start)
             self.in_flight = self.last_started = start
-            self.changed = time.monotonic()
+            self.changed, self.own_changed = time.monotonic(), None
         elif isinstance(done, str) and done == self.in_flight and done not in self.outcomes:
             self.outcomes[done] = _outcome_of(event)
             self.in_flight = None
-            self.changed = time.monotonic()
+            self.changed, self.own_changed = time.monotonic(), None
 
 
 def _outcome_of(event: dict) -> Outcome:

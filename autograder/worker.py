@@ -32,8 +32,35 @@ class NotRun(Exception):
     """A check the worker did not run; its message is the whole sentence for the student."""
 
 
+TICK_S = 0.25  # how often the item timer reads the worker's own time
+
+
+class _ItemTimer:
+    """The running item's limit, judged on the worker's own time (autograder/owntime.py), read at each SIGALRM: a
+    busy machine slows the item down without bringing its limit closer. The runner's watchdog backs it up."""
+
+    current: tuple | None = None  # (OwnClock, limit in seconds) while an item runs
+
+    @classmethod
+    def start(cls, timeout: float) -> None:
+        from autograder.owntime import OwnClock, process_tree
+
+        pid = os.getpid()
+        cls.current = (OwnClock(lambda: process_tree(pid)), timeout)
+        tick = min(TICK_S, max(timeout, 0.001))
+        signal.setitimer(signal.ITIMER_REAL, tick, tick)
+
+    @classmethod
+    def stop(cls) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        cls.current = None
+
+
 def _on_alarm(signum, frame):
-    raise ItemTimeout()
+    timer = _ItemTimer.current
+    if timer is not None and timer[0].tick() >= timer[1]:
+        _ItemTimer.stop()
+        raise ItemTimeout()
 
 
 def _reap_children() -> None:
@@ -85,15 +112,15 @@ class Worker:
         if item_id in self.skip:
             return
         self.emit(start=item_id)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        _ItemTimer.start(timeout)
         try:
             value = fn()
         except BaseException as err:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are student mistakes too
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _ItemTimer.stop()
             self.after_item()
             self.emit(done=item_id, **describe_error(err))
             return
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        _ItemTimer.stop()
         self.after_item()
         from autograder.plain import encode
 
@@ -137,7 +164,7 @@ class Worker:
             self.run_item(probe["id"], float(probe.get("timeout_s", timeout)),
                           lambda check=check, probe=probe: self.call_probe(check, probe))
         for ev in self.plan.get("evaluations", []):
-            check = checks.get(ev["check"])
+            check = checks.training_check(ev["check"])
             self.run_item(ev["id"], float(ev.get("timeout_s", timeout)),
                           lambda check=check, ev=ev: check.evaluate(ev["export_dir"], **ev["args"]))
         self.emit(finished=True)

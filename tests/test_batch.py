@@ -31,6 +31,7 @@ def comparable(result: dict) -> dict:
     out = copy.deepcopy(result)
     out.pop("execution_time", None)
     out["extra_data"].pop("timestamp", None)
+    out["extra_data"].get("environment", {}).pop("load_average", None)
     out["extra_data"]["graded_with"].pop("kit", None)  # the same code, possibly hashed from another copy
     return out
 

@@ -24,6 +24,7 @@ def comparable(result: dict) -> dict:
     out = copy.deepcopy(result)
     out.pop("execution_time", None)
     out["extra_data"].pop("timestamp", None)
+    out["extra_data"].get("environment", {}).pop("load_average", None)
     return out
 
 

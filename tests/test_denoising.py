@@ -89,8 +89,8 @@ def test_noise_range_tells_clipping_from_rescaling(ns):
 def test_noise_randomness_names_what_is_shared(ns):
     args = dict(n_images=16, image_shape=(28, 28, 1), noise_std=0.1, seed=0)
     check = checks.get("noise_randomness")
-    assert all(check.probe(ns["add_noise"], **args).values())
-    facts = {m: check.probe(with_code(ns, MISTAKES[m].code, "add_noise"), **args)
+    assert all(check.properties(check.probe(ns["add_noise"], **args)).values())
+    facts = {m: check.properties(check.probe(with_code(ns, MISTAKES[m].code, "add_noise"), **args))
              for m in ("noise_same_for_every_image", "noise_one_value_per_image", "noise_unseeded",
                        "noise_seed_ignored", "noise_added_in_place")}
     assert [k for k, v in facts["noise_same_for_every_image"].items() if not v] == ["new_noise_each_image"]

@@ -598,7 +598,7 @@ def forged_exports(g: Grader, workdir: Path) -> dict:
     call = next(c for c in g.spec.calls if c.check == "reconstruction_quality")
     for variant in ("identity", "two_inputs", "lambda"):
         out[variant] = execute.measure(g.setting(), workdir / variant,
-                                       {probe_id(STUDENT, call): Outcome(True)})[measure_id(call)]
+                                       {probe_id(STUDENT, call): Outcome(True)})[0][measure_id(call)]
     return out
 
 
@@ -805,6 +805,53 @@ def test_the_same_submission_grades_the_same_twice(graded):
         result = json.loads(json.dumps(result))
         result.pop("execution_time")
         result["extra_data"].pop("timestamp")
+        result["extra_data"]["environment"].pop("load_average")
         return json.dumps(result, sort_keys=True, indent=1)
 
     assert canonical(runs[0][0]) == canonical(runs[1][0])
+
+
+# ---- a library patched in the student's process cannot forge a verdict ---------------------------------------------
+
+# Replaces numpy's and keras.ops' comparison and statistics functions, in the student's own process, with ones that
+# answer "all is well" when the kit's check modules call them (the forgery of the yes/no property checks).
+PATCH_LIBRARIES = '''
+import inspect as _inspect, numpy as _np, keras as _keras
+
+def _forging(real, answer):
+    def fake(*args, **kwargs):
+        caller = _inspect.stack()[1].filename
+        return answer(*args) if "autograder" in caller else real(*args, **kwargs)
+    return fake
+
+for _name, _answer in (("allclose", lambda *a: True), ("array_equal", lambda *a: True), ("all", lambda *a: True),
+                       ("isfinite", lambda *a: True), ("mean", lambda *a: 1.0), ("std", lambda *a: 0.0)):
+    setattr(_np, _name, _forging(getattr(_np, _name), _answer))
+    if hasattr(_keras.ops, _name):
+        setattr(_keras.ops, _name, _forging(getattr(_keras.ops, _name), _answer))
+'''
+
+
+@pytest.mark.parametrize("assignment, mistake, grade_ids", [
+    ("denoising", "noise_unseeded", ("noise_randomness",)),
+    ("vae", "epsilon_fixed", ("sampling_noise",)),
+])
+def test_patching_numpy_in_the_students_process_gains_no_point(assignment, mistake, grade_ids, tmp_path):
+    """The catalogued mistake, then the same mistake with numpy and keras.ops patched to answer True for the kit:
+    the property checks, judged in the grader on the raw draws, give the same points (none gained)."""
+    from autograder.config import load_course
+    from autograder.grading import Grader
+    from conftest import ROOT, by_grade_id, catalogue, copy_course, graded, with_answer, without_quality
+
+    (tmp_path / "course").mkdir()
+    grader = without_quality(Grader.create(load_course(copy_course(tmp_path / "course", (assignment,))), assignment,
+                                           profile="cpu"))
+    wrong = catalogue(assignment)[mistake]
+    solution = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+    plain = with_answer(solution, tmp_path / "plain.ipynb", wrong.grade_id, wrong.code)
+    patched = with_answer(solution, tmp_path / "patched.ipynb", wrong.grade_id, PATCH_LIBRARIES + wrong.code)
+    honest, forged = by_grade_id(graded(grader, plain)), by_grade_id(graded(grader, patched))
+    full = {t.grade_id: t.points for t in grader.spec.tests}
+    for gid in grade_ids:
+        assert honest[gid] < full[gid], (gid, honest)  # the mistake costs points here
+        assert forged[gid] <= honest[gid] + 1e-9, (gid, honest[gid], forged[gid])

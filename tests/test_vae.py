@@ -123,10 +123,10 @@ def test_limit_and_randomness_checks(ns):
                           "return z_mean + ops.exp(-0.5 * z_log_var) * epsilon")
     verdict = limit.judge(limit.probe(flipped, batch_size=4, latent_dim=3, seed=0), ref, hidden=False)
     assert not verdict.passed and "not finite or huge" in verdict.message
-    ref = randomness.probe(ns["Sampling"], batch_size=16, latent_dim=2, seed=0)
+    ref = randomness.properties(randomness.probe(ns["Sampling"], batch_size=16, latent_dim=2, seed=0))
     assert ref == {"new_noise_each_call": True, "new_noise_each_example": True, "same_seed_same_draws": True}
-    fixed = randomness.probe(with_code(ns, MISTAKES["epsilon_fixed"].code, "Sampling"), batch_size=16, latent_dim=2,
-                             seed=0)
+    fixed = randomness.properties(randomness.probe(with_code(ns, MISTAKES["epsilon_fixed"].code, "Sampling"),
+                                                   batch_size=16, latent_dim=2, seed=0))
     assert fixed["new_noise_each_call"] is False and fixed["same_seed_same_draws"] is True
 
 

@@ -122,6 +122,7 @@ def _record(job: Job, typed: SubmissionResult, summary: BatchSummary, bar: Progr
                        f"{err.strerror or err}. The {summary.graded} written so far are kept; run the same command "
                        "again to grade the rest.") from None
     summary.graded += 1
+    summary.retried += typed.retries
     kinds = sorted({f.kind for f in typed.findings})
     summary.findings.update(kinds)
     if grader_failed(typed.findings):

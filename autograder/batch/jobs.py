@@ -26,9 +26,9 @@ from .. import __version__
 from ..config import Course
 from ..errors import KitError
 from ..feedback import render_feedback
-from ..files import atomic_write
-from ..grading import PRIVATE, Grader
-from ..results import GRADER_ERROR, Finding, MalformedResult, SubmissionResult, read_result, result_json
+from ..files import SUBMITTED, CoursePaths, atomic_write
+from ..grading import Grader
+from ..results import GRADER_ERROR, MACHINE_BUSY, Finding, MalformedResult, SubmissionResult, read_result, result_json
 from ..student_files import read_small_file
 
 
@@ -103,7 +103,7 @@ def _preference(task: Task) -> tuple:
 def _who(notebook: Path) -> tuple[str, str | None]:
     """(student, assignment) from nbgrader's submitted/<student>/<assignment>/<file>.ipynb, else from the name."""
     parts = notebook.parts
-    if len(parts) >= 4 and parts[-4] == "submitted":
+    if len(parts) >= 4 and parts[-4] == SUBMITTED:
         return parts[-3], parts[-2]
     return notebook.stem, None
 
@@ -111,7 +111,7 @@ def _who(notebook: Path) -> tuple[str, str | None]:
 def hidden_submissions(course: Course, tasks: list[Task]) -> list[Path]:
     """Folders of submissions that no worker may read: each submission's folder, minus those inside a folder that
     is hidden already (the course's submitted/), reduced to the outermost."""
-    hidden = [course.root.resolve() / p for p in PRIVATE]
+    hidden = CoursePaths(course.root.resolve()).private()
     folders: list[Path] = []
     for parent in sorted({t.notebook.parent for t in tasks}, key=lambda p: len(p.parts)):
         if not any(parent.is_relative_to(h) for h in hidden + folders):
@@ -203,14 +203,26 @@ def grader_failed(findings: Iterable[Finding]) -> bool:
 # ---------------------------------------------------------------------------------------------- one submission
 
 
-def grade_safely(grader: Grader, path: Path, *, student: str) -> SubmissionResult:
+# A grading that the machine's load stopped (a MACHINE_BUSY finding) is thrown away and done again after these
+# pauses; the last one stands, as a grader fault that the next `autograder grade` retries in its turn.
+BUSY_BACKOFF_S = (15.0, 60.0)
+
+
+def grade_safely(grader: Grader, path: Path, *, student: str, backoff: tuple[float, ...] = BUSY_BACKOFF_S
+                 ) -> SubmissionResult:
     """Grade one submission; an exception in the grader becomes the result (a `grader_error` finding), never a
-    crash of the batch."""
-    start = time.monotonic()
-    try:
-        return grader.grade(path, student=student)
-    except Exception as err:  # noqa: BLE001 - one submission's failure is its own result
-        return error_result(grader, student, err, elapsed=time.monotonic() - start, sha256=file_sha256(path))
+    crash of the batch. A grading the machine was too busy for is retried after each pause of `backoff`."""
+    for retries, pause in enumerate((*backoff, None)):
+        start = time.monotonic()
+        try:
+            result = grader.grade(path, student=student)
+        except Exception as err:  # noqa: BLE001 - one submission's failure is its own result
+            return error_result(grader, student, err, elapsed=time.monotonic() - start, sha256=file_sha256(path))
+        result.retries = retries
+        if pause is None or not any(f.kind == MACHINE_BUSY for f in result.findings):
+            return result
+        time.sleep(pause)
+    raise AssertionError("unreachable: the last pause is None")
 
 
 def error_result(grader: Grader, student: str, err: BaseException | str, *, elapsed: float = 0.0,

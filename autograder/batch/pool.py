@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 
 from ..config import Course
 from ..grading import Grader
+from ..owntime import usable_cpus
 from ..results import SubmissionResult
 from .dask_pool import DaskPool
 from .jobs import Job
@@ -41,4 +42,8 @@ def open_pool(course: Course, *, workers: int = 1, scheduler: str | None = None,
     `profile` is the caller's choice of training profile; without one, the Dask pool decides it from its workers."""
     if scheduler:
         return DaskPool(scheduler, course=course, profile=profile, log=log)
+    cpus = usable_cpus()
+    if workers > cpus:  # scores stay right (limits are judged on each worker's own time), but nothing is gained
+        log(f"warning: --workers {workers} is more than the {cpus:g} CPU(s) this grader may use (its affinity and "
+            "cgroup quota): the gradings will share them and each take longer; no score changes.")
     return ThreadPool(workers)

@@ -24,6 +24,7 @@ class BatchSummary:
     pool: str = ""
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    retried: int = 0  # gradings done again because the machine was too busy for the first
 
     def __str__(self) -> str:
         lines = [f"graded {self.graded} of {self.submissions} submission(s) in {duration(self.wall_s)} with "
@@ -38,6 +39,9 @@ class BatchSummary:
                          f"{sum(p == 0 for p in self.percents)} zero.")
         if self.findings:
             lines.append("findings: " + ", ".join(f"{kind} {n}" for kind, n in self.findings.most_common()) + ".")
+        if self.retried:
+            lines.append(f"retried {self.retried} grading(s) that the machine was too busy for (an item waited ten "
+                         "times its time limit for a CPU); such a grading is never scored.")
         if self.errors:
             lines.append(f"grader errors ({len(self.errors)}, graded again on the next run): "
                          + ", ".join(self.errors) + ".")

@@ -1,20 +1,23 @@
-"""What every check is: a `probe` that runs next to student code and a `judge` that runs in the grader.
+"""The two kinds of check, on one small base, and the registry that holds them both by name.
 
-- `probe(fn, **args)` runs the student's function on inputs and returns plain data. It runs in the student's
-  kernel (public checks in the notebook), or in a limited worker process (`autograder check` and `grade`);
-  never in the grader's process.
-- `judge(got, expected, hidden=...)` compares two probe results and returns a `Verdict`. It runs in the grader's
-  process, on plain data only. `expected` is the probe result of the source notebook's solution (or, in a
-  student's kernel, the literal `expected=` of a public check).
+- A value check (`Check`) has two halves. `probe(fn, **args)` runs the student's function on inputs and returns
+  plain data; it runs in the student's kernel (public checks in the notebook), or in a limited worker process
+  (`autograder check` and `grade`), never in the grader's process. `judge(got, expected, hidden=...)` compares two
+  probe results and returns a `Verdict`; it runs in the grader's process, on plain data only. `expected` is the
+  probe result of the source notebook's solution (or, in a student's kernel, the literal `expected=` of a public
+  check). A hidden check's message may say what the student's code gave, never the hidden inputs or the expected
+  value.
+- A training check (`quality.base.TrainingCheck`) builds, trains and exports a model in the student's worker (its
+  `probe`), is measured in a clean worker (`evaluate`) and judged against calibrated thresholds.
 
-A hidden check's message may say what the student's code gave, never the hidden inputs or the expected value.
-Checks register themselves by name with `@register`; `registry.get(name)` finds them.
+Both register themselves by name with `@register`; `registry.get(name)` finds them, and `registry.split_calls` is
+the one place that tells their calls apart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 
 @dataclass(frozen=True)
@@ -24,30 +27,31 @@ class Verdict:
     fraction: float | None = None  # partial credit in [0, 1]; None means all (passed) or nothing (failed)
 
 
-class Check:
+class CheckBase:
+    """What every check has, whatever its kind: a name, a label for reports, and the `probe` that the worker runs
+    next to student code, which returns plain data."""
+
     name: str = ""
     label: str = ""  # what is checked, for reports: "output shape of the block"
-    quality: bool = False  # trains a model: its expected value comes from thresholds, not from the reference
-    structural: bool = False  # judges the layers themselves (kinds, order, settings, parameters), not their values
-    dataset: str = ""  # for training checks: the data set the grader subsets for training and held-out testing
-    assets: tuple[str, ...] = ()  # files in reference_weights/<a>/ that `evaluate` needs (e.g. a classifier)
-
-    def train_assets(self, out_dir, *, train: dict, test: dict, recipe: dict, seed: int) -> list:
-        """Calibration hook (runs in the instructor's process): train and save `assets` into `out_dir`, return
-        the paths written. Training checks that measure with a reference model (a classifier) override it."""
-        return []
 
     def probe(self, fn: Callable, **args: Any) -> Any:
         raise NotImplementedError
+
+
+class Check(CheckBase):
+    """A value check: its probe result is judged against the reference's probe result."""
+
+    structural: bool = False  # judges the layers themselves (kinds, order, settings, parameters), not their values
 
     def judge(self, got: Any, expected: Any, *, hidden: bool) -> Verdict:
         raise NotImplementedError
 
 
-REGISTRY: dict[str, Check] = {}
+REGISTRY: dict[str, CheckBase] = {}
+AnyCheck = TypeVar("AnyCheck", bound=CheckBase)
 
 
-def register(cls: type[Check]) -> type[Check]:
+def register(cls: type[AnyCheck]) -> type[AnyCheck]:
     """Class decorator: one instance of each check, under its name."""
     if cls.name in REGISTRY:
         raise ValueError(f"check {cls.name!r} registered twice")
@@ -56,12 +60,25 @@ def register(cls: type[Check]) -> type[Check]:
 
 
 class PropertiesCheck(Check):
-    """A check whose probe reports yes/no properties, judged against the reference's: SAYS maps each property to
-    (what holding it means, what to fix when the reference has it and the submission does not)."""
+    """A check judged on yes/no properties of what the student's code returned, against the reference's: SAYS maps
+    each property to (what holding it means, what to fix when the reference has it and the submission does not).
+
+    The probe returns the student's raw outputs; `properties` works the yes/no answers out of them in the grader,
+    where patching numpy in the student's process changes nothing. `expected` is the reference's raw outputs, or,
+    in a public check's `expected=`, the properties themselves."""
 
     SAYS: dict[str, tuple[str, str]] = {}
 
+    def properties(self, raw: dict) -> dict[str, bool]:
+        raise NotImplementedError
+
+    def _as_properties(self, value: dict) -> dict[str, bool]:
+        if set(value) == set(self.SAYS) and all(isinstance(v, bool) for v in value.values()):
+            return dict(value)
+        return self.properties(value)
+
     def judge(self, got, expected, *, hidden):
+        got, expected = self.properties(got), self._as_properties(expected)
         wrong = [k for k in self.SAYS if bool(got[k]) != bool(expected[k])]
         if not wrong:
             return Verdict(True, "; ".join(self.SAYS[k][0] for k in self.SAYS if expected[k]))

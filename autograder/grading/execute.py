@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..checks import get, is_training
+from ..checks import TrainingCheck, training_check
 from ..config import Profile
 from ..items import STUDENT, ItemId, Measure, Plan
 from ..notebook import Spec
@@ -32,6 +32,7 @@ class StudentRun:
     killed: list[ItemId] = field(default_factory=list)  # the items that stopped a worker
     measured: dict[ItemId, Outcome] = field(default_factory=dict)  # the clean worker's measures, by item
     sandbox_error: str | None = None  # the sandbox could not be set up: nothing ran
+    machine_busy: bool = False  # an item was stopped by the wall-clock backstop, held back by the machine's load
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def run_student(setting: Setting, answers: dict[str, str], *, seed: int, hide: l
     plan = Plan(seed=seed, item_timeout_s=setting.limits.wall_s, backend=setting.backend,
                 cells=plans.cells(spec, answers, run=STUDENT, wall_s=setting.limits.wall_s),
                 probes=plans.probes(spec, run=STUDENT, profile=profile, seed=seed, only_training=only_training))
-    training = [p for p in plan.probes if is_training(p.check)]
+    training = spec.training_calls  # each has a probe in the plan: run_student always trains
     with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp, \
             tempfile.TemporaryDirectory(prefix="autograder-eval-") as clean:
         # The clean worker that will measure the trained models starts now, in its own empty folder: its Keras
@@ -73,25 +74,25 @@ def run_student(setting: Setting, answers: dict[str, str], *, seed: int, hide: l
                      if training else {})
             run = setting.runner.run_plan(plan, workdir=Path(tmp), limits=setting.limits, hide=[*setting.hide, *hide],
                                           files=files)
-            measured = (measure(setting, Path(tmp), run.outcomes, clean=Path(clean), standby=standby)
-                        if not run.sandbox_error else {})
+            measured, measured_busy = (measure(setting, Path(tmp), run.outcomes, clean=Path(clean), standby=standby)
+                                       if not run.sandbox_error else ({}, False))
             if keep is not None and (Path(tmp) / "export").is_dir():
                 shutil.copytree(Path(tmp) / "export", keep, dirs_exist_ok=True)
         finally:
             if standby is not None:
                 standby.close()
-    return StudentRun(run.outcomes, run.deaths, run.killed, measured, run.sandbox_error)
+    return StudentRun(run.outcomes, run.deaths, run.killed, measured, run.sandbox_error,
+                      run.machine_busy or measured_busy)
 
 
 def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome], *, clean: Path | None = None,
-            standby: Standby | None = None) -> dict[ItemId, Outcome]:
+            standby: Standby | None = None) -> tuple[dict[ItemId, Outcome], bool]:
     """Measure each model that a training probe exported under `workdir`, in a clean worker: `standby`, one
-    already waiting in the empty folder `clean`, else a fresh one (in a folder of its own when `clean` is None)."""
+    already waiting in the empty folder `clean`, else a fresh one (in a folder of its own when `clean` is None).
+    Returns the measures' outcomes, and whether the machine's load stopped the clean worker (`PlanRun.machine_busy`)."""
     measures, files, refused = [], {}, {}
-    for call in setting.spec.calls:
-        if not is_training(call.check):
-            continue
-        check, out = get(call.check), outcomes.get(plans.probe_id(STUDENT, call))
+    for call in setting.spec.training_calls:
+        check, out = training_check(call.check), outcomes.get(plans.probe_id(STUDENT, call))
         export = workdir / plans.export_dir(call)
         if out is None or not out.ok or not os.path.lexists(export):
             continue
@@ -111,7 +112,7 @@ def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome], *,
         measures.append(Measure(plans.measure_id(call), call.check, plans.export_dir(call), args,
                                 MEASURE_TIMEOUT_S))
     if not measures:
-        return refused
+        return refused, False
     files[plans.TEST_DATA] = training_data(setting.spec, setting.profile, "test", seed=setting.seed,
                                            data=setting.data)
     plan = Plan(seed=setting.seed, item_timeout_s=MEASURE_TIMEOUT_S, backend=setting.backend, measures=measures)
@@ -119,13 +120,13 @@ def measure(setting: Setting, workdir: Path, outcomes: dict[ItemId, Outcome], *,
         folder = clean or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="autograder-eval-")))
         run = setting.runner.run_plan(plan, workdir=folder, limits=setting.limits, hide=list(setting.hide),
                                       files=files, standby=standby)
-    return {**run.outcomes, **refused}
+    return {**run.outcomes, **refused}, run.machine_busy
 
 
-def param_budget(setting: Setting, grade_id: str, check) -> int | None:
+def param_budget(setting: Setting, grade_id: str, check: TrainingCheck) -> int | None:
     """`param_factor` times the parameters of the calibrated reference model (its published `.keras` files, read
     here without TensorFlow); None while calibrating, when those files are being made."""
-    if not getattr(check, "param_factor", None) or not setting.budgets:
+    if not check.param_factor or not setting.budgets:
         return None
     files = sorted(setting.models_dir.glob(f"{grade_id}.*.keras"))
     return int(check.param_factor * sum(keras_file_params(f) for f in files)) if files else None
@@ -138,6 +139,7 @@ def keras_file_params(path: Path) -> int:
 
     import h5py
 
+    # "model.weights.h5" is Keras' own name for the weights inside every .keras archive, not a file of the course.
     with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as fh:
         data = io.BytesIO(fh.read())
     sizes = []

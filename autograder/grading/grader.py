@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import datetime as dt
 import threading
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..checks import is_training, validate_extra
+from ..checks import validate_extra
 from ..config import Course, Profile
 from ..files import profile_thresholds
 from ..mistakes import Mistake, load_mistakes
@@ -27,10 +28,6 @@ from ..sandbox import Limits
 from . import execute, expectations, scoring
 from .profile import choose_profile
 from .workers import Runner, SandboxRunner
-
-# Course folders that no worker may read: the answers, the instructor's files, other students' work.
-PRIVATE = ("source", "solutions", "reference_weights", "submitted", "autograded", "feedback", "reports",
-           "gradebook.db", ".autograder-cache", "tests", "bench")
 
 
 @dataclass
@@ -64,10 +61,10 @@ class Grader:
         spec = load_spec(course.source_notebook(assignment), assignment)
         chosen = choose_profile(course, assignment, profile)
         for prof in course.assignment(assignment).profiles.values():  # each key read by this assignment's checks
-            validate_extra(prof.extra, names=[c.check for c in spec.calls],
+            validate_extra(prof.extra, names=[c.check for c in spec.training_calls],
                            where=f"assignments.{assignment}.quality.profiles.{prof.name}.extra",
-                           file=course.root / "course.yaml")
-        hide = [course.root / p for p in PRIVATE if (course.root / p).exists()] + [Path(p) for p in hide_extra]
+                           file=course.paths.course_file)
+        hide = [p for p in course.paths.private() if p.exists()] + [Path(p) for p in hide_extra]
         backend = choose_backend(course.backend, backend)
         grader = cls(course, assignment, spec, load_release(course.root, assignment), chosen, {},
                      load_mistakes(course.root, assignment), Limits(**course.limits), hide, backend, calibrating,
@@ -83,7 +80,7 @@ class Grader:
     @property
     def trains(self) -> bool:
         """Whether the assignment has training checks (they need a profile's thresholds, and a GPU if it has one)."""
-        return any(is_training(c.check) for c in self.spec.calls)
+        return bool(self.spec.training_calls)
 
     def with_profile(self, name: str) -> "Grader":
         """The same grader with another training profile and that profile's thresholds."""
@@ -133,15 +130,24 @@ class Grader:
         if sub.readable:
             run = self.run_answers(sub.answers, seed=self.course.seed, hide=[Path(path).resolve().parent])
             found += scoring.findings(run.outcomes, deaths=run.deaths, killed=run.killed,
-                                      sandbox_error=run.sandbox_error)
+                                      sandbox_error=run.sandbox_error, machine_busy=run.machine_busy)
         return SubmissionResult(
             assignment=self.assignment, student=student, checks=self.score(run), findings=found,
             max_score=self.spec.max_score, execution_time=time.monotonic() - start, kit_version=__version__,
             notebook_sha256=sub.sha256, timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            environment=dict(self.environment, profile=self.profile.name))
+            environment=dict(self.environment, profile=self.profile.name, load_average=_load_average()))
 
     def score(self, run: execute.StudentRun) -> list:
         """Every check's result, from what the workers gave back."""
-        expected = self.prepare() if any(not is_training(c.check) for c in self.spec.calls) else None
+        expected = self.prepare() if self.spec.value_calls else None
         return scoring.score_checks(self.spec, outcomes=run.outcomes, measured=run.measured, expected=expected,
                                     mistakes=self.mistakes, thresholds=self.thresholds, profile=self.profile.name)
+
+
+def _load_average() -> float | None:
+    """The machine's load over the last minute, as the grading ends: a reader of results.json can tell a grading
+    on a busy machine (whose limits were judged on the worker's own time, docs/isolation.md)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None

@@ -1,7 +1,8 @@
 """Scoring and diagnosis: pure functions of plain data (no worker, no file, no TensorFlow).
 
     points of a test cell -> split over its checks in cents, so the parts add up to the cell's points exactly
-    a check's probe result + the reference's (or the measured metrics + the thresholds) -> a CheckResult
+    a value check's probe result + the reference's, or a training check's measured metrics + the profile's
+    thresholds -> a CheckResult
     every check's result, and the catalogued mistake the whole answer cell agrees with -> its sentence, as the
     diagnosis of the failing checks it explains (the rule: diagnosis.py)
     what the workers reported about cells and deaths -> findings
@@ -12,11 +13,11 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from ..checks import Verdict, get, is_training
+from ..checks import Check, Thresholds, Verdict, get, training_check, value_check
 from ..items import ANSWER, SETUP, STUDENT, ItemId
 from ..mistakes import Mistake
 from ..notebook import CheckCall, SourceCell, Spec
-from ..results import SANDBOX_UNAVAILABLE, CheckResult, Finding
+from ..results import MACHINE_BUSY, SANDBOX_UNAVAILABLE, CheckResult, Finding
 from ..runner import Outcome
 from . import diagnosis, plans
 from .expectations import Expectations
@@ -50,13 +51,16 @@ def score_checks(spec: Spec, *, outcomes: dict[ItemId, Outcome], measured: dict[
     """Every check's result, in the order of the source's test cells, from what the workers gave back (`outcomes`:
     the student's probes; `measured`: the clean worker's measures), with the diagnoses of the failing ones."""
     results, calls = [], []
+    rules, training_ids = Thresholds.from_entry(thresholds, profile=profile), {c.id for c in spec.training_calls}
     for cell in spec.tests:
         for call, share in zip(cell.calls, split_points(cell.points, len(cell.calls))):
             calls.append(call)
-            results.append(judge(call, share=share, name=check_name(call, cell),
-                                 student=outcomes.get(plans.probe_id(STUDENT, call)),
-                                 measured=measured.get(plans.measure_id(call)), expected=expected,
-                                 thresholds=thresholds, profile=profile))
+            student, name = outcomes.get(plans.probe_id(STUDENT, call)), check_name(call, cell)
+            if call.id in training_ids:
+                results.append(judge_training(call, share=share, name=name, student=student,
+                                              measured=measured.get(plans.measure_id(call)), thresholds=rules))
+            else:
+                results.append(judge_value(call, share=share, name=name, student=student, expected=expected))
     if expected is not None and mistakes:
         named = diagnoses(spec, outcomes, expected, mistakes)
         for call, result in zip(calls, results):
@@ -65,37 +69,54 @@ def score_checks(spec: Spec, *, outcomes: dict[ItemId, Outcome], measured: dict[
     return results
 
 
-def judge(call: CheckCall, *, share: float, name: str, student: Outcome | None, measured: Outcome | None,
-          expected: Expectations | None, thresholds: dict, profile: str) -> CheckResult:
-    """One check's result. A training check is scored by its measured metrics against the profile's thresholds;
-    any other check by the student's probe result against the reference's."""
-    check = get(call.check)
+def judge_value(call: CheckCall, *, share: float, name: str, student: Outcome | None,
+                expected: Expectations | None) -> CheckResult:
+    """A value check's result: the student's probe result judged against the reference's."""
+    check = value_check(call.check)
+    result, out = _started(call, share=share, name=name, student=student)
+    if out.ok:
+        ref = expected.reference(call).value
+        _scored(result, call, safe_judge(check, out.value, ref, hidden=call.hidden), share=share)
+    return result
+
+
+def judge_training(call: CheckCall, *, share: float, name: str, student: Outcome | None, measured: Outcome | None,
+                   thresholds: Thresholds) -> CheckResult:
+    """A training check's result: the metrics the clean worker measured, judged against the profile's thresholds."""
+    check = training_check(call.check)
+    result, out = _started(call, share=share, name=name, student=student)
+    if not out.ok:
+        return result
+    measured = measured or NOT_EXPORTED
+    if not measured.ok:
+        result.message = f"Your trained model could not be measured: {measured.error}."
+        return result
+    verdict = check.judge(measured.value, thresholds)
+    # NaN and inf are not JSON: results.json says null instead (the message still says nan)
+    result.metrics = {str(k): (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
+                      for k, v in dict(measured.value).items()}
+    _scored(result, call, verdict, share=share)
+    return result
+
+
+def _started(call: CheckCall, *, share: float, name: str, student: Outcome | None) -> tuple[CheckResult, Outcome]:
+    """A check's result before its judge, and the student's probe outcome; a probe that failed is said here."""
     out = student or NOT_RUN
-    result = CheckResult(name=name, grade_id=call.grade_id, check=check.name, score=0.0, max_score=share,
+    result = CheckResult(name=name, grade_id=call.grade_id, check=get(call.check).name, score=0.0, max_score=share,
                          passed=False, message="", hidden=call.hidden)
     if not out.ok:
         result.message = f"{call.function}: {hide_inputs(out) if call.hidden else out.error}"
-        return result
-    if is_training(call.check):
-        measured = measured or NOT_EXPORTED
-        if not measured.ok:
-            result.message = f"Your trained model could not be measured: {measured.error}."
-            return result
-        verdict = check.judge(measured.value, dict(thresholds, profile=profile), hidden=False)
-        # NaN and inf are not JSON: results.json says null instead (the message still says nan)
-        result.metrics = {str(k): (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
-                          for k, v in dict(measured.value).items()}
-    else:
-        ref = expected.reference(call).value
-        verdict = safe_judge(check, out.value, ref, hidden=call.hidden)
+    return result, out
+
+
+def _scored(result: CheckResult, call: CheckCall, verdict: Verdict, *, share: float) -> None:
     fraction = 1.0 if verdict.passed else (verdict.fraction or 0.0)
     result.passed = verdict.passed
     result.score = share if verdict.passed else round(share * min(1.0, max(0.0, fraction)), 6)
     result.message = f"{call.function}: {verdict.message}"[:MAX_MESSAGE]
-    return result
 
 
-def safe_judge(check, got, expected, *, hidden: bool) -> Verdict:
+def safe_judge(check: Check, got, expected, *, hidden: bool) -> Verdict:
     try:
         return check.judge(got, expected, hidden=hidden)
     except Exception as err:  # noqa: BLE001 - a forged result of any form is a failed check
@@ -106,10 +127,10 @@ def diagnoses(spec: Spec, outcomes: dict[ItemId, Outcome], expected: Expectation
               mistakes: list[Mistake]) -> dict[str, str]:
     """Call id -> the sentence of the catalogued mistake that the student's whole answer cell agrees with, for the
     failing checks it explains (diagnosis.diagnose). Training checks take no part: no mistake is trained."""
-    calls = [c for c in spec.calls if not is_training(c.check)]
+    calls = list(spec.value_calls)
 
     def same(call: CheckCall, got: Outcome, want: Outcome) -> bool:
-        return safe_judge(get(call.check), got.value, want.value, hidden=False).passed
+        return safe_judge(value_check(call.check), got.value, want.value, hidden=False).passed
 
     return diagnosis.diagnose(calls, student={c.id: outcomes.get(plans.probe_id(STUDENT, c)) for c in calls},
                               reference={c.id: expected.reference(c) for c in calls}, mistakes=mistakes,
@@ -125,13 +146,17 @@ def hide_inputs(out: Outcome) -> str:
 
 
 def findings(outcomes: dict[ItemId, Outcome], *, deaths: list[str], killed: list[ItemId],
-             sandbox_error: str | None) -> list[Finding]:
+             sandbox_error: str | None, machine_busy: bool = False) -> list[Finding]:
     """What the workers reported about the submission as a whole: a sandbox that could not be set up (the
     grader's fault), workers that died, and each answer cell that failed to run (those that stopped a worker have
     a finding already), and setup cells, which are the course's own code: their failure is the grader's problem,
     said as such."""
     if sandbox_error:
         return [Finding(SANDBOX_UNAVAILABLE, sandbox_error)]
+    if machine_busy:  # its items' outcomes are the machine's, not the code's: nothing of this grading is a verdict
+        return [Finding(MACHINE_BUSY, "The grading machine was too busy to grade this submission in time: an item "
+                                      "waited ten times its time limit for a CPU. This is not a verdict on your "
+                                      "work: it will be graded again.")]
     found = [Finding("worker_stopped", d) for d in deaths]
     for item, out in outcomes.items():
         if item.run != STUDENT or out.ok or item in killed:

@@ -1,5 +1,5 @@
 """One helper process from start to end: start it with its spec, wait for it (or the wall clock, or the caller's
-`watch`), kill everything it left, drain the output, and read its report into an Outcome.
+`watch`), kill everything it left, drain the output, and read its report into a ProcessOutcome.
 
 The spec reaches the helper through a memfd, its report comes back on a pipe and the child's stdout and stderr
 share another pipe, which a thread drains keeping only the last `output_kb`.
@@ -18,19 +18,22 @@ import threading
 import time
 from typing import Callable
 
+from ..owntime import OwnClock, process_tree
 from . import helper
 from .cgroups import _Cgroup
 from .limits import Limits
-from .outcome import Outcome, _outcome, _setup_failure
+from .outcome import ProcessOutcome, _outcome, _setup_failure
 
 # run by its path, never as a module (see helper.py)
 HELPER_PATH = os.path.abspath(helper.__file__)
 
 
 def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes | None, start: float,
-         status_lines: list[str] | None = None, watch: Callable[[], str | None] | None = None) -> Outcome:
+         status_lines: list[str] | None = None,
+         watch: Callable[[OwnClock], str | None] | None = None) -> ProcessOutcome:
     """Run the helper with `spec` (already in `cgroup`, when there is one) and return how the run ended.
-    `status_lines`, when given, receives the helper's report as it came (the probe reads its fence lines)."""
+    `status_lines`, when given, receives the helper's report as it came (the probe reads its fence lines).
+    `watch` gets the own-time clock of the helper's process tree (owntime.py), for limits judged on it."""
     spec_fd = _memfd(marshal.dumps(spec))
     stdin_fd = _memfd(stdin_data) if stdin_data is not None else os.open(os.devnull, os.O_RDONLY)
     status_r, status_w = os.pipe()
@@ -56,8 +59,9 @@ def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes |
             os.close(fd)
     drain.start()
     timed_out, stopped = False, []
+    clock = OwnClock(lambda: process_tree(proc.pid))
     try:
-        timed_out = not _wait_exit(proc, start + limits.wall_s, watch, stopped)
+        timed_out = not _wait_exit(proc, start + limits.wall_s, watch and (lambda: watch(clock)), stopped)
         wall = time.monotonic() - start
         _kill_everything(proc, cgroup)
         proc.wait()
@@ -75,7 +79,7 @@ def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes |
     tail = bytes(drain.buf[-keep:]).decode("utf-8", errors="replace")
     stats = cgroup.stats() if cgroup else {}
     if stopped:
-        return Outcome(None, signal.SIGKILL, True, wall, stopped[0], tail)
+        return ProcessOutcome(None, signal.SIGKILL, True, wall, stopped[0], tail)
     return _outcome(lines, proc.returncode, timed_out, wall, tail, limits, stats)
 
 

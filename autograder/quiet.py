@@ -19,7 +19,7 @@ def import_keras_quietly() -> None:
         return
     from .runtime import students_backend
 
-    # Keras falls back to TensorFlow, which a student who installed the kit's `[jax]` extra does not have.
+    # Keras falls back to TensorFlow, which a student who installed the kit without its `[tensorflow]` extra lacks.
     os.environ["KERAS_BACKEND"] = students_backend()
     sys.stderr.flush()
     saved = os.dup(2)

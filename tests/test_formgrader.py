@@ -30,11 +30,12 @@ from autograder.batch import grade_paths
 from autograder.batch.jobs import file_sha256
 from autograder.config import load_course
 from autograder.grading import Grader
+from autograder.notebook import load_spec
 from autograder.reports import write_reports
 from autograder.results import CheckResult, Finding, SubmissionResult
 
-ASSIGNMENTS = ("autoencoder", "vae", "cvae")
-ANSWER = {"autoencoder": "bottleneck_answer", "vae": "beta_answer", "cvae": "smile_answer"}
+ASSIGNMENTS = tuple(load_course(ROOT).assignments)  # every assignment of the course, as it grows
+ANSWER = {a: load_spec(load_course(ROOT).paths.source_notebook(a), a).manual[0].grade_id for a in ASSIGNMENTS}
 TOKEN = "kit-formgrader-test"
 WRITTEN = "A larger code keeps more detail; a small one forces a summary of what varies most."
 HOSTILE = WRITTEN + ' <script>document.title="pwned"</script><img src=x onerror="alert(1)"> **bold**'

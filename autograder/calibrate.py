@@ -31,8 +31,10 @@ from .grading.plans import measure_id, probe_id
 from .items import STUDENT
 from .notebook import CheckCall, Spec
 
-RULE = ("fail = the best trivial baseline; refuse unless the worst reference run is at most half of it; "
-        "threshold = worst + 0.2 * (fail - worst); higher-is-better metrics mirrored")
+RULE = (
+    "fail = the best trivial baseline; refuse unless the worst reference run is at most half of it; "
+    "threshold = worst + 0.2 * (fail - worst); higher-is-better metrics mirrored"
+)
 MARGIN = 0.2
 
 
@@ -42,11 +44,21 @@ def derive(values: list[float], baselines: dict[str, float], *, higher_is_better
     fail = min(sign * b for b in baselines.values())
     worst = max(runs)
     if fail - worst < 0.5 * abs(fail):
-        raise KitError(f"the reference reaches only {sign * worst:.4f} against a trivial baseline of "
-                       f"{sign * fail:.4f}: the recipe is too weak to grade with. Give the profile more data or epochs.")
+        raise KitError(
+            f"the reference reaches only {sign * worst:.4f} against a trivial baseline of "
+            f"{sign * fail:.4f}: the recipe is too weak to grade with. Give the profile more data or "
+            "epochs."
+        )
     threshold = worst + MARGIN * (fail - worst)
-    return {"threshold": sign * threshold, "fail": sign * fail, "higher_is_better": higher_is_better,
-            "reference": values, "mean": float(np.mean(values)), "std": float(np.std(values)), "baselines": baselines}
+    return {
+        "threshold": sign * threshold,
+        "fail": sign * fail,
+        "higher_is_better": higher_is_better,
+        "reference": values,
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "baselines": baselines,
+    }
 
 
 def training_speed(probe_value) -> dict:
@@ -67,9 +79,11 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
     quality = grader.spec.training_calls
     if not quality:
         raise KitError(f"'{assignment}' has no training-based check to calibrate.")
-    answers = {c.grade_id: c.code for c in grader.spec.answers}
-    data = {split: training_data(grader.spec, grader.profile, split, seed=course.seed, data=course.data)
-            for split in ("train", "test")}
+    answers = {c.grade_id or "": c.code for c in grader.spec.answers}  # "" as in `plans.cells`
+    data = {
+        split: training_data(grader.spec, grader.profile, split, seed=course.seed, data=course.data)
+        for split in ("train", "test")
+    }
     train, test = data["train"], data["test"]
     out_dir = course.paths.reference_dir(assignment)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,8 +96,13 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
         first_calls.setdefault(call.check, call)  # each check once, with the builder its first call names
     for call in first_calls.values():
         published += checks.training_check(call.check).train_assets(
-            out_dir, train=train, test=test, recipe=grader.profile.recipe(), seed=course.seed,
-            source_builder=source_builder(grader.spec, call.function))
+            out_dir,
+            train=train,
+            test=test,
+            recipe=grader.profile.recipe(),
+            seed=course.seed,
+            source_builder=source_builder(grader.spec, call.function),
+        )
     with tempfile.TemporaryDirectory(prefix="autograder-calibrate-") as tmp:
         for seed in range(seeds):
             keep = Path(tmp) / f"seed{seed}"
@@ -92,8 +111,10 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                 measured = run.measured.get(measure_id(call))
                 if measured is None or not measured.ok:
                     trained = run.outcomes.get(probe_id(STUDENT, call))
-                    raise KitError(f"calibration run with seed {seed} failed: "
-                                   f"{(measured and measured.error) or (trained and trained.error)}")
+                    raise KitError(
+                        f"calibration run with seed {seed} failed: "
+                        f"{(measured and measured.error) or (trained and trained.error)}"
+                    )
                 for metric, value in measured.value.items():
                     per_metric.setdefault(metric, []).append(float(value))
                 speeds.append(training_speed(run.outcomes[probe_id(STUDENT, call)].value))
@@ -114,11 +135,17 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
                     shutil.copy2(file, part)
                 published.append(models / name)
     profiles = read_thresholds(course.paths, assignment)
-    profiles[profile] = {"rule": RULE, "seeds": list(range(seeds)), "recipe": grader.profile.recipe(),
-                         "metrics": metrics, "training": [s for s in speeds if s],
-                         "calibrated_on": {k: grader.environment[k] for k in ("backend", "backend_version", "device")}}
-    thresholds_file = write_json(course.paths.thresholds_file(assignment),
-                                 {"assignment": assignment, "profiles": profiles})
+    profiles[profile] = {
+        "rule": RULE,
+        "seeds": list(range(seeds)),
+        "recipe": grader.profile.recipe(),
+        "metrics": metrics,
+        "training": [s for s in speeds if s],
+        "calibrated_on": {k: grader.environment[k] for k in ("backend", "backend_version", "device")},
+    }
+    thresholds_file = write_json(
+        course.paths.thresholds_file(assignment), {"assignment": assignment, "profiles": profiles}
+    )
     write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published, grader.environment)
     return thresholds_file
 
@@ -139,19 +166,23 @@ def source_builder(spec: Spec, function: str) -> SourceBuilder:
     return lambda: run_source(spec)[function]
 
 
-def write_manifest(out_dir: Path, assignment: str, profile: str, recipe: dict, files: list[Path],
-                   environment: dict) -> None:
+def write_manifest(
+    out_dir: Path, assignment: str, profile: str, recipe: dict, files: list[Path], environment: dict
+) -> None:
     path = out_dir / "manifest.json"
-    manifest = json.loads(path.read_text()) if path.is_file() else {"assignment": assignment}
+    manifest: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {"assignment": assignment}
     manifest.setdefault("profiles", {})[profile] = {
         "recipe": recipe,
         "seed_of_published_weights": 0,
         "files": {f.relative_to(out_dir).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
-        "versions": {"kit": __version__, environment["backend"]: environment["backend_version"],
-                     "keras": environment["keras_version"], "numpy": np.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "kit": __version__,
+            environment["backend"]: environment["backend_version"],
+            "keras": environment["keras_version"],
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
         "device": environment["device"],
         "calibrated": dt.date.today().isoformat(),
     }
     write_json(path, manifest)
-

@@ -16,9 +16,13 @@ def _course(root):
     return load_course(Path(root) if root else None)
 
 
-course_option = click.option("--course", "course_root", type=click.Path(file_okay=False), default=None,
-                              help="The course directory (default: the current directory or its nearest parent "
-                                   "holding course.yaml).")
+course_option = click.option(
+    "--course",
+    "course_root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The course directory (default: the current directory or its nearest parent holding course.yaml).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,7 +37,8 @@ def cli():
 @course_option
 def generate(assignments, check_only, course_root):
     """Generate release/ and solutions/ from source/ with nbgrader."""
-    from .generate import generate as run, out_of_sync
+    from .generate import generate as run
+    from .generate import out_of_sync
 
     course = _course(course_root)
     names = list(assignments) or list(course.assignments)
@@ -53,11 +58,18 @@ def generate(assignments, check_only, course_root):
 @click.option("--out", type=click.Path(file_okay=False), help="Where results go (default: the course's autograded/).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Submissions graded at once.")
 @click.option("--force", is_flag=True, help="Grade again the submissions whose results are up to date.")
-@click.option("--scheduler", metavar="ADDRESS", help="Grade on this Dask scheduler's workers (e.g. tcp://host:8786) "
-                                                     "instead of here; --workers is then ignored.")
-@click.option("--profile", type=click.Choice(["cpu", "gpu"]), default=None,
-              help="The training profile and its thresholds (default: $AUTOGRADER_PROFILE, else gpu when a GPU is "
-                   "visible here or on the Dask cluster, else cpu).")
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Grade on this Dask scheduler's workers (e.g. tcp://host:8786) instead of here; --workers is then ignored.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["cpu", "gpu"]),
+    default=None,
+    help="The training profile and its thresholds (default: $AUTOGRADER_PROFILE, else gpu when a GPU is "
+    "visible here or on the Dask cluster, else cpu).",
+)
 @click.option("--progress/--no-progress", default=None, help="The progress bar (default: on a terminal).")
 @course_option
 def grade(paths, assignment, out, workers, force, scheduler, profile, progress, course_root):
@@ -67,9 +79,18 @@ def grade(paths, assignment, out, workers, force, scheduler, profile, progress, 
 
     course = _course(course_root)
     _say_missing_fences()
-    summary = grade_paths(course, [Path(p) for p in paths], assignment=assignment,
-                          out=Path(out) if out else None, workers=workers, force=force, scheduler=scheduler,
-                          profile=profile, log=click.echo, progress=progress)
+    summary = grade_paths(
+        course,
+        [Path(p) for p in paths],
+        assignment=assignment,
+        out=Path(out) if out else None,
+        workers=workers,
+        force=force,
+        scheduler=scheduler,
+        profile=profile,
+        log=click.echo,
+        progress=progress,
+    )
     click.echo(str(summary))
     if summary.interrupted:
         sys.exit(130)
@@ -118,18 +139,23 @@ def report(directory, assignments, course_root):
 
     course = _course(course_root)
     due = {name: a.due for name, a in course.assignments.items()}
-    written = write_reports(course.root, assignments=list(assignments) or None,
-                            out_dir=Path(directory) if directory else None, due=due)
+    written = write_reports(
+        course.root, assignments=list(assignments) or None, out_dir=Path(directory) if directory else None, due=due
+    )
     for path in written:
         click.echo(f"wrote {path}")
 
 
 @cli.command()
 @click.argument("assignment")
-@click.option("--out", type=click.Path(file_okay=False), default="dist/gradescope", show_default=True,
-              help="Where the zip goes.")
-@click.option("--wheel", type=click.Path(exists=True, dir_okay=False),
-              help="The kit's wheel to put in the zip (default: built from this checkout).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default="dist/gradescope", show_default=True, help="Where the zip goes."
+)
+@click.option(
+    "--wheel",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The kit's wheel to put in the zip (default: built from this checkout).",
+)
 @course_option
 def gradescope(assignment, out, wheel, course_root):
     """Write autograder-ASSIGNMENT.zip for Gradescope's "Zip file upload" (docs/gradescope.md says how to set it up)."""
@@ -154,8 +180,10 @@ def calibrate(assignment, profile, seeds, course_root):
     path = run(course, assignment, profile=profile, seeds=seeds, log=click.echo)
     data = read_thresholds(course.paths, assignment)[profile]["metrics"]
     for metric, rule in data.items():
-        click.echo(f"{metric}: threshold {rule['threshold']:.4f}, failure level {rule['fail']:.4f} "
-                   f"(reference {', '.join(f'{v:.4f}' for v in rule['reference'])})")
+        click.echo(
+            f"{metric}: threshold {rule['threshold']:.4f}, failure level {rule['fail']:.4f} "
+            f"(reference {', '.join(f'{v:.4f}' for v in rule['reference'])})"
+        )
     click.echo(f"wrote {path}")
 
 

@@ -25,9 +25,9 @@ import datetime as dt
 import re
 import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from .errors import KitError
 from .files import CoursePaths, atomic_write
@@ -37,9 +37,11 @@ MAX_BYTES = 100 * 1024 * 1024  # a notebook larger than this is listed, not unpa
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's Exchange.timestamp_format
 CANVAS = re.compile(r"^(?P<name>[^_/]+)_(?:(?P<late>late)_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$", re.IGNORECASE)
 STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
-NAMES_HINT = ("Canvas's file names give no first and last names, so formgrader shows these students as 'None, None'; "
-              "to show names, run `nbgrader db student import students.csv` (columns id,first_name,last_name,email; "
-              "the ids as collected here) after `autograder report`.")
+NAMES_HINT = (
+    "Canvas's file names give no first and last names, so formgrader shows these students as 'None, None'; "
+    "to show names, run `nbgrader db student import students.csv` (columns id,first_name,last_name,email; "
+    "the ids as collected here) after `autograder report`."
+)
 
 
 @dataclass
@@ -70,13 +72,16 @@ class CollectReport:
 
     def __str__(self) -> str:
         placed = len(self.collected) + len(self.replaced)
-        lines = [f"collected {placed} submission(s) of '{self.assignment}' into submitted/ ({len(self.collected)} new,"
-                 f" {len(self.replaced)} replacing older ones); {len(self.unchanged)} unchanged."]
-        for title, items in (("kept, because the one already collected is newer (--force replaces it)", self.kept),
-                             ("not used, a newer notebook of the same student is in the download", self.superseded),
-                             ("marked late by Canvas", self.late),
-                             ("named with their Canvas user id, because two Canvas users share the name",
-                              self.renamed)):
+        lines = [
+            f"collected {placed} submission(s) of '{self.assignment}' into submitted/ ({len(self.collected)} new,"
+            f" {len(self.replaced)} replacing older ones); {len(self.unchanged)} unchanged."
+        ]
+        for title, items in (
+            ("kept, because the one already collected is newer (--force replaces it)", self.kept),
+            ("not used, a newer notebook of the same student is in the download", self.superseded),
+            ("marked late by Canvas", self.late),
+            ("named with their Canvas user id, because two Canvas users share the name", self.renamed),
+        ):
             if items:
                 lines.append(f"{title}:")
                 lines += [f"  - {item}" for item in items]
@@ -97,7 +102,7 @@ def collect(source: Path, course_root: Path, assignment: str, *, force: bool = F
     prefix = _common_folder([name for name, _, _, _ in files])
     entries: list[Entry] = []
     for name, size, time, read in files:
-        inner = name[len(prefix):] if prefix else name
+        inner = name[len(prefix) :] if prefix else name
         entry = _entry(inner, size, time, read, assignment)
         if isinstance(entry, str):
             report.unplaced.append((name, entry))
@@ -111,8 +116,9 @@ def collect(source: Path, course_root: Path, assignment: str, *, force: bool = F
     for entry in sorted(entries, key=lambda e: (e.student, e.time, e.canvas_submission, e.name)):
         if entry.student in newest:
             older = newest[entry.student]
-            report.superseded.append(f"{older.name} ({_show(older.time)}; {entry.student} has {entry.name}, "
-                                     f"{_show(entry.time)})")
+            report.superseded.append(
+                f"{older.name} ({_show(older.time)}; {entry.student} has {entry.name}, {_show(entry.time)})"
+            )
         newest[entry.student] = entry
     for student, entry in sorted(newest.items()):
         _place(entry, paths.submission_dir(student, assignment), assignment, force, report)
@@ -128,7 +134,7 @@ def _files(source: Path):
             rel = path.relative_to(source).as_posix()
             if path.is_file() and not _litter(rel):
                 stat = path.stat()
-                yield rel, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc), path.read_bytes
+                yield rel, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC), path.read_bytes
     elif zipfile.is_zipfile(source):
         archive = zipfile.ZipFile(source)
         for info in archive.infolist():
@@ -136,7 +142,7 @@ def _files(source: Path):
                 yield info.filename, info.file_size, _zip_time(info), (lambda i=info: archive.read(i))
     elif source.suffix == ".ipynb":
         stat = source.stat()
-        yield source.name, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc), source.read_bytes
+        yield source.name, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC), source.read_bytes
     else:
         raise KitError(f"{source} is neither a zip archive, a folder nor a notebook.")
 
@@ -159,11 +165,11 @@ def _zip_time(info: zipfile.ZipInfo) -> dt.datetime:
     extra = info.extra
     while len(extra) >= 4:
         tag, size = struct.unpack("<HH", extra[:4])
-        body = extra[4:4 + size]
+        body = extra[4 : 4 + size]
         if tag == 0x5455 and len(body) >= 5 and body[0] & 1:
-            return dt.datetime.fromtimestamp(struct.unpack("<i", body[1:5])[0], dt.timezone.utc)
-        extra = extra[4 + size:]
-    return dt.datetime(*info.date_time, tzinfo=dt.timezone.utc)
+            return dt.datetime.fromtimestamp(struct.unpack("<i", body[1:5])[0], dt.UTC)
+        extra = extra[4 + size :]
+    return dt.datetime(*info.date_time, tzinfo=dt.UTC)
 
 
 def _entry(name: str, size: int, time: dt.datetime, read, assignment: str) -> Entry | str:

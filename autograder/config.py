@@ -96,9 +96,9 @@ def _coerce(value: Any, kind: Any, where: str, file: Path) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind is dt.datetime and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return dt.datetime.combine(value, dt.time(23, 59), tzinfo=dt.timezone.utc)
+        return dt.datetime.combine(value, dt.time(23, 59), tzinfo=dt.UTC)
     if kind is dt.datetime and isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise KitError(f"{file}: '{where}' must be a {kind.__name__}, got {value!r}.")
     return value
@@ -180,8 +180,13 @@ def load_course(root: Path | None = None) -> Course:
             raise KitError(f"{file}: missing key '{key}'. Each assignment needs a cpu and a gpu profile.")
         assignments[name] = Assignment(name=name, title=spec["title"], due=spec["due"], profiles=profiles)
     return Course(
-        root=root, name=top["course"], seed=top["seed"], data=top["data"], limits=top["worker"],
-        assignments=assignments, backend=top["backend"],
+        root=root,
+        name=top["course"],
+        seed=top["seed"],
+        data=top["data"],
+        limits=top["worker"],
+        assignments=assignments,
+        backend=top["backend"],
     )
 
 

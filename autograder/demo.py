@@ -23,8 +23,12 @@ from .mistakes import load_mistakes
 from .reports import write_reports
 
 STUDENTS = ("demo-ada", "demo-bob", "demo-cyd", "demo-dan")
-SUBMITTED = {"demo-ada": dt.timedelta(days=-2), "demo-bob": dt.timedelta(hours=-3), "demo-cyd": dt.timedelta(hours=5),
-             "demo-dan": dt.timedelta(days=-1)}  # relative to the due date
+SUBMITTED = {
+    "demo-ada": dt.timedelta(days=-2),
+    "demo-bob": dt.timedelta(hours=-3),
+    "demo-cyd": dt.timedelta(hours=5),
+    "demo-dan": dt.timedelta(days=-1),
+}  # relative to the due date
 
 
 def build_class(paths: CoursePaths, assignment: str, *, due: dt.datetime | None = None) -> list[Path]:
@@ -41,8 +45,12 @@ def build_class(paths: CoursePaths, assignment: str, *, due: dt.datetime | None 
                 cell["source"] = mistake.code
         if len(used) == 2:
             break
-    contents = {"demo-ada": json.dumps(solution, indent=1), "demo-bob": release,
-                "demo-cyd": json.dumps(wrong, indent=1), "demo-dan": '{"cells": [ this is not a notebook'}
+    contents = {
+        "demo-ada": json.dumps(solution, indent=1),
+        "demo-bob": release,
+        "demo-cyd": json.dumps(wrong, indent=1),
+        "demo-dan": '{"cells": [ this is not a notebook',
+    }
     folders = []
     for student in STUDENTS:
         folder = paths.submission_dir(student, assignment)
@@ -51,7 +59,7 @@ def build_class(paths: CoursePaths, assignment: str, *, due: dt.datetime | None 
         folder.mkdir(parents=True)
         atomic_write(folder / f"{assignment}.ipynb", contents[student])
         if due is not None:  # nbgrader's timestamp.txt, so the reports' late flag has something to show: cyd is late
-            when = (due if due.tzinfo else due.replace(tzinfo=dt.timezone.utc)) + SUBMITTED[student]
+            when = (due if due.tzinfo else due.replace(tzinfo=dt.UTC)) + SUBMITTED[student]
             atomic_write(folder / "timestamp.txt", when.strftime(TIMESTAMP_FORMAT) + "\n")
         folders.append(folder)
     return folders

@@ -31,8 +31,16 @@ from .results import (
     format_points,
 )
 
-__all__ = ["environment", "render_feedback", "render_unreadable", "feedback_view", "check_view", "format_number",
-           "format_points", "format_percent"]
+__all__ = [
+    "environment",
+    "render_feedback",
+    "render_unreadable",
+    "feedback_view",
+    "check_view",
+    "format_number",
+    "format_points",
+    "format_percent",
+]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -157,8 +165,12 @@ def format_percent(fraction: Any) -> str:
 
 def _finding_view(finding: Finding) -> dict:
     kind = finding.kind or "finding"
-    return {"kind": kind, "title": kind.replace("_", " ").capitalize(), "message": finding.message,
-            "grade_id": finding.grade_id}
+    return {
+        "kind": kind,
+        "title": kind.replace("_", " ").capitalize(),
+        "message": finding.message,
+        "grade_id": finding.grade_id,
+    }
 
 
 def _render(view: dict) -> str:

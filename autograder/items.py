@@ -24,7 +24,7 @@ class ItemId:
     kind: str
     name: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in KINDS or "|" in self.run or not self.name:
             raise ValueError(f"not an item id: {self.run!r}, {self.kind!r}, {self.name!r}")
 
@@ -32,7 +32,7 @@ class ItemId:
         return f"{self.run}|{self.kind}:{self.name}"
 
     @classmethod
-    def parse(cls, text: str) -> "ItemId":
+    def parse(cls, text: str) -> ItemId:
         run, sep, rest = str(text).partition("|")
         kind, colon, name = rest.partition(":")
         if not sep or not colon:
@@ -58,7 +58,7 @@ class Cell:
     code: str
     timeout_s: float | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return _drop_none({"id": str(self.id), "ns": self.id.run, "code": self.code, "timeout_s": self.timeout_s})
 
 
@@ -67,12 +67,20 @@ class Probe:
     id: ItemId
     check: str
     function: str
-    args: dict
+    args: dict[str, Any]
     timeout_s: float | None = None
 
-    def to_dict(self) -> dict:
-        return _drop_none({"id": str(self.id), "ns": self.id.run, "check": self.check, "function": self.function,
-                           "args": self.args, "timeout_s": self.timeout_s})
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "id": str(self.id),
+                "ns": self.id.run,
+                "check": self.check,
+                "function": self.function,
+                "args": self.args,
+                "timeout_s": self.timeout_s,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -80,12 +88,19 @@ class Measure:
     id: ItemId
     check: str
     export_dir: str
-    args: dict
+    args: dict[str, Any]
     timeout_s: float | None = None
 
-    def to_dict(self) -> dict:
-        return _drop_none({"id": str(self.id), "check": self.check, "export_dir": self.export_dir,
-                           "args": self.args, "timeout_s": self.timeout_s})
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "id": str(self.id),
+                "check": self.check,
+                "export_dir": self.export_dir,
+                "args": self.args,
+                "timeout_s": self.timeout_s,
+            }
+        )
 
 
 @dataclass
@@ -112,12 +127,17 @@ class Plan:
         """The worker's wall-clock limit: each item's own limit, plus start-up. The items' timers fire first."""
         return sum(self.timeouts().values()) + start_up_s
 
-    def to_dict(self, **extra: Any) -> dict:
+    def to_dict(self, **extra: Any) -> dict[str, Any]:
         """The plan file the worker reads (`extra`: the runner's own keys, such as the items to skip)."""
-        return {"seed": self.seed, "item_timeout_s": self.item_timeout_s,
-                "cells": [c.to_dict() for c in self.cells], "probes": [p.to_dict() for p in self.probes],
-                "evaluations": [m.to_dict() for m in self.measures], **extra}
+        return {
+            "seed": self.seed,
+            "item_timeout_s": self.item_timeout_s,
+            "cells": [c.to_dict() for c in self.cells],
+            "probes": [p.to_dict() for p in self.probes],
+            "evaluations": [m.to_dict() for m in self.measures],
+            **extra,
+        }
 
 
-def _drop_none(d: dict) -> dict:
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}

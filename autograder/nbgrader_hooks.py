@@ -54,6 +54,8 @@ class KitFeedback(Exporter):
 
         _, resources = super().from_notebook_node(nb, resources, **kw)
         ids = resources["nbgrader"]
+        if self.parent is None:  # nbgrader's feedback converter is the parent that configures this exporter
+            raise NbGraderException("the kit's feedback exporter runs only inside `nbgrader generate_feedback`")
         root = Path(self.parent.coursedir.root)
         written = write_student_feedback(root, ids["assignment"], ids["student"])
         return written[0].read_text(encoding="utf-8"), resources

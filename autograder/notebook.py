@@ -103,6 +103,13 @@ class Spec:
         return checks.split_calls(self.calls)
 
 
+def graded_id(cell: SourceCell) -> str:
+    """The grade_id of an answer, test or written answer cell, which `load_spec` never leaves without one."""
+    if cell.grade_id is None:
+        raise KitError(f"a {cell.kind} cell of the source notebook has no grade_id")
+    return cell.grade_id
+
+
 def _source_text(cell) -> str:
     src = cell.get("source", "")
     return "".join(s if isinstance(s, str) else "" for s in src) if isinstance(src, list) else str(src)
@@ -139,17 +146,26 @@ def load_spec(path: Path, assignment: str) -> Spec:
             if gid in seen:
                 raise KitError(f"{path}: grade_id '{gid}' is used twice; grade_ids must be unique.")
             seen.add(gid)
+        if (meta.get("grade") or meta.get("solution")) and not (isinstance(gid, str) and gid):
+            raise KitError(
+                f"{path}: a graded cell ({_source_text(cell)[:40]!r}...) has no grade_id; nbgrader needs "
+                "one for every grade and solution cell: set it in the cell's nbgrader metadata."
+            )
         if meta.get("task"):
-            raise KitError(f"{path}: cell '{gid}' is an nbgrader task cell, which the kit does not grade; make it "
-                           "a markdown answer cell (grade and solution) for a written answer graded by hand.")
+            raise KitError(
+                f"{path}: cell '{gid}' is an nbgrader task cell, which the kit does not grade; make it "
+                "a markdown answer cell (grade and solution) for a written answer graded by hand."
+            )
         if cell.cell_type != "code":
             cells.append(_markdown_cell(meta, gid, text, path))
         elif meta.get("grade") and meta.get("solution"):
-            raise KitError(f"{path}: code cell '{gid}' is both a grade and a solution cell (code graded by hand). "
-                           "The kit grades code with run_check test cells: make it an answer cell (solution only) "
-                           "followed by a test cell, or ask for a written answer in a markdown cell.")
+            raise KitError(
+                f"{path}: code cell '{gid}' is both a grade and a solution cell (code graded by hand). "
+                "The kit grades code with run_check test cells: make it an answer cell (solution only) "
+                "followed by a test cell, or ask for a written answer in a markdown cell."
+            )
         elif meta.get("grade") and not meta.get("solution"):
-            calls = tuple(_parse_test_cell(text, gid, path))
+            calls = tuple(_parse_test_cell(text, str(gid), path))
             cells.append(SourceCell("test", gid, text, float(meta.get("points", 0)), calls))
         elif meta.get("solution"):
             cells.append(SourceCell("answer", gid, text))
@@ -166,39 +182,55 @@ def _markdown_cell(meta: dict, grade_id: str | None, text: str, path: Path) -> S
         return SourceCell("markdown", grade_id, text)
     if not (meta.get("grade") and meta.get("solution")):
         which = "grade" if meta.get("grade") else "solution"
-        raise KitError(f"{path}: markdown cell '{grade_id}' is a {which} cell only; a written answer graded by hand "
-                       "needs both `grade` and `solution` in its nbgrader metadata (and `points`).")
+        raise KitError(
+            f"{path}: markdown cell '{grade_id}' is a {which} cell only; a written answer graded by hand "
+            "needs both `grade` and `solution` in its nbgrader metadata (and `points`)."
+        )
     points = meta.get("points")
     if isinstance(points, bool) or not isinstance(points, (int, float)) or not points > 0:
-        raise KitError(f"{path}: the written answer '{grade_id}' needs a positive number of `points` in its nbgrader "
-                       f"metadata (it has {points!r}).")
+        raise KitError(
+            f"{path}: the written answer '{grade_id}' needs a positive number of `points` in its nbgrader "
+            f"metadata (it has {points!r})."
+        )
     return SourceCell("manual", grade_id, text, float(points))
 
 
 def _parse_test_cell(text: str, grade_id: str, path: Path) -> list[CheckCall]:
-    calls, hidden, block = [], False, []
+    calls: list[CheckCall] = []
+    hidden = False
+    block: list[str] = []
 
-    def flush():
+    def flush() -> None:
         source = "\n".join(block)
         try:
             tree = ast.parse(source)
         except SyntaxError as err:
             raise KitError(f"{path}: test cell '{grade_id}' does not parse: {err}") from None
         for node in tree.body:
-            if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                    and isinstance(node.value.func, ast.Name) and node.value.func.id == "run_check"):
-                raise KitError(f"{path}: test cell '{grade_id}' may hold only run_check(...) calls "
-                               f"(line {node.lineno}: {ast.unparse(node)[:60]}).")
+            if not (
+                isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "run_check"
+            ):
+                raise KitError(
+                    f"{path}: test cell '{grade_id}' may hold only run_check(...) calls "
+                    f"(line {node.lineno}: {ast.unparse(node)[:60]})."
+                )
             call = node.value
-            if len(call.args) != 2 or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[1], ast.Name):
+            if (
+                len(call.args) != 2
+                or not isinstance(call.args[0], ast.Constant)
+                or not isinstance(call.args[0].value, str)
+                or not isinstance(call.args[1], ast.Name)
+            ):
                 raise KitError(f"{path}: test cell '{grade_id}': write run_check(\"check_name\", function_name, ...).")
             try:
                 kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
             except ValueError:
                 raise KitError(f"{path}: test cell '{grade_id}': run_check arguments must be literals.") from None
             expected = kwargs.pop("expected", None)
-            calls.append(CheckCall(grade_id, len(calls), call.args[0].value, call.args[1].id, kwargs, hidden,
-                                   expected))
+            calls.append(CheckCall(grade_id, len(calls), call.args[0].value, call.args[1].id, kwargs, hidden, expected))
 
     for line in text.splitlines():
         if line.strip() in (HIDDEN_BEGIN, HIDDEN_END):
@@ -237,15 +269,26 @@ def read_submission(path: Path, spec: Spec, release: dict | None) -> Submission:
     try:
         nbformat.validate(nbformat.from_dict(data))
     except nbformat.ValidationError as err:
-        sub.findings.append(Finding("invalid_notebook", f"The notebook does not follow the notebook format "
-                                    f"({str(err.message)[:120]}); the grader read what it could."))
+        sub.findings.append(
+            Finding(
+                "invalid_notebook",
+                f"The notebook does not follow the notebook format "
+                f"({str(err.message)[:120]}); the grader read what it could.",
+            )
+        )
     except Exception as err:  # noqa: BLE001 - the validator on hostile data: whatever it raises is a finding
-        sub.findings.append(Finding("invalid_notebook", f"The notebook does not follow the notebook format "
-                                    f"({type(err).__name__}); the grader read what it could."))
+        sub.findings.append(
+            Finding(
+                "invalid_notebook",
+                f"The notebook does not follow the notebook format "
+                f"({type(err).__name__}); the grader read what it could.",
+            )
+        )
     metadata = data.get("metadata")
     if not isinstance(metadata, dict) or "kernelspec" not in metadata:
-        sub.findings.append(Finding("no_kernel_metadata", "The notebook has no kernel metadata; it was graded "
-                                                          "as Python."))
+        sub.findings.append(
+            Finding("no_kernel_metadata", "The notebook has no kernel metadata; it was graded as Python.")
+        )
     sub.readable = True
     _extract(data["cells"], spec, release, sub)
     return sub
@@ -262,8 +305,13 @@ def read_notebook_json(path: Path, sub: Submission) -> dict | None:
             return None
         size = info.st_size
         if size > MAX_NOTEBOOK_BYTES:
-            sub.findings.append(Finding("notebook_too_large", f"The notebook is {size / 2**20:.0f} MB, over the "
-                                        f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear its outputs and submit again."))
+            sub.findings.append(
+                Finding(
+                    "notebook_too_large",
+                    f"The notebook is {size / 2**20:.0f} MB, over the "
+                    f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit: clear its outputs and submit again.",
+                )
+            )
             return None
         raw = path.read_bytes()
     except OSError as err:
@@ -273,22 +321,32 @@ def read_notebook_json(path: Path, sub: Submission) -> dict | None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        sub.findings.append(Finding("not_utf8", f"The notebook is not UTF-8 text (byte {err.start}); save it "
-                                                "from Jupyter again."))
+        sub.findings.append(
+            Finding("not_utf8", f"The notebook is not UTF-8 text (byte {err.start}); save it from Jupyter again.")
+        )
         return None
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as err:  # RecursionError: JSON nested thousands of levels deep
-        sub.findings.append(Finding("not_json", f"The file is not a notebook: it is not valid JSON ({err}). "
-                                                "Submit the .ipynb file that Jupyter saves."))
+        sub.findings.append(
+            Finding(
+                "not_json",
+                f"The file is not a notebook: it is not valid JSON ({err}). Submit the .ipynb file that Jupyter saves.",
+            )
+        )
         return None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         sub.findings.append(Finding("not_a_notebook", "The file is JSON but not a Jupyter notebook (no cells)."))
         return None
     if data.get("nbformat") != 4:
-        sub.findings.append(Finding("wrong_format_version", f"The notebook is in format version "
-                                    f"{data.get('nbformat')!r}; the grader reads version 4, which every current "
-                                    "Jupyter writes. Open it in Jupyter and save it again."))
+        sub.findings.append(
+            Finding(
+                "wrong_format_version",
+                f"The notebook is in format version "
+                f"{data.get('nbformat')!r}; the grader reads version 4, which every current "
+                "Jupyter writes. Open it in Jupyter and save it again.",
+            )
+        )
         return None
     return data
 
@@ -303,31 +361,67 @@ def _extract(cells: list, spec: Spec, release: dict | None, sub: Submission) -> 
             by_id.setdefault(gid, []).append(cell)
     for gid, found in by_id.items():
         if len(found) > 1:
-            sub.findings.append(Finding("duplicated_cell", f"Cell '{gid}' appears {len(found)} times; the grader "
-                                        "used the last one for an answer and the released one otherwise.", gid))
+            sub.findings.append(
+                Finding(
+                    "duplicated_cell",
+                    f"Cell '{gid}' appears {len(found)} times; the grader "
+                    "used the last one for an answer and the released one otherwise.",
+                    gid,
+                )
+            )
     for cell in spec.answers:
-        found = by_id.get(cell.grade_id) or _by_cell_id(cells, release, cell.grade_id)
+        gid = graded_id(cell)
+        found = by_id.get(gid) or _by_cell_id(cells, release, gid)
         if found and _gid(found[-1]) is None:
-            sub.findings.append(Finding("cell_metadata_removed", f"The answer cell '{cell.grade_id}' lost its "
-                                        "nbgrader metadata; the grader found it by its cell id.", cell.grade_id))
+            sub.findings.append(
+                Finding(
+                    "cell_metadata_removed",
+                    f"The answer cell '{cell.grade_id}' lost its "
+                    "nbgrader metadata; the grader found it by its cell id.",
+                    cell.grade_id,
+                )
+            )
         elif found and _gid(found[-1]) != cell.grade_id:
-            sub.findings.append(Finding("cell_metadata_changed", f"Cell '{cell.grade_id}': its nbgrader "
-                                        f"'grade_id' was changed to {_gid(found[-1])!r}; the grader found it by "
-                                        "its cell id.", cell.grade_id))
+            sub.findings.append(
+                Finding(
+                    "cell_metadata_changed",
+                    f"Cell '{cell.grade_id}': its nbgrader "
+                    f"'grade_id' was changed to {_gid(found[-1])!r}; the grader found it by "
+                    "its cell id.",
+                    cell.grade_id,
+                )
+            )
         if not found:
-            sub.findings.append(Finding("missing_answer_cell", f"The answer cell '{cell.grade_id}' is missing, so "
-                                        "its checks fail. Copy it back from the released notebook.", cell.grade_id))
+            sub.findings.append(
+                Finding(
+                    "missing_answer_cell",
+                    f"The answer cell '{cell.grade_id}' is missing, so "
+                    "its checks fail. Copy it back from the released notebook.",
+                    cell.grade_id,
+                )
+            )
             continue
         if found[-1].get("cell_type") != "code":
-            sub.findings.append(Finding("answer_cell_changed_type", f"The answer cell '{cell.grade_id}' is no "
-                                        "longer a code cell.", cell.grade_id))
+            sub.findings.append(
+                Finding(
+                    "answer_cell_changed_type",
+                    f"The answer cell '{cell.grade_id}' is no longer a code cell.",
+                    cell.grade_id,
+                )
+            )
             continue
-        sub.answers[cell.grade_id] = _source_text(found[-1])
+        sub.answers[gid] = _source_text(found[-1])
     for cell in spec.manual:
-        if not (by_id.get(cell.grade_id) or _by_cell_id(cells, release, cell.grade_id)):
-            sub.findings.append(Finding("missing_answer_cell", f"The written answer cell '{cell.grade_id}' is "
-                                        "missing, so there is no answer to grade. Copy it back from the released "
-                                        "notebook.", cell.grade_id))
+        if not (by_id.get(graded_id(cell)) or _by_cell_id(cells, release, graded_id(cell))):
+            sub.findings.append(
+                Finding(
+                    "missing_answer_cell",
+                    f"The written answer cell '{cell.grade_id}' is "
+                    "missing, so there is no answer to grade. Copy it back from the released "
+                    "notebook.",
+                    cell.grade_id,
+                )
+            )
     if release is not None:
         _compare_locked(release, by_id, cells, sub)
 
@@ -337,8 +431,9 @@ def graded_cells(cells: list, release: dict) -> dict[str, int]:
     the last one with that grade_id, else the one found by its cell id (see `_by_cell_id`)."""
     found: dict[str, int] = {}
     for index, cell in enumerate(cells):
-        if isinstance(cell, dict) and _gid(cell) is not None:
-            found[_gid(cell)] = index
+        gid = _gid(cell) if isinstance(cell, dict) else None
+        if gid is not None:
+            found[gid] = index
     out = {}
     for rel in release["cells"]:
         gid = _gid(rel)
@@ -364,8 +459,11 @@ def _by_cell_id(cells: list, release: dict | None, grade_id: str) -> list:
     if not released or not isinstance(released[0].get("id"), str):
         return []
     cell_id, cell_type = released[0]["id"], released[0].get("cell_type")
-    return [c for c in cells if isinstance(c, dict) and c.get("id") == cell_id and c.get("cell_type") == cell_type
-            and _gid(c) not in known][-1:]
+    return [
+        c
+        for c in cells
+        if isinstance(c, dict) and c.get("id") == cell_id and c.get("cell_type") == cell_type and _gid(c) not in known
+    ][-1:]
 
 
 def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) -> None:
@@ -377,39 +475,79 @@ def _compare_locked(release: dict, by_id: dict, cells: list, sub: Submission) ->
             continue
         found = by_id.get(gid) or _by_cell_id(cells, release, gid)
         if not found:
-            sub.findings.append(Finding("locked_cell_deleted", f"Locked cell '{gid}' was deleted; graded with "
-                                        "the released version.", gid))
+            sub.findings.append(
+                Finding(
+                    "locked_cell_deleted", f"Locked cell '{gid}' was deleted; graded with the released version.", gid
+                )
+            )
             continue
         mine = found[-1]
         if _gid(mine) != gid:
-            sub.findings.append(Finding("cell_metadata_removed" if _gid(mine) is None else "cell_metadata_changed",
-                                        f"Locked cell '{gid}' lost its nbgrader metadata or grade_id; the grader "
-                                        "used the released version.", gid))
+            sub.findings.append(
+                Finding(
+                    "cell_metadata_removed" if _gid(mine) is None else "cell_metadata_changed",
+                    f"Locked cell '{gid}' lost its nbgrader metadata or grade_id; the grader "
+                    "used the released version.",
+                    gid,
+                )
+            )
         if _without_hidden(_source_text(mine)) != _without_hidden(_source_text(rel)):
-            sub.findings.append(Finding("locked_cell_edited", f"Locked cell '{gid}' was edited; the grader "
-                                        "ignored the edit and used the released version.", gid))
+            sub.findings.append(
+                Finding(
+                    "locked_cell_edited",
+                    f"Locked cell '{gid}' was edited; the grader ignored the edit and used the released version.",
+                    gid,
+                )
+            )
         mine_meta = _meta(mine)
         for key in ("points", "grade", "solution", "locked"):
             if mine_meta.get(key) != meta.get(key):
-                sub.findings.append(Finding("cell_metadata_changed", f"Cell '{gid}': its nbgrader '{key}' was "
-                                            f"changed; the released value counts.", gid))
+                sub.findings.append(
+                    Finding(
+                        "cell_metadata_changed",
+                        f"Cell '{gid}': its nbgrader '{key}' was changed; the released value counts.",
+                        gid,
+                    )
+                )
         if "checksum" in meta and "checksum" in mine_meta and mine_meta["checksum"] != meta["checksum"]:
-            sub.findings.append(Finding("checksum_changed", f"Cell '{gid}': its nbgrader checksum does not match "
-                                        "the released notebook.", gid))
-    order = [gid for gid in (_gid(c) for c in cells if isinstance(c, dict)) if gid in
-             {_meta(r)["grade_id"] for r in released}]
+            sub.findings.append(
+                Finding(
+                    "checksum_changed",
+                    f"Cell '{gid}': its nbgrader checksum does not match the released notebook.",
+                    gid,
+                )
+            )
+    order = [
+        gid
+        for gid in (_gid(c) for c in cells if isinstance(c, dict))
+        if gid in {_meta(r)["grade_id"] for r in released}
+    ]
     expected = [_meta(r)["grade_id"] for r in released if _meta(r)["grade_id"] in set(order)]
     if list(dict.fromkeys(order)) != expected:
-        sub.findings.append(Finding("cells_moved", "Cells were moved out of the released order; the grader runs "
-                                                   "them in the released order."))
+        sub.findings.append(
+            Finding(
+                "cells_moved", "Cells were moved out of the released order; the grader runs them in the released order."
+            )
+        )
     known = {_meta(r)["grade_id"] for r in released}
     known_ids = {r.get("id") for r in released if isinstance(r.get("id"), str)}
-    extra = [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"
-             and _gid(c) not in known and not (isinstance(c.get("id"), str) and c["id"] in known_ids)
-             and _source_text(c).strip()]
+    extra = [
+        c
+        for c in cells
+        if isinstance(c, dict)
+        and c.get("cell_type") == "code"
+        and _gid(c) not in known
+        and not (isinstance(c.get("id"), str) and c["id"] in known_ids)
+        and _source_text(c).strip()
+    ]
     if extra:
-        sub.findings.append(Finding("cells_not_graded", f"{len(extra)} code cell(s) you added were not run by the "
-                                    "grader: only answer cells count, so put helper code inside them."))
+        sub.findings.append(
+            Finding(
+                "cells_not_graded",
+                f"{len(extra)} code cell(s) you added were not run by the "
+                "grader: only answer cells count, so put helper code inside them.",
+            )
+        )
 
 
 def _without_hidden(text: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 
 def thread_times(pids: Iterable[int], proc: str = "/proc") -> dict[tuple[int, int], tuple[int, int]]:
@@ -42,7 +42,8 @@ def thread_times(pids: Iterable[int], proc: str = "/proc") -> dict[tuple[int, in
 
 def process_tree(pid: int, proc: str = "/proc") -> list[int]:
     """`pid` and every process below it (through each thread's `children` list)."""
-    found, todo = [], [pid]
+    found: list[int] = []
+    todo = [pid]
     while todo and len(found) < 4096:
         current = todo.pop()
         found.append(current)

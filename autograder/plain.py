@@ -20,13 +20,16 @@ _DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "
 def encode(obj: Any) -> Any:
     """Turn a value made of numpy/Python scalars, arrays, tuples, lists and dicts into JSON-able data."""
     if isinstance(obj, np.ndarray):
-        arr = np.ascontiguousarray(obj)
+        arr = obj if obj.flags.c_contiguous else obj.copy(order="C")  # ascontiguousarray would make 0-d 1-d
         if arr.dtype.name not in _DTYPES:
             raise TypeError(f"arrays of dtype {arr.dtype} cannot be returned")
         if arr.nbytes > MAX_ARRAY_BYTES:
             raise ValueError(f"an array of {arr.nbytes} bytes is over the {MAX_ARRAY_BYTES} byte limit")
-        return {"__ndarray__": base64.b64encode(arr.tobytes()).decode(), "dtype": arr.dtype.name,
-                "shape": list(arr.shape)}
+        return {
+            "__ndarray__": base64.b64encode(arr.tobytes()).decode(),
+            "dtype": arr.dtype.name,
+            "shape": list(arr.shape),
+        }
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):

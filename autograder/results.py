@@ -1,8 +1,8 @@
 """Results of grading, from one check up to one submission, and the one way to and from a results.json.
 
 `SubmissionResult.to_dict()` gives Gradescope's schema, the form a results.json is written in (`result_json`, its
-one writer); `SubmissionResult.from_dict()` and `read_result()` are the only readers of that form: everything that reads a
-results.json back (batch, feedback, reports, the CLI) goes through them, and a file they cannot use raises
+one writer); `SubmissionResult.from_dict()` and `read_result()` are the only readers of that form: everything that
+reads a results.json back (batch, feedback, reports, the CLI) goes through them, and a file they cannot use raises
 `MalformedResult`, whose message says what is wrong with it.
 """
 
@@ -48,23 +48,24 @@ class CheckResult:
     message: str  # "got X, expected Y" for public checks; never hidden inputs or expected values
     hidden: bool = False
     diagnosis: str | None = None  # a catalogued mistake's sentence, when the whole answer cell agrees with it
-    metrics: dict = field(default_factory=dict)  # quality metrics (e.g. {"test_mse": 0.017}) for reports
+    # quality metrics (e.g. {"test_mse": 0.017}) for reports; None for one that was not a finite number
+    metrics: dict[str, float | None] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        out = {
+    def to_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"grade_id": self.grade_id, "check": self.check, "hidden": self.hidden}
+        if self.diagnosis:
+            extra["diagnosis"] = self.diagnosis
+        if self.metrics:
+            extra["metrics"] = self.metrics
+        return {
             "name": self.name,
             "score": round(self.score, 4),
             "max_score": round(self.max_score, 4),
             "status": "passed" if self.passed else "failed",
             "output": self.message + (f"{DIAGNOSIS_LABEL}{self.diagnosis}" if self.diagnosis else ""),
             "visibility": "visible",
-            "extra_data": {"grade_id": self.grade_id, "check": self.check, "hidden": self.hidden},
+            "extra_data": extra,
         }
-        if self.diagnosis:
-            out["extra_data"]["diagnosis"] = self.diagnosis
-        if self.metrics:
-            out["extra_data"]["metrics"] = self.metrics
-        return out
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "a test") -> CheckResult:
@@ -110,14 +111,17 @@ class Finding:
     def grader_fault(self) -> bool:
         return self.kind in GRADER_FAULTS
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "grade_id": self.grade_id}
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "a finding") -> Finding:
         finding = _Fields(data, where)
-        return cls(kind=finding.text("kind"), message=finding.optional("message", str, "text", ""),
-                   grade_id=finding.optional("grade_id", str, "text", None))
+        return cls(
+            kind=finding.text("kind"),
+            message=finding.optional("message", str, "text", ""),
+            grade_id=finding.optional("grade_id", str, "text", None),
+        )
 
 
 @dataclass
@@ -129,14 +133,17 @@ class ManualAnswer:
     max_score: float
     answered: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"grade_id": self.grade_id, "max_score": self.max_score, "answered": self.answered}
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "a written answer") -> ManualAnswer:
         answer = _Fields(data, where)
-        return cls(grade_id=answer.text("grade_id"), max_score=answer.number("max_score"),
-                   answered=answer.optional("answered", bool, "true or false", True))
+        return cls(
+            grade_id=answer.text("grade_id"),
+            max_score=answer.number("max_score"),
+            answered=answer.optional("answered", bool, "true or false", True),
+        )
 
 
 @dataclass
@@ -150,8 +157,8 @@ class SubmissionResult:
     kit_version: str
     notebook_sha256: str | None = None
     timestamp: str | None = None  # ISO time of grading; the only field allowed to differ between two gradings
-    graded_with: dict | None = None  # short hashes of what besides the notebook the result depends on (batch)
-    environment: dict | None = None  # where the workers ran: Keras backend and its version, device, profile
+    graded_with: dict[str, str] | None = None  # short hashes of what besides the notebook the result depends on (batch)
+    environment: dict[str, Any] | None = None  # where the workers ran: Keras backend and its version, device, profile
     # The written answers graded by hand, outside `score` and `max_score` (which are the autograder's alone).
     manual: list[ManualAnswer] = field(default_factory=list)
     retries: int = 0  # gradings thrown away before this one because the machine was too busy (MACHINE_BUSY)
@@ -181,11 +188,13 @@ class SubmissionResult:
         else:
             names = ", ".join(f"{m.grade_id} ({format_points(m.max_score)})" for m in self.manual)
             answers = f"The written answers {names}, {format_points(self.manual_max_score)} points, are"
-        return (f"{self.student}: {format_points(self.score)} / {format_points(self.max_score)} autograded points on "
-                f"{self.assignment}. {answers} graded by hand, outside this score: the assignment is out of {total} "
-                "in all.")
+        return (
+            f"{self.student}: {format_points(self.score)} / {format_points(self.max_score)} autograded points on "
+            f"{self.assignment}. {answers} graded by hand, outside this score: the assignment is out of {total} "
+            "in all."
+        )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         lines = [self.total_line()]
         lines += [f"- {f.message}" for f in self.findings]
         return {
@@ -222,7 +231,8 @@ class SubmissionResult:
         missing = [k for k in ("score", "max_score", "tests") if k not in top.data]
         if missing:
             raise MalformedResult(
-                f"results.json is missing the key{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
+                f"results.json is missing the key{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+            )
         score, max_score = top.number("score"), top.number("max_score")
         tests = top.sequence("tests")
         extra = _Fields(top.optional("extra_data", Mapping, "an object", {}), "results.json's extra_data")
@@ -252,18 +262,18 @@ class MalformedResult(KitError):
     """A results.json (or its parsed form) that cannot be used. `reason` says what is wrong without naming the
     file's place on disk (reports and feedback pages show it); the message adds the path when there is one."""
 
-    def __init__(self, reason: str, path: str | os.PathLike | None = None):
+    def __init__(self, reason: str, path: str | os.PathLike[str] | None = None):
         self.reason = reason
         self.path = Path(path) if path is not None else None
         if self.path is None:
             message = reason
         else:
-            rest = reason[len("results.json"):] if reason.startswith("results.json") else f": {reason}"
+            rest = reason[len("results.json") :] if reason.startswith("results.json") else f": {reason}"
             message = f"{self.path}{rest}. Grade this submission again to write it anew."
         super().__init__(message)
 
 
-def read_result(path: str | os.PathLike) -> SubmissionResult:
+def read_result(path: str | os.PathLike[str]) -> SubmissionResult:
     """The result in the results.json at `path`; raises `MalformedResult` when it cannot be read (missing,
     unreadable, not UTF-8, not JSON, or not in the schema `to_dict` writes)."""
     try:
@@ -271,8 +281,9 @@ def read_result(path: str | os.PathLike) -> SubmissionResult:
     except (OSError, UnicodeDecodeError) as exc:
         raise MalformedResult(f"results.json could not be read: {exc.__class__.__name__}", path) from None
     except json.JSONDecodeError as exc:
-        raise MalformedResult(f"results.json is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-                              path) from None
+        raise MalformedResult(
+            f"results.json is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", path
+        ) from None
     try:
         return SubmissionResult.from_dict(data)
     except MalformedResult as exc:
@@ -284,7 +295,7 @@ def result_json(result: SubmissionResult) -> str:
     return json.dumps(result.to_dict(), indent=1, sort_keys=True) + "\n"
 
 
-def as_result(value: SubmissionResult | Mapping) -> SubmissionResult:
+def as_result(value: SubmissionResult | Mapping[str, Any]) -> SubmissionResult:
     """`value` itself when it already is a result, else the result its parsed results.json describes."""
     return value if isinstance(value, SubmissionResult) else SubmissionResult.from_dict(value)
 
@@ -356,7 +367,7 @@ class _Fields:
             raise MalformedResult(f"{self.where}: {key!r} is not text")
         return value
 
-    def sequence(self, key: str) -> list:
+    def sequence(self, key: str) -> list[Any]:
         value = self._required(key)
         if not isinstance(value, list):
             raise MalformedResult(f"{self.where}: {key!r} is not a list")

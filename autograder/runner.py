@@ -47,8 +47,10 @@ IDLE_S = 60.0  # longest time with no item in flight: start-up, between items, e
 # so that a machine up to this many times slower than a quiet one never turns a correct item into a timeout. When
 # the backstop ends an item that had not used its own limit, the machine stopped it: a grader fault, never a score.
 BACKSTOP = 10.0
-MACHINE_BUSY = ("the grading machine was too busy to run it: it had used {own:.0f} s of its {limit:g} s after "
-                "{wall:.0f} s of waiting. This is not a verdict on your code; it will be graded again")
+MACHINE_BUSY = (
+    "the grading machine was too busy to run it: it had used {own:.0f} s of its {limit:g} s after "
+    "{wall:.0f} s of waiting. This is not a verdict on your code; it will be graded again"
+)
 MAX_COPY_BYTES = 1024 * 1024 * 1024  # files a worker left behind that the grader copies on (exported models)
 MAX_COPY_FILES = 1000
 
@@ -102,15 +104,27 @@ def worker_kit() -> tuple[Path, ...]:
     grader's own copy: the worker gets no PYTHONPATH, so it imports the installed kit (an editable checkout, say)."""
     code = "import importlib.util as u; print(*u.find_spec('autograder').submodule_search_locations, sep='\\n')"
     try:
-        found = subprocess.run([sys.executable, *WORKER_FLAGS, "-c", code], env={"PATH": "/usr/bin:/bin"},
-                               capture_output=True, text=True, timeout=60)
+        found = subprocess.run(
+            [sys.executable, *WORKER_FLAGS, "-c", code],
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError):
         return ()
     return tuple(Path(line) for line in found.stdout.splitlines() if line.strip())
 
 
-def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
-             files: dict[str, Any] | None = None, standby: Standby | None = None) -> PlanRun:
+def run_plan(
+    plan: Plan,
+    *,
+    workdir: Path,
+    limits: Limits,
+    hide: list[Path],
+    files: dict[str, Any] | None = None,
+    standby: Standby | None = None,
+) -> PlanRun:
     """Run `plan` (cells, probes, measures) in the empty folder `workdir` (the worker's only writable place; the
     caller removes it) and return one outcome per item. `files` maps names in `workdir` to array dicts (written as
     .npz) or paths (copied) that the plan reads. The worker's wall-clock limit is the plan's (`Plan.wall_s`).
@@ -139,9 +153,15 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
         result = standby.take(run, log, wall_s=limits.wall_s) if standby is not None and not deaths else None
         if result is None:
             write_plan(scratch, run)
-            result = run_limited([sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", PLAN],
-                                 cwd=scratch, env=worker_env(scratch, plan.backend), limits=limits, hide=hide,
-                                 readable=worker_kit(), watch=log.watch)
+            result = run_limited(
+                [sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", PLAN],
+                cwd=scratch,
+                env=worker_env(scratch, plan.backend),
+                limits=limits,
+                hide=hide,
+                readable=worker_kit(),
+                watch=log.watch,
+            )
         tail = result.output_tail
         log.poll()
         # The sandbox's wall limit (a backstop, far above the items' own limits) or the watchdog's backstop: the
@@ -153,8 +173,11 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
         if result.sandbox_failed:  # nothing of the plan ran: no item is to blame
             sandbox_error = result.reason
             break
-        reason = result.reason or (f"it exited with status {result.returncode} before finishing"
-                                   if result.returncode is not None else "it stopped before finishing")
+        reason = result.reason or (
+            f"it exited with status {result.returncode} before finishing"
+            if result.returncode is not None
+            else "it stopped before finishing"
+        )
         # Nothing in flight: the worker died between items (a background thread, a forged event, a child
         # process): the item that ran last is the likeliest culprit, and skipping it lets the rest run.
         culprit = log.in_flight or log.last_started
@@ -168,8 +191,14 @@ def run_plan(plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
             break
     for item in items:
         outcomes.setdefault(item, Outcome(False, error="not run: the worker stopped before it"))
-    return PlanRun({ItemId.parse(k): v for k, v in outcomes.items()}, deaths, [ItemId.parse(k) for k in skip],
-                   tail, sandbox_error, machine_busy)
+    return PlanRun(
+        {ItemId.parse(k): v for k, v in outcomes.items()},
+        deaths,
+        [ItemId.parse(k) for k in skip],
+        tail,
+        sandbox_error,
+        machine_busy,
+    )
 
 
 PLAN = "plan.json"  # in the worker's folder
@@ -187,8 +216,9 @@ class Standby:
     given later (the held-out data, the exported models); a standby that ended, for whatever reason, is passed
     over and a fresh worker runs the plan."""
 
-    def __init__(self, workdir: Path, *, backend: str | None, limits: Limits, hide: list[Path], wait_s: float,
-                 run_s: float):
+    def __init__(
+        self, workdir: Path, *, backend: str | None, limits: Limits, hide: list[Path], wait_s: float, run_s: float
+    ):
         self.workdir, self.wait_s = Path(workdir), float(wait_s)
         self.log: EventLog | None = None
         self.handed_at: float | None = None
@@ -198,19 +228,27 @@ class Standby:
         argv = [sys.executable, *WORKER_FLAGS, "-m", "autograder.worker", PLAN, "--standby", f"{self.wait_s:g}"]
         limits = replace(limits, wall_s=self.wait_s + self.wall_s)
         hide = list(hide) + _temp_root()
-        self._thread = threading.Thread(target=self._run, args=(argv, backend, limits, hide), daemon=True,
-                                        name="clean-worker-standby")
+        self._thread = threading.Thread(
+            target=self._run, args=(argv, backend, limits, hide), daemon=True, name="clean-worker-standby"
+        )
         self._thread.start()
 
     def _run(self, argv, backend, limits, hide) -> None:
         try:
-            self.result = run_limited(argv, cwd=self.workdir, env=worker_env(self.workdir, backend),
-                                      limits=limits, hide=hide, readable=worker_kit(), watch=self._watch)
+            self.result = run_limited(
+                argv,
+                cwd=self.workdir,
+                env=worker_env(self.workdir, backend),
+                limits=limits,
+                hide=hide,
+                readable=worker_kit(),
+                watch=self._watch,
+            )
         except Exception:  # noqa: BLE001 - e.g. its folder is gone: then it is simply not there to take
             self.result = None
 
     def _watch(self, clock: OwnClock) -> str | None:
-        if self.log is None:
+        if self.log is None or self.handed_at is None:  # set together, when the worker is handed its plan
             return "it was not needed" if self._closed else None
         if time.monotonic() - self.handed_at > self.wall_s:
             return f"it ran past its {self.wall_s:g} s limit"
@@ -276,9 +314,11 @@ class EventLog:
         waited, waited_own = time.monotonic() - self.changed, own - self.own_changed
         limit = self.timeouts[self.in_flight] if self.in_flight is not None else IDLE_S
         if waited_own > limit + GRACE_S:
-            self.stopped = (f"it ran past its {limit:g} s time limit and did not stop when asked"
-                            if self.in_flight is not None else
-                            f"it did nothing that the grader could see for {IDLE_S:g} s")
+            self.stopped = (
+                f"it ran past its {limit:g} s time limit and did not stop when asked"
+                if self.in_flight is not None
+                else f"it did nothing that the grader could see for {IDLE_S:g} s"
+            )
         elif waited > BACKSTOP * limit + GRACE_S:
             self.busy = True
             self.stopped = MACHINE_BUSY.format(own=waited_own, limit=limit, wall=waited)
@@ -345,10 +385,12 @@ class EventLog:
 def _outcome_of(event: dict) -> Outcome:
     if "error" in event:
         raised, where = event.get("raised"), event.get("where")
-        return Outcome(False, error=str(event["error"])[:500],
-                       raised=raised if isinstance(raised, str) and raised.isidentifier() and len(raised) < 100
-                       else None,
-                       where=where if isinstance(where, str) and WHERE.fullmatch(where) else None)
+        return Outcome(
+            False,
+            error=str(event["error"])[:500],
+            raised=raised if isinstance(raised, str) and raised.isidentifier() and len(raised) < 100 else None,
+            where=where if isinstance(where, str) and WHERE.fullmatch(where) else None,
+        )
     try:
         return Outcome(True, value=decode(event.get("value")))
     except (ValueError, TypeError, RecursionError) as err:
@@ -369,8 +411,9 @@ def _write_files(scratch: Path, files: dict[str, Any]) -> None:
             shutil.copy(content, target)
 
 
-def unsafe_tree(path: Path, *, within: Path | None = None, max_bytes: int = MAX_COPY_BYTES,
-                max_files: int = MAX_COPY_FILES) -> str | None:
+def unsafe_tree(
+    path: Path, *, within: Path | None = None, max_bytes: int = MAX_COPY_BYTES, max_files: int = MAX_COPY_FILES
+) -> str | None:
     """Why a folder that a worker wrote (under `within`) may not be copied on, or None. Only plain folders and
     regular files pass: a symbolic link would make the grader copy whatever it points at (the reference model,
     /dev/zero, another student's scratch)."""

@@ -15,8 +15,12 @@ from .hardware import gpu_name, gpu_visible
 
 BACKENDS = ("tensorflow", "jax", "torch")
 ENV = "AUTOGRADER_BACKEND"
-_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",),
-                  "keras": ("keras",)}
+_DISTRIBUTIONS = {
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "jax": ("jax",),
+    "torch": ("torch",),
+    "keras": ("keras",),
+}
 
 
 def choose_backend(configured: str = "tensorflow", requested: str | None = None) -> str:
@@ -27,8 +31,9 @@ def choose_backend(configured: str = "tensorflow", requested: str | None = None)
             continue
         if wanted not in BACKENDS:
             where = f" ({source})" if source else ""
-            raise KitError(f"{wanted!r}{where} is not a Keras backend the kit supports: use one of "
-                           f"{', '.join(BACKENDS)}.")
+            raise KitError(
+                f"{wanted!r}{where} is not a Keras backend the kit supports: use one of {', '.join(BACKENDS)}."
+            )
         return wanted
     return BACKENDS[0]
 
@@ -43,9 +48,11 @@ def students_backend() -> str:
     for backend in BACKENDS:
         if package_version(backend):
             return backend
-    raise KitError("No Keras backend is installed: install the kit with one, e.g. "
-                   "`pip install \"autoencoder-course-kit[tensorflow]\"` (or `[jax]`, the lighter one), then restart "
-                   "the notebook's kernel.")
+    raise KitError(
+        "No Keras backend is installed: install the kit with one, e.g. "
+        '`pip install "autoencoder-course-kit[tensorflow]"` (or `[jax]`, the lighter one), then restart '
+        "the notebook's kernel."
+    )
 
 
 def package_version(name: str) -> str | None:
@@ -73,6 +80,10 @@ def describe_runtime(backend: str) -> dict:
     the device, and the sandbox's fences that were active (on Gradescope, for instance, the container decides)."""
     from .sandbox import fences
 
-    return {"backend": backend, "backend_version": package_version(backend), "keras_version":
-            package_version("keras"), "device": f"gpu ({gpu_name()})" if gpu_visible() else "cpu",
-            "fences": sorted(name for name, on in fences().items() if on)}
+    return {
+        "backend": backend,
+        "backend_version": package_version(backend),
+        "keras_version": package_version("keras"),
+        "device": f"gpu ({gpu_name()})" if gpu_visible() else "cpu",
+        "fences": sorted(name for name, on in fences().items() if on),
+    }

@@ -21,7 +21,6 @@ from .runner import run_plan
 from .runtime import students_backend
 from .sandbox import Limits
 
-
 # The kinds of check the autograder runs beyond the public ones, in the order the self-check names them, with what
 # each kind is to a student.
 UNSEEN_KINDS = {
@@ -51,8 +50,11 @@ def _recorded_counts(metadata: Any) -> dict[str, int] | None:
     """The counts `autograder generate` wrote into a release notebook, when they are there and well formed."""
     entry = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
     counts = entry.get("unseen_checks") if isinstance(entry, dict) else None
-    if not (isinstance(counts, dict) and set(counts) <= set(UNSEEN_KINDS)
-            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values())):
+    if not (
+        isinstance(counts, dict)
+        and set(counts) <= set(UNSEEN_KINDS)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values())
+    ):
         return None
     return {kind: counts.get(kind, 0) for kind in UNSEEN_KINDS}
 
@@ -63,8 +65,11 @@ def unseen_sentence(counts: dict[str, int]) -> str:
     if not total:
         return "The autograder runs no other checks."
     parts = [f"{n} {UNSEEN_KINDS[kind]}" for kind, n in counts.items() if n]
-    return (f"{total} more check{'s are' if total > 1 else ' is'} run by the autograder, not here: "
-            + "; ".join(parts) + ".")
+    return (
+        f"{total} more check{'s are' if total > 1 else ' is'} run by the autograder, not here: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
@@ -73,17 +78,24 @@ def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
     except KitError:
         raise
     except Exception as err:  # noqa: BLE001 - anything wrong with the file is the student's to fix
-        raise KitError(f"{path} could not be read as a notebook ({type(err).__name__}: {err}); "
-                       "save it from Jupyter again.") from None
+        raise KitError(
+            f"{path} could not be read as a notebook ({type(err).__name__}: {err}); save it from Jupyter again."
+        ) from None
     public = public_calls(spec)
     if not spec.answers or not public:
         raise KitError(f"{path} has no answer cells or no public checks: check a notebook from the course.")
     # The student's own backend, as their notebook's set-up cell picks it (autograder.quiet).
-    plan = Plan(seed=0, item_timeout_s=60.0, backend=students_backend(),
-                cells=[Cell(ItemId(STUDENT, SETUP if c.kind == "setup" else ANSWER, c.grade_id), c.code)
-                       for c in spec.cells if c.kind in ("setup", "answer")],
-                probes=[Probe(ItemId(STUDENT, PROBE, call.id), call.check, call.function, dict(call.args))
-                        for call in public])
+    plan = Plan(
+        seed=0,
+        item_timeout_s=60.0,
+        backend=students_backend(),
+        cells=[
+            Cell(ItemId(STUDENT, SETUP if c.kind == "setup" else ANSWER, c.grade_id or ""), c.code)
+            for c in spec.cells
+            if c.kind in ("setup", "answer")
+        ],
+        probes=[Probe(ItemId(STUDENT, PROBE, call.id), call.check, call.function, dict(call.args)) for call in public],
+    )
     limits = limits or Limits()
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as tmp:
         run = run_plan(plan, workdir=Path(tmp), limits=limits, hide=[path.resolve().parent])
@@ -92,7 +104,7 @@ def self_check(path: Path, *, log=print, limits: Limits | None = None) -> bool:
     for death in run.deaths:
         log(f"! {death}")
     for cell in spec.answers:
-        out = run.outcomes.get(ItemId(STUDENT, ANSWER, cell.grade_id))
+        out = run.outcomes.get(ItemId(STUDENT, ANSWER, cell.grade_id or ""))
         if out is not None and not out.ok:
             log(f"! answer cell {cell.grade_id} failed: {out.error}")
     passed = 0

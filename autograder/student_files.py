@@ -45,4 +45,4 @@ def read_timestamp(path: Path) -> tuple[dt.datetime | None, str | None]:
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
     """An aware UTC time; a naive one is taken as UTC, as nbgrader does."""
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

@@ -155,18 +155,23 @@ class Worker:
         for cell in self.plan.get("cells", []):
             code = compile_cell(cell)
             ns = self.namespace(cell.get("ns", ""))
-            self.run_item(cell["id"], float(cell.get("timeout_s", timeout)),
-                          lambda code=code, ns=ns: exec(code, ns) and None)
+            self.run_item(cell["id"], float(cell.get("timeout_s", timeout)), lambda code=code, ns=ns: exec(code, ns))
         from autograder import checks
 
         for probe in self.plan.get("probes", []):
             check = checks.get(probe["check"])
-            self.run_item(probe["id"], float(probe.get("timeout_s", timeout)),
-                          lambda check=check, probe=probe: self.call_probe(check, probe))
+            self.run_item(
+                probe["id"],
+                float(probe.get("timeout_s", timeout)),
+                lambda check=check, probe=probe: self.call_probe(check, probe),
+            )
         for ev in self.plan.get("evaluations", []):
             check = checks.training_check(ev["check"])
-            self.run_item(ev["id"], float(ev.get("timeout_s", timeout)),
-                          lambda check=check, ev=ev: check.evaluate(ev["export_dir"], **ev["args"]))
+            self.run_item(
+                ev["id"],
+                float(ev.get("timeout_s", timeout)),
+                lambda check=check, ev=ev: check.evaluate(ev["export_dir"], **ev["args"]),
+            )
         self.emit(finished=True)
 
     def namespace(self, name: str) -> dict:

@@ -83,8 +83,9 @@ def make_class(course: Path, n: int) -> dict[str, str]:
             elif kind == "broken:syntax_error":
                 _cells(nb, "encoder_block")[0]["source"] = "def define_encoder_block(x, num_filters)\n    return x\n"
             elif kind == "broken:raises":
-                _cells(nb, "decoder_block")[0]["source"] = ("def define_decoder_block(x, num_filters):\n"
-                                                            "    raise ValueError('not done yet')\n")
+                _cells(nb, "decoder_block")[0]["source"] = (
+                    "def define_decoder_block(x, num_filters):\n    raise ValueError('not done yet')\n"
+                )
         nb.setdefault("metadata", {})["bench_student"] = student  # every notebook's bytes differ, as in a class
         folder = course / "submitted" / student / A
         folder.mkdir(parents=True)
@@ -96,45 +97,87 @@ def make_class(course: Path, n: int) -> dict[str, str]:
 
 def warm(course: Path) -> None:
     """The reference results (and the data cache), once, outside the timings."""
-    code = ("from autograder.config import load_course; from autograder.grading import Grader; "
-            f"Grader.create(load_course({str(course)!r}), {A!r}).prepare()")
+    code = (
+        "from autograder.config import load_course; from autograder.grading import Grader; "
+        f"Grader.create(load_course({str(course)!r}), {A!r}).prepare()"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=course, capture_output=True)
 
 
 def kit(course: Path, workers: int, out: Path) -> dict:
     start = time.perf_counter()
-    run = subprocess.run([str(BIN / "autograder"), "grade", "submitted", "--assignment", A, "--workers", str(workers),
-                          "--out", str(out), "--no-progress", "--course", str(course)],
-                         cwd=course, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            str(BIN / "autograder"),
+            "grade",
+            "submitted",
+            "--assignment",
+            A,
+            "--workers",
+            str(workers),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--course",
+            str(course),
+        ],
+        cwd=course,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if run.returncode != 0:
         raise SystemExit(f"autograder grade failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
     results = {p.parent.parent.name: json.loads(p.read_text()) for p in out.glob(f"*/{A}/results.json")}
     scores = {s: r["score"] for s, r in sorted(results.items())}
     findings = sorted({f["kind"] for r in results.values() for f in r["extra_data"]["findings"]})
-    return {"wall_s": round(wall, 1), "graded": len(scores), "scores": scores, "finding_kinds": findings,
-            "summary": run.stdout.splitlines()[-4:], "load_average_after": os.getloadavg()}
+    return {
+        "wall_s": round(wall, 1),
+        "graded": len(scores),
+        "scores": scores,
+        "finding_kinds": findings,
+        "summary": run.stdout.splitlines()[-4:],
+        "load_average_after": os.getloadavg(),
+    }
 
 
 def nbgrader(course: Path) -> dict:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")  # nbgrader runs `alembic` from PATH
     shutil.rmtree(course / "release" / A)
-    subprocess.run([str(BIN / "nbgrader"), "generate_assignment", A, "--force"], cwd=course, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(BIN / "nbgrader"), "generate_assignment", A, "--force"],
+        cwd=course,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     start = time.perf_counter()
-    run = subprocess.run([str(BIN / "nbgrader"), "autograde", A, "--force", "--ExecutePreprocessor.timeout=900"],
-                         cwd=course, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [str(BIN / "nbgrader"), "autograde", A, "--force", "--ExecutePreprocessor.timeout=900"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     graded = len(list((course / "autograded").glob(f"*/{A}/{A}.ipynb")))
-    return {"wall_s": round(wall, 1), "graded": graded, "returncode": run.returncode,
-            "load_average_after": os.getloadavg()}
+    return {
+        "wall_s": round(wall, 1),
+        "graded": graded,
+        "returncode": run.returncode,
+        "load_average_after": os.getloadavg(),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,30,100", help="class sizes for the cost per submission (2 workers)")
-    parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True,
-                        help="at 30: the kit with 1 worker and nbgrader autograde too")
+    parser.add_argument(
+        "--compare",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="at 30: the kit with 1 worker and nbgrader autograde too",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     report = json.loads(OUT.read_text()) if OUT.is_file() else {}
@@ -152,20 +195,24 @@ def main() -> None:
                 report["compare_30"] = {"kinds": kinds, "kit_workers_1": w1}
             w2 = kit(course, 2, Path(tmp) / "w2")
             print(f"{n} submissions, kit --workers 2: {w2['wall_s']:.0f} s ({w2['wall_s'] / n:.1f} s each)", flush=True)
-            report["sizes"][str(n)] = {"kit_workers_2_s": w2["wall_s"], "per_submission_s": round(w2["wall_s"] / n, 2),
-                                       "load_average_after": os.getloadavg()}
+            report["sizes"][str(n)] = {
+                "kit_workers_2_s": w2["wall_s"],
+                "per_submission_s": round(w2["wall_s"] / n, 2),
+                "load_average_after": os.getloadavg(),
+            }
             if args.compare and n == 30:
                 report["compare_30"]["kit_workers_2"] = w2
                 if w1["scores"] != w2["scores"]:
                     report["compare_30"]["scores_differ"] = True
                 nbg = nbgrader(course)
-                print(f"30 submissions, nbgrader autograde: {nbg['wall_s']:.0f} s ({nbg['graded']} graded)",
-                      flush=True)
+                print(f"30 submissions, nbgrader autograde: {nbg['wall_s']:.0f} s ({nbg['graded']} graded)", flush=True)
                 c = report["compare_30"]
                 c["nbgrader_autograde"] = nbg
-                c["ratios"] = {"kit_w1_over_w2": round(w1["wall_s"] / w2["wall_s"], 2),
-                               "nbgrader_over_kit_w1": round(nbg["wall_s"] / w1["wall_s"], 2),
-                               "nbgrader_over_kit_w2": round(nbg["wall_s"] / w2["wall_s"], 2)}
+                c["ratios"] = {
+                    "kit_w1_over_w2": round(w1["wall_s"] / w2["wall_s"], 2),
+                    "nbgrader_over_kit_w1": round(nbg["wall_s"] / w1["wall_s"], 2),
+                    "nbgrader_over_kit_w2": round(nbg["wall_s"] / w2["wall_s"], 2),
+                }
             OUT.parent.mkdir(parents=True, exist_ok=True)
             OUT.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "compare_30"}, indent=1))

@@ -46,14 +46,23 @@ def _grade_once(assignment: str, cgroup: Path | None) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-share-") as tmp:
         notebook = Path(tmp) / f"{assignment}.ipynb"
         shutil.copy(ROOT / "solutions" / assignment / notebook.name, notebook)
-        command = [str(ROOT / ".venv" / "bin" / "autograder"), "grade", str(notebook), "--assignment", assignment,
-                   "--out", str(Path(tmp) / "out"), "--force"]
+        command = [
+            str(ROOT / ".venv" / "bin" / "autograder"),
+            "grade",
+            str(notebook),
+            "--assignment",
+            assignment,
+            "--out",
+            str(Path(tmp) / "out"),
+            "--force",
+        ]
         enter = None
         if cgroup is not None:  # the child moves itself into the cgroup before it starts the grader
             procs = cgroup / "cgroup.procs"
 
             def enter() -> None:
                 procs.write_text(str(os.getpid()))
+
         began = time.monotonic()
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, preexec_fn=enter)
         took = time.monotonic() - began
@@ -82,8 +91,10 @@ def main() -> None:
     finally:
         cgroup.rmdir()
     w, q = statistics.median(whole), statistics.median(quota)
-    print(f"{args.assignment}: whole machine ({os.cpu_count()} CPUs) {w:.1f} s; {args.share} CPU {q:.1f} s; "
-          f"ratio {q / w:.2f} (medians of {args.repeats})")
+    print(
+        f"{args.assignment}: whole machine ({os.cpu_count()} CPUs) {w:.1f} s; {args.share} CPU {q:.1f} s; "
+        f"ratio {q / w:.2f} (medians of {args.repeats})"
+    )
 
 
 if __name__ == "__main__":

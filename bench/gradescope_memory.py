@@ -1,6 +1,7 @@
 """Peak memory of one Gradescope run: the zip built and unpacked into a Gradescope-like root, prepared, then
 run_autograder on the solution, with the memory of the whole process tree (the grader and its workers: the
-student's and the clean one, which run side by side) sampled every 50 ms. Gradescope's memory setting must cover that peak.
+student's and the clean one, which run side by side) sampled every 50 ms. Gradescope's memory setting must cover that
+peak.
 
     .venv/bin/python bench/gradescope_memory.py [ASSIGNMENT]
 """
@@ -73,13 +74,22 @@ def main() -> None:
         for folder in ("submission", "results"):
             (root / folder).mkdir()
         shutil.copy(ROOT / "solutions" / assignment / f"{assignment}.ipynb", root / "submission")
-        env = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable,
-                   AUTOENCODER_KIT_CACHE=str(root / "source" / "cache"))
-        subprocess.run([sys.executable, "-m", "autograder.gradescope", "prepare", "--root", str(root),
-                        "--assignment", assignment], env=env, check=True, capture_output=True)
+        env = dict(
+            os.environ,
+            AUTOGRADER_ROOT=str(root),
+            AUTOGRADER_PYTHON=sys.executable,
+            AUTOENCODER_KIT_CACHE=str(root / "source" / "cache"),
+        )
+        subprocess.run(
+            [sys.executable, "-m", "autograder.gradescope", "prepare", "--root", str(root), "--assignment", assignment],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         began = time.monotonic()
-        proc = subprocess.Popen([str(root / "source" / "run_autograder")], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(root / "source" / "run_autograder")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         peak = [0, 0]
 
         def sample() -> None:
@@ -93,9 +103,11 @@ def main() -> None:
         proc.wait()
         sampler.join()
         result = (root / "results" / "results.json").read_text()
-    print(f"{assignment}: run_autograder took {time.monotonic() - began:.0f} s; peak memory of its process tree: "
-          f"{peak[0] / 2**20:.0f} MiB resident (summed per process), {peak[1] / 2**20:.0f} MiB proportional (PSS); "
-          f"results.json {len(result)} bytes; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{assignment}: run_autograder took {time.monotonic() - began:.0f} s; peak memory of its process tree: "
+        f"{peak[0] / 2**20:.0f} MiB resident (summed per process), {peak[1] / 2**20:.0f} MiB proportional (PSS); "
+        f"results.json {len(result)} bytes; load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,12 @@ print("test MSE:", float(((autoencoder.predict(x_test[:2000], verbose=0) - x_tes
 def kit_once(notebook: Path) -> float:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        subprocess.run([str(BIN / "autograder"), "grade", str(notebook), "--assignment", "autoencoder", "--out", out],
-                       cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "autograder"), "grade", str(notebook), "--assignment", "autoencoder", "--out", out],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         elapsed = time.perf_counter() - start
         score = json.loads((Path(out) / "results.json").read_text())["score"]
     assert score == 14, f"the solution scored {score}"
@@ -59,11 +63,17 @@ def nbgrader_course(tmp: Path, notebook: Path) -> Path:
     """An nbgrader course whose SOURCE trains with the kit's recipe: nbgrader autograde restores locked cells (the
     training cell is one) from the gradebook, so changing only the submission would not change what it runs."""
     shutil.copy2(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
-    with_recipe_training(ROOT / "source" / "autoencoder" / "autoencoder.ipynb",
-                         tmp / "source" / "autoencoder" / "autoencoder.ipynb")
+    with_recipe_training(
+        ROOT / "source" / "autoencoder" / "autoencoder.ipynb", tmp / "source" / "autoencoder" / "autoencoder.ipynb"
+    )
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    subprocess.run([str(BIN / "nbgrader"), "generate_assignment", "autoencoder", "--force"], cwd=tmp, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "nbgrader"), "generate_assignment", "autoencoder", "--force"],
+        cwd=tmp,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     with_recipe_training(notebook, tmp / "submitted" / "bench" / "autoencoder" / "autoencoder.ipynb")
     return tmp
 
@@ -71,8 +81,13 @@ def nbgrader_course(tmp: Path, notebook: Path) -> Path:
 def nbgrader_once(course: Path) -> float:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     start = time.perf_counter()
-    subprocess.run([str(BIN / "nbgrader"), "autograde", "autoencoder", "--force",
-                    "--ExecutePreprocessor.timeout=900"], cwd=course, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "nbgrader"), "autograde", "autoencoder", "--force", "--ExecutePreprocessor.timeout=900"],
+        cwd=course,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -88,17 +103,25 @@ def main() -> None:
         for _ in range(args.repeats):
             kit.append(kit_once(notebook))
             nbg.append(nbgrader_once(course))
-    result = {"kit_s": kit, "nbgrader_autograde_s": nbg, "kit_median_s": statistics.median(kit),
-              "nbgrader_median_s": statistics.median(nbg),
-              "ratio_nbgrader_over_kit": statistics.median(nbg) / statistics.median(kit),
-              "load_average": os.getloadavg()}
+    result = {
+        "kit_s": kit,
+        "nbgrader_autograde_s": nbg,
+        "kit_median_s": statistics.median(kit),
+        "nbgrader_median_s": statistics.median(nbg),
+        "ratio_nbgrader_over_kit": statistics.median(nbg) / statistics.median(kit),
+        "load_average": os.getloadavg(),
+    }
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "grading_time.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"kit grade (isolated workers, hidden checks, training, clean measurement): "
-          f"median {result['kit_median_s']:.1f} s  {['%.1f' % v for v in kit]}")
-    print(f"nbgrader autograde (executes the notebook with the same training):       "
-          f"median {result['nbgrader_median_s']:.1f} s  {['%.1f' % v for v in nbg]}")
+    print(
+        f"kit grade (isolated workers, hidden checks, training, clean measurement): "
+        f"median {result['kit_median_s']:.1f} s  {[f'{v:.1f}' for v in kit]}"
+    )
+    print(
+        f"nbgrader autograde (executes the notebook with the same training):       "
+        f"median {result['nbgrader_median_s']:.1f} s  {[f'{v:.1f}' for v in nbg]}"
+    )
     print(f"ratio nbgrader / kit: {result['ratio_nbgrader_over_kit']:.2f}")
 
 

@@ -44,13 +44,19 @@ def one_epoch(code: str) -> tuple[str, int]:
         else:
             pairs = [(target, value)]
         for name, constant in pairs:
-            if (isinstance(name, ast.Name) and name.id == "EPOCHS" and isinstance(constant, ast.Constant)
-                    and type(constant.value) is int):
+            if (
+                isinstance(name, ast.Name)
+                and name.id == "EPOCHS"
+                and isinstance(constant, ast.Constant)
+                and type(constant.value) is int
+            ):
                 found.append(constant.value)
                 constant.value = 1
     if len(found) != 1:
-        raise SystemExit(f"the training cell must set EPOCHS to a number exactly once at its top level "
-                         f"(found {len(found)} such assignments)")
+        raise SystemExit(
+            f"the training cell must set EPOCHS to a number exactly once at its top level "
+            f"(found {len(found)} such assignments)"
+        )
     return ast.unparse(tree), found[0]
 
 
@@ -76,8 +82,13 @@ def measure(assignment: str) -> dict:
         exec(compile(code, f"<{assignment} training cell, one epoch>", "exec"), namespace)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         os.chdir(ROOT)
-    return {"assignment": assignment, "epochs": epochs, "one_epoch_s": round(wall, 1),
-            "one_epoch_cpu_s": round(cpu, 1), "estimate_min": round(wall * epochs / 60, 1)}
+    return {
+        "assignment": assignment,
+        "epochs": epochs,
+        "one_epoch_s": round(wall, 1),
+        "one_epoch_cpu_s": round(cpu, 1),
+        "estimate_min": round(wall * epochs / 60, 1),
+    }
 
 
 def run_one(assignment: str) -> dict:
@@ -87,8 +98,15 @@ def run_one(assignment: str) -> dict:
         result = Path(tmp) / "result.json"
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
         before = os.getloadavg()[0]
-        proc = subprocess.run([sys.executable, __file__, "--one", assignment, "--result", str(result)], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", assignment, "--result", str(result)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             raise SystemExit(f"{assignment}: the measurement failed:\n{proc.stderr[-3000:]}")
         report = json.loads(result.read_text())
@@ -109,17 +127,22 @@ def main() -> None:
     if unknown:
         parser.error(f"no assignment named {', '.join(unknown)} (choose from {', '.join(ASSIGNMENTS)})")
     print(f"{os.cpu_count()} CPUs; {sys.executable}")
-    print(f"{'assignment':<12} {'epochs':>6} {'one epoch':>10} {'CPU time':>9} {'whole cell':>11}  "
-          "load before -> after")
+    print(
+        f"{'assignment':<12} {'epochs':>6} {'one epoch':>10} {'CPU time':>9} {'whole cell':>11}  load before -> after"
+    )
     rows = []
     for name in args.assignments or ASSIGNMENTS:
         row = run_one(name)
         rows.append(row)
-        print(f"{name:<12} {row['epochs']:>6} {row['one_epoch_s']:>9.0f}s {row['one_epoch_cpu_s']:>8.0f}s "
-              f"{row['estimate_min']:>7.1f} min  {row['load_before']:.1f} -> {row['load_after']:.1f}", flush=True)
+        print(
+            f"{name:<12} {row['epochs']:>6} {row['one_epoch_s']:>9.0f}s {row['one_epoch_cpu_s']:>8.0f}s "
+            f"{row['estimate_min']:>7.1f} min  {row['load_before']:.1f} -> {row['load_after']:.1f}",
+            flush=True,
+        )
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M"), "rows": rows},
-                              indent=1))
+    OUT.write_text(
+        json.dumps({"cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ def assignments() -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ 1. assignments
 
+
 def per_assignment(names: list[str], repeats: int) -> dict:
     report = {"load_before": load()}
     for name in names:  # warm-up: the reference cache
@@ -64,12 +65,12 @@ def per_assignment(names: list[str], repeats: int) -> dict:
                 raise SystemExit(f"the {name} solution scored {run['score']}/{run['max_score']}")
             runs[name].append(round(run["wall_s"], 2))
     medians = {name: statistics.median(values) for name, values in runs.items()}
-    report.update(runs=runs, median_s=medians, average_s=round(statistics.mean(medians.values()), 2),
-                  load_after=load())
+    report.update(runs=runs, median_s=medians, average_s=round(statistics.mean(medians.values()), 2), load_after=load())
     return report
 
 
 # ------------------------------------------------------------------------------------------------ 2. training
+
 
 def solution_namespace(assignment: str) -> dict:
     """The solution notebook's setup and answer cells run in one namespace, as the worker runs them."""
@@ -77,8 +78,7 @@ def solution_namespace(assignment: str) -> dict:
     from autograder.worker import compile_cell
 
     spec = load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment)
-    sub = read_submission(ROOT / "solutions" / assignment / f"{assignment}.ipynb", spec,
-                          load_release(ROOT, assignment))
+    sub = read_submission(ROOT / "solutions" / assignment / f"{assignment}.ipynb", spec, load_release(ROOT, assignment))
     namespace = {"__name__": "__main__"}
     for cell in spec.cells:
         code = cell.code if cell.kind == "setup" else sub.answers.get(cell.grade_id)
@@ -113,14 +113,16 @@ def bare_fit(assignment: str) -> dict:
             import numpy as np
 
             np.savez(arrays, **data)
-            out = check.probe(namespace[call.function], recipe=recipe, data=str(arrays), export_dir=f"{tmp}/e",
-                              seed=course.seed)
+            out = check.probe(
+                namespace[call.function], recipe=recipe, data=str(arrays), export_dir=f"{tmp}/e", seed=course.seed
+            )
         return {"images_per_s": out["train_images"] / out["train_seconds"], "how": "the check's batch loop"}
     x, y = data["x"], data.get("y")
     args = check.builder_args(x=x, y=y, recipe=recipe, settings=check.settings(recipe), seed=course.seed)
     model = call_student(namespace[call.function], **args, returns=keras_model)
-    model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"]),
-                  **({"loss": check.loss} if check.loss else {}))
+    model.compile(
+        optimizer=keras.optimizers.Adam(recipe["learning_rate"]), **({"loss": check.loss} if check.loss else {})
+    )
     inputs, targets = check.fit_data(x, y)
     start = time.perf_counter()
     model.fit(inputs, targets, batch_size=recipe["batch_size"], epochs=recipe["epochs"], shuffle=True, verbose=0)
@@ -137,17 +139,25 @@ def grader_fit(assignment: str) -> dict:
     grader = Grader.create(load_course(ROOT), assignment, profile="cpu")
     sub = read_submission(ROOT / "solutions" / assignment / f"{assignment}.ipynb", grader.spec, grader.release)
     run = grader.run_answers(sub.answers, seed=grader.course.seed, only_training=True)
-    value = next(o.value for o in run.outcomes.values()
-                 if o.ok and isinstance(o.value, dict) and "train_seconds" in o.value)
+    value = next(
+        o.value for o in run.outcomes.values() if o.ok and isinstance(o.value, dict) and "train_seconds" in o.value
+    )
     return {"images_per_s": value["train_images"] / value["train_seconds"]}
 
 
 def in_fresh_process(function: str, assignment: str) -> dict:
     """`function(assignment)` of this file in a new interpreter (each side imports Keras and builds alone)."""
-    code = f"import json, sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import speed; " \
-           f"print(json.dumps(speed.{function}({assignment!r})))"
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import speed; "
+        f"print(json.dumps(speed.{function}({assignment!r})))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     if run.returncode != 0:
         raise SystemExit(f"{function}({assignment}) failed:\n{run.stderr[-3000:]}")
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -161,16 +171,23 @@ def training(names: list[str], repeats: int) -> dict:
             grader.append(round(in_fresh_process("grader_fit", name)["images_per_s"], 1))
             bare.append(round(in_fresh_process("bare_fit", name)["images_per_s"], 1))
         ratio = statistics.median(grader) / statistics.median(bare)
-        report["assignments"][name] = {"grader_images_per_s": grader, "bare_images_per_s": bare,
-                                       "ratio": round(ratio, 3)}
-        print(f"  {name}: grader {statistics.median(grader):.0f} images/s, bare fit "
-              f"{statistics.median(bare):.0f} images/s, ratio {ratio:.2f}", flush=True)
+        report["assignments"][name] = {
+            "grader_images_per_s": grader,
+            "bare_images_per_s": bare,
+            "ratio": round(ratio, 3),
+        }
+        print(
+            f"  {name}: grader {statistics.median(grader):.0f} images/s, bare fit "
+            f"{statistics.median(bare):.0f} images/s, ratio {ratio:.2f}",
+            flush=True,
+        )
     report["ratio_mean"] = round(statistics.mean(a["ratio"] for a in report["assignments"].values()), 3)
     report["load_after"] = load()
     return report
 
 
 # ------------------------------------------------------------------------------------------------ 3. a class
+
 
 def a_class(size: int, workers: int) -> dict:
     report = {"load_before": load(), "size": size, "workers": workers}
@@ -182,8 +199,14 @@ def a_class(size: int, workers: int) -> dict:
         print(f"  kit --workers {workers}: {kit['wall_s']:.0f} s", flush=True)
         nbg = class_grading.nbgrader(course)
         print(f"  nbgrader autograde: {nbg['wall_s']:.0f} s ({nbg['graded']} graded)", flush=True)
-    report.update(kit_s=kit["wall_s"], kit_scores=kit["scores"], nbgrader_s=nbg["wall_s"],
-                  nbgrader_graded=nbg["graded"], ratio=round(kit["wall_s"] / nbg["wall_s"], 3), load_after=load())
+    report.update(
+        kit_s=kit["wall_s"],
+        kit_scores=kit["scores"],
+        nbgrader_s=nbg["wall_s"],
+        nbgrader_graded=nbg["graded"],
+        ratio=round(kit["wall_s"] / nbg["wall_s"], 3),
+        load_after=load(),
+    )
     return report
 
 
@@ -196,8 +219,11 @@ def main() -> int:
     parser.add_argument("--assignments", nargs="*", default=None)
     args = parser.parse_args()
     names = args.assignments or assignments()
-    report = {"command": "bench/speed.py " + " ".join(sys.argv[1:]), "cpus": os.cpu_count(),
-              "date": time.strftime("%Y-%m-%d %H:%M")}
+    report = {
+        "command": "bench/speed.py " + " ".join(sys.argv[1:]),
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     if "assignments" not in args.skip:
         print("one submission per assignment ...", flush=True)
         report["assignments"] = per_assignment(names, args.repeats)
@@ -213,17 +239,23 @@ def main() -> int:
     if "assignments" in report:
         a = report["assignments"]
         each = ", ".join(f"{name} {seconds:.1f}" for name, seconds in a["median_s"].items())
-        print(f"per assignment, one submission: {a['average_s']:.1f} s on average ({each}); "
-              f"load {a['load_before']} -> {a['load_after']}")
+        print(
+            f"per assignment, one submission: {a['average_s']:.1f} s on average ({each}); "
+            f"load {a['load_before']} -> {a['load_after']}"
+        )
     if "training" in report:
         t = report["training"]
         each = ", ".join(f"{name} {a['ratio']:.2f}" for name, a in t["assignments"].items())
-        print(f"training in the grader / bare fit: {t['ratio_mean']:.2f} on average ({each}); "
-              f"load {t['load_before']} -> {t['load_after']}")
+        print(
+            f"training in the grader / bare fit: {t['ratio_mean']:.2f} on average ({each}); "
+            f"load {t['load_before']} -> {t['load_after']}"
+        )
     if "class" in report:
         c = report["class"]
-        print(f"class of {c['size']}: kit {c['kit_s']:.0f} s / nbgrader {c['nbgrader_s']:.0f} s = {c['ratio']:.2f}; "
-              f"load {c['load_before']} -> {c['load_after']}")
+        print(
+            f"class of {c['size']}: kit {c['kit_s']:.0f} s / nbgrader {c['nbgrader_s']:.0f} s = {c['ratio']:.2f}; "
+            f"load {c['load_before']} -> {c['load_after']}"
+        )
     return 0
 
 

@@ -36,14 +36,23 @@ def grade_once(assignment: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        subprocess.run([str(BIN / "autograder"), "grade", str(notebook), "--assignment", assignment, "--out", out,
-                        "--force"], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "autograder"), "grade", str(notebook), "--assignment", assignment, "--out", out, "--force"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         wall = time.perf_counter() - start
         result = json.loads(next(Path(out).rglob("results.json")).read_text())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "score": result["score"], "max_score": result["max_score"],
-            "load1": os.getloadavg()[0]}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "score": result["score"],
+        "max_score": result["max_score"],
+        "load1": os.getloadavg()[0],
+    }
 
 
 def main() -> int:
@@ -51,8 +60,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--assignments", nargs="*", default=None)
     args = parser.parse_args()
-    names = args.assignments or [a for a in ("autoencoder", "vae", "cvae")
-                                 if (ROOT / "solutions" / a / f"{a}.ipynb").is_file()]
+    names = args.assignments or [
+        a for a in ("autoencoder", "vae", "cvae") if (ROOT / "solutions" / a / f"{a}.ipynb").is_file()
+    ]
     for name in names:  # warm-up: the reference cache
         grade_once(name)
     runs: dict[str, list[dict]] = {name: [] for name in names}
@@ -61,16 +71,20 @@ def main() -> int:
             runs[name].append(grade_once(name))
     table = {}
     for name, rs in runs.items():
-        table[name] = {"median_wall_s": statistics.median(r["wall_s"] for r in rs),
-                       "median_cpu_s": statistics.median(r["cpu_s"] for r in rs),
-                       "scores": sorted({f"{r['score']:g}/{r['max_score']:g}" for r in rs}),
-                       "load1": [round(r["load1"], 1) for r in rs], "runs": rs}
+        table[name] = {
+            "median_wall_s": statistics.median(r["wall_s"] for r in rs),
+            "median_cpu_s": statistics.median(r["cpu_s"] for r in rs),
+            "scores": sorted({f"{r['score']:g}/{r['max_score']:g}" for r in rs}),
+            "load1": [round(r["load1"], 1) for r in rs],
+            "runs": rs,
+        }
     total_wall = sum(t["median_wall_s"] for t in table.values())
     total_cpu = sum(t["median_cpu_s"] for t in table.values())
     print(f"{'assignment':<12} {'wall s (median)':>16} {'cpu s (median)':>15}  scores  load (1 min) per run")
     for name, t in table.items():
-        print(f"{name:<12} {t['median_wall_s']:>16.1f} {t['median_cpu_s']:>15.1f}  {','.join(t['scores'])}  "
-              f"{t['load1']}")
+        print(
+            f"{name:<12} {t['median_wall_s']:>16.1f} {t['median_cpu_s']:>15.1f}  {','.join(t['scores'])}  {t['load1']}"
+        )
     print(f"{'all':<12} {total_wall:>16.1f} {total_cpu:>15.1f}  (budget: about 45 s of wall-clock time on 2 cores)")
     # Each assignment against the autoencoder, graded in the same run (the gan's budget: at most 1.5 times).
     relative = {}
@@ -78,16 +92,29 @@ def main() -> int:
         base = table["autoencoder"]
         for name, t in table.items():
             if name != "autoencoder":
-                relative[name] = {"wall": t["median_wall_s"] / base["median_wall_s"],
-                                  "cpu": t["median_cpu_s"] / base["median_cpu_s"]}
-                print(f"{name} / autoencoder: {relative[name]['wall']:.2f}x wall-clock, "
-                      f"{relative[name]['cpu']:.2f}x CPU time")
+                relative[name] = {
+                    "wall": t["median_wall_s"] / base["median_wall_s"],
+                    "cpu": t["median_cpu_s"] / base["median_cpu_s"],
+                }
+                print(
+                    f"{name} / autoencoder: {relative[name]['wall']:.2f}x wall-clock, "
+                    f"{relative[name]['cpu']:.2f}x CPU time"
+                )
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
-    (out / "three_assignments.json").write_text(json.dumps(
-        {"cpu_count": os.cpu_count(), "repeats": args.repeats, "assignments": table,
-         "total_median_wall_s": total_wall, "total_median_cpu_s": total_cpu, "relative_to_autoencoder": relative},
-        indent=1))
+    (out / "three_assignments.json").write_text(
+        json.dumps(
+            {
+                "cpu_count": os.cpu_count(),
+                "repeats": args.repeats,
+                "assignments": table,
+                "total_median_wall_s": total_wall,
+                "total_median_cpu_s": total_cpu,
+                "relative_to_autoencoder": relative,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

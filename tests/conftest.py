@@ -14,8 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # A profile small enough for the default test run (a few seconds of training); the real ones are in course.yaml.
-TINY = {"train_images": 2500, "test_images": 500, "epochs": 3, "batch_size": 32, "learning_rate": 0.002,
-        "latent_dim": 16, "filters": [8, 16], "wall_s": 60}
+TINY = {
+    "train_images": 2500,
+    "test_images": 500,
+    "epochs": 3,
+    "batch_size": 32,
+    "learning_rate": 0.002,
+    "latent_dim": 16,
+    "filters": [8, 16],
+    "wall_s": 60,
+}
 
 
 def copy_course(dest: Path, assignments=("autoencoder",)) -> Path:
@@ -48,8 +56,9 @@ def without_quality(grader):
     from dataclasses import replace
 
     training = {call.id for call in grader.spec.training_calls}
-    cells = tuple(c for c in grader.spec.cells
-                  if not (c.kind == "test" and any(call.id in training for call in c.calls)))
+    cells = tuple(
+        c for c in grader.spec.cells if not (c.kind == "test" and any(call.id in training for call in c.calls))
+    )
     return replace(grader, spec=replace(grader.spec, cells=cells), thresholds={})
 
 
@@ -82,8 +91,9 @@ def finding_kinds(result: dict) -> set[str]:
 def assignment_course(request, tmp_path_factory):
     """A copy of the course whose cpu profile for the module's ASSIGNMENT is its PROFILE, calibrated once."""
     assignment = request.module.ASSIGNMENT
-    return calibrated_course(tmp_path_factory.mktemp(f"{assignment}-course"), assignment, request.module.PROFILE,
-                             wall_s=30)
+    return calibrated_course(
+        tmp_path_factory.mktemp(f"{assignment}-course"), assignment, request.module.PROFILE, wall_s=30
+    )
 
 
 @pytest.fixture(scope="module")
@@ -201,4 +211,3 @@ def assert_self_check(solution: Path, release: Path) -> None:
     lines.clear()
     assert not self_check(release, log=lines.append)
     assert "not implemented yet" in "\n".join(lines)
-

@@ -19,7 +19,7 @@ import pytest
 from conftest import RELEASE, SOLUTION, cell
 
 from autograder.batch import grade_paths
-from autograder.batch.jobs import file_sha256, find_tasks, grader_failed, graded_with, hidden_submissions, write_result
+from autograder.batch.jobs import file_sha256, find_tasks, graded_with, grader_failed, hidden_submissions, write_result
 from autograder.notebook import load_spec
 from autograder.results import GRADER_ERROR, SANDBOX_UNAVAILABLE, CheckResult, Finding, SubmissionResult
 
@@ -139,9 +139,16 @@ def test_a_sandbox_that_could_not_start_is_not_a_final_result(tiny_course, scrip
     run(tiny_course, [subs], scripted, out=out)
     path = out / "ada" / A / "results.json"
     result = json.loads(path.read_text())
-    result["extra_data"]["findings"] = [{"kind": SANDBOX_UNAVAILABLE, "grade_id": None, "message": (
-        "The worker could not be started (cgroup gone); this is not a problem with your code, please tell the "
-        "course staff.")}]
+    result["extra_data"]["findings"] = [
+        {
+            "kind": SANDBOX_UNAVAILABLE,
+            "grade_id": None,
+            "message": (
+                "The worker could not be started (cgroup gone); this is not a problem with your code, please tell the "
+                "course staff."
+            ),
+        }
+    ]
     path.write_text(json.dumps(result))
     scripted.calls.clear()
     assert run(tiny_course, [subs], scripted, out=out).graded == 1 and scripted.calls == ["ada"]
@@ -155,8 +162,9 @@ def test_a_grader_fault_is_told_by_the_finding_kind_not_its_message():
     assert grader_failed([Finding(GRADER_ERROR, "")])
     assert grader_failed([Finding("timeout", "x"), Finding(SANDBOX_UNAVAILABLE, "")])
     assert not grader_failed([Finding("worker_stopped", "the grader could not set up its sandbox")])
-    assert not grader_failed([Finding("answer_cell_error", "sandbox_unavailable"),
-                              Finding("answer_cell_error", "grader_error")])
+    assert not grader_failed(
+        [Finding("answer_cell_error", "sandbox_unavailable"), Finding("answer_cell_error", "grader_error")]
+    )
     assert not grader_failed([])
 
 
@@ -202,7 +210,10 @@ def test_find_tasks_one_notebook_per_student_and_assignment(tiny_course, tmp_pat
     write_result(tasks[0], small)
     assert (tmp_path / "out" / "ada" / A / "timestamp.txt").read_text().startswith("2026-11-20 10:00")
     assert sorted(p.name for p in (tmp_path / "out" / "ada" / A).iterdir()) == [
-        "feedback.html", "results.json", "timestamp.txt"]  # no temporary files left
+        "feedback.html",
+        "results.json",
+        "timestamp.txt",
+    ]  # no temporary files left
     # A timestamp.txt that is a link (to an earlier time, or to a file of the grader's) is not copied.
     link = subs / "bob" / A / "timestamp.txt"
     link.symlink_to(subs / "ada" / A / "timestamp.txt")
@@ -227,7 +238,8 @@ def test_progress_lines_have_counts_and_eta(tiny_course, scripted, tmp_path):
     lines = []
     summary = run(tiny_course, [subs], scripted, out=tmp_path / "out", workers=1, log=lines.append)
     progress = [line for line in lines if line.startswith("[")]
-    assert progress[0].startswith("[1/2 ") and ", eta " in progress[0] and progress[0].endswith("ada autoencoder: 14/14")
+    assert progress[0].startswith("[1/2 ") and ", eta " in progress[0]
+    assert progress[0].endswith("ada autoencoder: 14/14")
     assert progress[1].startswith("[2/2 ") and "eta" not in progress[1]
     text = str(summary)
     assert "graded 2 of 2 submission(s)" in text and "scores: mean 75%, median 75%, 1 full, 0 zero." in text
@@ -246,8 +258,7 @@ def graded_class(roomy_course, tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     subs = make_class(root, CLASS)
     out = root / "out"
-    summary = grade_paths(roomy_course, [subs], assignment=A, out=out, workers=2, log=lambda *_: None,
-                          progress=False)
+    summary = grade_paths(roomy_course, [subs], assignment=A, out=out, workers=2, log=lambda *_: None, progress=False)
     return subs, out, summary
 
 
@@ -269,15 +280,33 @@ def test_sigkill_mid_batch_then_rerun_gives_the_uninterrupted_results(graded_cla
     subs, reference, _ = graded_class
     cheap = make_class(tmp_path / "class", {s: CLASS[s] for s in ("bob", "cyd", "dan")})  # no training: quick
     # A snapshot of the kit, so that an edit to the working tree between the two runs cannot change the kit's hash.
-    shutil.copytree(Path(__import__("autograder").__file__).parent, tmp_path / "kit" / "autograder",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(__import__("autograder").__file__).parent,
+        tmp_path / "kit" / "autograder",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     (tmp_path / "tmp").mkdir()  # the killed run's scratch folders stay in this test's folder
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "kit"), TMPDIR=str(tmp_path / "tmp"))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "autograder.cli", "grade", str(cheap), "-a", A, "--workers", "1", "--out", str(out),
-           "--course", str(roomy_course.root), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            cwd=tmp_path, env=env)
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder.cli",
+        "grade",
+        str(cheap),
+        "-a",
+        A,
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+        "--course",
+        str(roomy_course.root),
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=tmp_path, env=env
+    )
     deadline = time.monotonic() + 300
     while not list(out.glob(f"*/{A}/results.json")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -320,15 +349,28 @@ def test_class_csv_and_gradebook_of_the_graded_class(graded_class, roomy_course,
     rows = {r["student"]: r for r in csv.DictReader((course / "reports" / A / "class.csv").open())}
     assert sorted(rows) == ["ada", "bob", "cyd", "dan"]
     # ada answered the written question, which waits for a TA: no final total yet.
-    assert (rows["ada"]["autograded"], rows["ada"]["status"], rows["ada"]["total"], rows["ada"]["late"],
-            rows["ada"]["errors"]) == ("14", "pending: bottleneck_answer", "", "no", "")
+    assert (
+        rows["ada"]["autograded"],
+        rows["ada"]["status"],
+        rows["ada"]["total"],
+        rows["ada"]["late"],
+        rows["ada"]["errors"],
+    ) == ("14", "pending: bottleneck_answer", "", "no", "")
     assert (rows["bob"]["total"], rows["bob"]["status"], rows["bob"]["late"], rows["bob"]["errors"]) == (
-        "0", "final", "yes", "not_json")
+        "0",
+        "final",
+        "yes",
+        "not_json",
+    )
     assert (rows["cyd"]["total"], rows["cyd"]["late"]) == ("0", "")  # no timestamp: lateness unknown
     assert all(rows["ada"][gid] == f"{points:g}" for gid, points in spec_cells)
     canvas = (course / "reports" / A / "canvas.csv").read_text().splitlines()
     assert canvas[1] == "Points Possible,,,,,17" and "ada,,,ada,," in canvas
     book = grades(course / "gradebook.db")
-    assert {s: sum(g[3] for g in cells.values()) for s, cells in book.items()} == {"ada": 14, "bob": 0, "cyd": 0,
-                                                                                "dan": float(rows["dan"]["autograded"])}
+    assert {s: sum(g[3] for g in cells.values()) for s, cells in book.items()} == {
+        "ada": 14,
+        "bob": 0,
+        "cyd": 0,
+        "dan": float(rows["dan"]["autograded"]),
+    }
     assert book["ada"][spec_cells[0][0]][0] == spec_cells[0][1]

@@ -15,14 +15,14 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from conftest import SOLUTION, cell, graded, notebook
+from test_standby import PLANT
 
 from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
 from autograder.owntime import OwnClock, process_tree
 from autograder.results import MACHINE_BUSY
 from autograder.runner import BACKSTOP, GRACE_S, run_plan
 from autograder.sandbox import Limits
-from conftest import SOLUTION, cell, graded, notebook
-from test_standby import PLANT
 
 pytestmark = pytest.mark.slow
 SPINNERS_PER_CORE = 4
@@ -31,8 +31,9 @@ SPINNERS_PER_CORE = 4
 @contextmanager
 def busy_machine(per_core: int = SPINNERS_PER_CORE):
     """Every core kept busy by processes that only spin, for as long as the block runs."""
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                for _ in range(per_core * (os.cpu_count() or 1))]
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(per_core * (os.cpu_count() or 1))
+    ]
     try:
         time.sleep(1.0)
         yield
@@ -80,9 +81,14 @@ def test_the_same_results_on_a_quiet_and_on_a_busy_machine(grader, tmp_path):
 ITEM_S = 3.0
 
 
-@pytest.mark.parametrize("loop", ["while True:\n    pass", "import time\nwhile True:\n    time.sleep(0.1)",
-                                  "while True:\n    try:\n        while True:\n            pass\n"
-                                  "    except BaseException:\n        pass"])
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "while True:\n    pass",
+        "import time\nwhile True:\n    time.sleep(0.1)",
+        "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass",
+    ],
+)
 def test_an_endless_loop_is_still_stopped_and_named_on_a_busy_machine(tmp_path, loop):
     """Busy, sleeping, or catching the worker's own timer (then the runner's watchdog stops it): each is stopped
     within its own limit plus the watchdog's grace, as the student's, never as the machine's."""
@@ -102,11 +108,13 @@ def test_own_time_leaves_out_the_wait_for_a_cpu_but_not_sleep():
     sleeping one waited for nothing: all of the wall time is its own."""
     with busy_machine():
         own = {}
-        for name, code in (("spin", "print(1, flush=True)\nwhile True: pass"),
-                           ("sleep", "import time; print(1, flush=True); time.sleep(60)")):
+        for name, code in (
+            ("spin", "print(1, flush=True)\nwhile True: pass"),
+            ("sleep", "import time; print(1, flush=True); time.sleep(60)"),
+        ):
             child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
             child.stdout.readline()  # started: the interpreter's own start-up waited for a CPU too
-            clock = OwnClock(lambda: process_tree(child.pid))
+            clock = OwnClock(lambda pid=child.pid: process_tree(pid))
             for _ in range(12):
                 time.sleep(0.25)
                 clock.tick()

@@ -15,7 +15,7 @@ from autograder.collect import collect
 from autograder.errors import KitError
 
 A = "autoencoder"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def nb(tag: str) -> bytes:
@@ -72,8 +72,10 @@ def test_canvas_zip_into_nbgrader_layout(tmp_path):
     text = str(report)
     assert "collected 4 submission(s)" in text and "could not place 3 file(s)" in text
     assert "marked late by Canvas:\n  - babbagebob" in text
-    assert text.endswith("run `nbgrader db student import students.csv` (columns id,first_name,last_name,email; the "
-                         "ids as collected here) after `autograder report`.")  # Canvas gives no names to show
+    assert text.endswith(
+        "run `nbgrader db student import students.csv` (columns id,first_name,last_name,email; the "
+        "ids as collected here) after `autograder report`."
+    )  # Canvas gives no names to show
 
 
 def test_nbgrader_reads_the_timestamps(tmp_path):
@@ -117,8 +119,13 @@ def test_folder_with_plain_names_and_student_folders(tmp_path):
 
 
 def test_two_canvas_users_with_one_name_get_their_ids(tmp_path):
-    archive = make_zip(tmp_path / "s.zip", [("smithjo_201_1_a.ipynb", nb("1"), (2026, 1, 1, 0, 0, 0)),
-                                            ("smithjo_202_2_a.ipynb", nb("2"), (2026, 1, 1, 0, 0, 0))])
+    archive = make_zip(
+        tmp_path / "s.zip",
+        [
+            ("smithjo_201_1_a.ipynb", nb("1"), (2026, 1, 1, 0, 0, 0)),
+            ("smithjo_202_2_a.ipynb", nb("2"), (2026, 1, 1, 0, 0, 0)),
+        ],
+    )
     report = collect(archive, tmp_path, A)
     assert content(tmp_path, "smithjo_201") == nb("1") and content(tmp_path, "smithjo_202") == nb("2")
     assert len(report.renamed) == 2
@@ -147,11 +154,19 @@ def test_cli_collect(tmp_path):
     course.mkdir()
     (course / "course.yaml").write_bytes((root / "course.yaml").read_bytes())
     archive = make_zip(tmp_path / "s.zip", CANVAS_ZIP)
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "collect", str(archive), "-a", A,
-                          "--course", str(course)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "collect", str(archive), "-a", A, "--course", str(course)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "collected 4 submission(s) of 'autoencoder'" in run.stdout
     assert (course / "submitted" / "cyd" / A / f"{A}.ipynb").is_file()
-    bad = subprocess.run([sys.executable, "-m", "autograder.cli", "collect", str(archive), "-a", "nope",
-                          "--course", str(course)], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "collect", str(archive), "-a", "nope", "--course", str(course)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "unknown assignment 'nope'" in bad.stderr

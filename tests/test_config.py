@@ -24,15 +24,22 @@ def test_the_course_file_loads():
     assert course.limits["memory_mb"] >= 2048
 
 
-@pytest.mark.parametrize("mutate, key", [
-    (lambda c: c.update(colour="blue"), "'colour'"),
-    (lambda c: c["worker"].update(walltime=3), "'worker.walltime'"),
-    (lambda c: c.pop("course"), "'course'"),
-    (lambda c: c["assignments"]["autoencoder"]["quality"]["profiles"]["cpu"].pop("epochs"),
-     "'assignments.autoencoder.quality.profiles.cpu.epochs'"),
-    (lambda c: c["assignments"]["autoencoder"]["quality"]["profiles"].pop("gpu"),
-     "'assignments.autoencoder.quality.profiles.gpu'"),
-])
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda c: c.update(colour="blue"), "'colour'"),
+        (lambda c: c["worker"].update(walltime=3), "'worker.walltime'"),
+        (lambda c: c.pop("course"), "'course'"),
+        (
+            lambda c: c["assignments"]["autoencoder"]["quality"]["profiles"]["cpu"].pop("epochs"),
+            "'assignments.autoencoder.quality.profiles.cpu.epochs'",
+        ),
+        (
+            lambda c: c["assignments"]["autoencoder"]["quality"]["profiles"].pop("gpu"),
+            "'assignments.autoencoder.quality.profiles.gpu'",
+        ),
+    ],
+)
 def test_unknown_or_missing_keys_are_named_with_the_file(tmp_path, mutate, key):
     root = write(tmp_path, mutate)
     with pytest.raises(KitError) as err:
@@ -64,20 +71,36 @@ def _extra(assignment: str, profile: str = "cpu"):
     return lambda c: c["assignments"][assignment]["quality"]["profiles"][profile]["extra"]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: _extra("vae")(c).update(betta=2.0),
-     r"unknown key 'assignments\.vae\.quality\.profiles\.cpu\.extra\.betta'"),
-    (lambda c: _extra("vae", "gpu")(c).update(prior_samples="many"),
-     r"'assignments\.vae\.quality\.profiles\.gpu\.extra\.prior_samples' must be a int, got 'many'"),
-    (lambda c: _extra("cvae")(c).update(beta=True),
-     r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.beta' must be a float"),
-    (lambda c: _extra("cvae")(c).update(control_attributes="Smiling"),
-     r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.control_attributes' must be a list of str"),
-    (lambda c: _extra("cvae")(c).update(control_attributes=["Smilling"]),
-     r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.control_attributes' has 'Smilling'; use one of Smiling"),
-    (lambda c: c["assignments"]["autoencoder"]["quality"]["profiles"]["cpu"].update(extra={"confidance": 0.5}),
-     r"unknown key 'assignments\.autoencoder\.quality\.profiles\.cpu\.extra\.confidance'"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: _extra("vae")(c).update(betta=2.0),
+            r"unknown key 'assignments\.vae\.quality\.profiles\.cpu\.extra\.betta'",
+        ),
+        (
+            lambda c: _extra("vae", "gpu")(c).update(prior_samples="many"),
+            r"'assignments\.vae\.quality\.profiles\.gpu\.extra\.prior_samples' must be a int, got 'many'",
+        ),
+        (
+            lambda c: _extra("cvae")(c).update(beta=True),
+            r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.beta' must be a float",
+        ),
+        (
+            lambda c: _extra("cvae")(c).update(control_attributes="Smiling"),
+            r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.control_attributes' must be a list of str",
+        ),
+        (
+            lambda c: _extra("cvae")(c).update(control_attributes=["Smilling"]),
+            r"'assignments\.cvae\.quality\.profiles\.cpu\.extra\.control_attributes' "
+            r"has 'Smilling'; use one of Smiling",
+        ),
+        (
+            lambda c: c["assignments"]["autoencoder"]["quality"]["profiles"]["cpu"].update(extra={"confidance": 0.5}),
+            r"unknown key 'assignments\.autoencoder\.quality\.profiles\.cpu\.extra\.confidance'",
+        ),
+    ],
+)
 def test_unknown_or_mistyped_extra_settings_are_named_with_the_file(tmp_path, mutate, message):
     root = write(tmp_path, mutate)
     with pytest.raises(KitError, match=message) as err:
@@ -98,7 +121,8 @@ def test_extra_settings_are_declared_by_the_training_checks_that_read_them():
     cvae = checks.get("cvae_quality").settings({"extra": {"image_size": 16, "prior_samples": 5}})
     assert cvae["image_size"] == 16 and cvae["control_attributes"] is None and "prior_samples" not in cvae
     assert checks.get("cvae_quality").dataset_options(course.assignment("cvae").profiles["cpu"].recipe()) == {
-        "image_size": 32}
+        "image_size": 32
+    }
     assert checks.get("reconstruction_quality").settings(recipe) == {}
     # strict: only the keys the named checks declare
     with pytest.raises(KitError, match=r"unknown key 'profile\.extra\.beta'"):

@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import ROOT, by_grade_id, catalogue, cell, finding_kinds, graded, notebook, with_answer
 
 from autograder import checks
 from autograder.checks.conditioning import ConditioningLayers, UsesCondition
 from autograder.checks.latent_arithmetic import AttributeVectorValues
 from autograder.checks.quality.cvae import attribute_control
-from conftest import ROOT, by_grade_id, catalogue, cell, finding_kinds, graded, notebook, with_answer
 
 ASSIGNMENT = "cvae"
 SOURCE = ROOT / "source" / "cvae" / "cvae.ipynb"
@@ -20,16 +20,37 @@ SOLUTION = ROOT / "solutions" / "cvae" / "cvae.ipynb"
 RELEASE = ROOT / "release" / "cvae" / "cvae.ipynb"
 CELEBA_FIXTURE = ROOT / "tests" / "data" / "fixtures" / "celeba_tiny"
 MISTAKES = catalogue("cvae")
-FULL = {"encoder_condition_shapes": 2, "encoder_condition_layers": 2, "decoder_condition_shapes": 1,
-        "decoder_condition_layers": 1, "model_uses_condition": 3, "attribute_vector_values": 3, "cvae_quality": 6}
+FULL = {
+    "encoder_condition_shapes": 2,
+    "encoder_condition_layers": 2,
+    "decoder_condition_shapes": 1,
+    "decoder_condition_layers": 1,
+    "model_uses_condition": 3,
+    "attribute_vector_values": 3,
+    "cvae_quality": 6,
+}
 
 # The cpu profile's training (calibration refuses anything much shorter: the reference must halve the mean-image
 # error), measured on fewer held-out faces and with a classifier trained for fewer epochs. conftest's
 # assignment_course, assignment_grader, checks_only and ns fixtures use ASSIGNMENT and PROFILE.
-PROFILE = {"train_images": 4000, "test_images": 300, "epochs": 2, "batch_size": 16, "learning_rate": 0.002,
-           "latent_dim": 16, "filters": [16, 32], "wall_s": 240,
-           "extra": {"image_size": 32, "beta": 1.0, "control_images": 100, "classifier_images": 4000,
-                     "classifier_epochs": 2, "control_attributes": ["Eyeglasses", "Male", "Bald", "Blond_Hair"]}}
+PROFILE = {
+    "train_images": 4000,
+    "test_images": 300,
+    "epochs": 2,
+    "batch_size": 16,
+    "learning_rate": 0.002,
+    "latent_dim": 16,
+    "filters": [16, 32],
+    "wall_s": 240,
+    "extra": {
+        "image_size": 32,
+        "beta": 1.0,
+        "control_images": 100,
+        "classifier_images": 4000,
+        "classifier_epochs": 2,
+        "control_attributes": ["Eyeglasses", "Male", "Bald", "Blond_Hair"],
+    },
+}
 
 
 # --------------------------------------------------------------------------------------- checks, without a worker
@@ -38,8 +59,11 @@ PROFILE = {"train_images": 4000, "test_images": 300, "epochs": 2, "batch_size": 
 def mistake_function(ns: dict, mistake_id: str):
     local = dict(ns)
     exec(MISTAKES[mistake_id].code, local)
-    name = {"encoder_condition": "condition_encoder_input", "decoder_condition": "condition_decoder_input",
-            "attribute_vector": "attribute_vector"}[MISTAKES[mistake_id].grade_id]
+    name = {
+        "encoder_condition": "condition_encoder_input",
+        "decoder_condition": "condition_decoder_input",
+        "attribute_vector": "attribute_vector",
+    }[MISTAKES[mistake_id].grade_id]
     return local[name]
 
 
@@ -59,12 +83,15 @@ def test_attribute_vector_on_fixed_arrays(ns):
     assert got["vector"].shape == (3,) and np.all(np.isfinite(got["vector"]))
 
 
-@pytest.mark.parametrize("mistake, message", [
-    ("attribute_vector_sign_flipped", "got [-1.0, -1.0], expected [1.0, 1.0]"),
-    ("attribute_vector_minus_overall_mean", "got [0.5, 0.5], expected [1.0, 1.0]"),
-    ("attribute_vector_sums", "got [2.0, 2.0], expected [1.0, 1.0]"),
-    ("attribute_vector_minus_one_for_absent", "NaN"),
-])
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        ("attribute_vector_sign_flipped", "got [-1.0, -1.0], expected [1.0, 1.0]"),
+        ("attribute_vector_minus_overall_mean", "got [0.5, 0.5], expected [1.0, 1.0]"),
+        ("attribute_vector_sums", "got [2.0, 2.0], expected [1.0, 1.0]"),
+        ("attribute_vector_minus_one_for_absent", "NaN"),
+    ],
+)
 def test_attribute_vector_mistakes_fail_with_got_and_expected(ns, mistake, message):
     check = AttributeVectorValues()
     expected = check.probe(ns["attribute_vector"], attribute="Smiling", z=Z, attributes=A)
@@ -94,10 +121,11 @@ def test_the_decoder_and_encoder_depend_on_the_condition(ns):
     check = UsesCondition()
     args = dict(image_size=16, latent_dim=4, filters=[4, 8])
     for part in ("decoder", "encoder"):
-        ref = check.probe(ns["build_cvae"], part=part, **args)
+        raw = check.probe(ns["build_cvae"], part=part, **args)
+        ref = check.summary(raw)
         assert all(c > 0 for c in ref["attribute_changes"]) and ref["input_change"] > 0
         assert ref["repeat_change"] == 0.0  # the same attributes give the same image
-        assert check.judge(ref, ref, hidden=False).passed
+        assert check.judge(raw, raw, hidden=False).passed
 
     # the given builder with the catalogued mistake in its namespace (build_cvae looks helpers up in its globals)
     ignoring = dict(ns)
@@ -105,7 +133,7 @@ def test_the_decoder_and_encoder_depend_on_the_condition(ns):
     exec(_build_model_cell(), ignoring)
     ref = check.probe(ns["build_cvae"], part="decoder", **args)
     got = check.probe(ignoring["build_cvae"], part="decoder", **args)
-    assert got["attribute_changes"] == [0.0] * 8 and got["input_change"] > 0
+    assert check.summary(got)["attribute_changes"] == [0.0] * 8 and check.summary(got)["input_change"] > 0
     verdict = check.judge(got, ref, hidden=False)
     assert not verdict.passed and "the decoder ignores its condition" in verdict.message
 
@@ -113,22 +141,34 @@ def test_the_decoder_and_encoder_depend_on_the_condition(ns):
 def test_uses_condition_names_the_attributes_that_change_nothing():
     check = UsesCondition()
     names = ["Smiling", "Eyeglasses", "Male"]
-    ref = {"part": "decoder", "attribute_changes": [0.1, 0.2, 0.3], "input_change": 0.5, "repeat_change": 0.0,
-           "names": names}
+    ref = {
+        "part": "decoder",
+        "attribute_changes": [0.1, 0.2, 0.3],
+        "input_change": 0.5,
+        "repeat_change": 0.0,
+        "names": names,
+    }
     got = dict(ref, attribute_changes=[0.1, 0.0, 0.3], repeat_change=0.01)
-    verdict = check.judge(got, ref, hidden=False)
+    verdict = check.judge_summary(got, ref, hidden=False)
     assert not verdict.passed
     assert "switching Eyeglasses leaves the decoded image unchanged" in verdict.message
     assert "give a different decoded image each time" in verdict.message
-    assert check.judge(dict(ref, input_change=0.0), ref, hidden=False).message.endswith(
-        "the decoder ignores its latent code.")
+    assert check.judge_summary(dict(ref, input_change=0.0), ref, hidden=False).message.endswith(
+        "the decoder ignores its latent code."
+    )
 
 
 def test_conditioning_layers_judge():
     check = ConditioningLayers()
-    ref = {"layers": [{"class": "Dense", "units": 60, "activation": "linear"},
-                      {"class": "Reshape", "target_shape": [10, 6, 1]}, {"class": "Concatenate", "axis": 3}],
-           "params": 300, "args": {"input_shape": [10, 6, 3], "n_attributes": 4}}
+    ref = {
+        "layers": [
+            {"class": "Dense", "units": 60, "activation": "linear"},
+            {"class": "Reshape", "target_shape": [10, 6, 1]},
+            {"class": "Concatenate", "axis": 3},
+        ],
+        "params": 300,
+        "args": {"input_shape": [10, 6, 3], "n_attributes": 4},
+    }
     assert check.judge(ref, ref, hidden=True).passed
     wrong_axis = json.loads(json.dumps(ref))
     wrong_axis["layers"][2]["axis"] = 1
@@ -137,8 +177,10 @@ def test_conditioning_layers_judge():
     hidden = check.judge(wrong_axis, ref, hidden=True)
     assert not hidden.passed and "expected" not in hidden.message
     missing = dict(ref, layers=ref["layers"][2:])
-    assert "adds the layers Concatenate; expected Dense, Reshape, Concatenate" in check.judge(
-        missing, ref, hidden=False).message
+    assert (
+        "adds the layers Concatenate; expected Dense, Reshape, Concatenate"
+        in check.judge(missing, ref, hidden=False).message
+    )
 
 
 def test_attribute_control_is_one_for_an_obedient_decoder_and_one_half_for_one_that_ignores():
@@ -208,10 +250,15 @@ def test_the_training_probe_repeats_itself_and_reports_its_speed(ns, tmp_path):
 
     rng = np.random.default_rng(0)
     data = tmp_path / "train.npz"
-    np.savez(data, x=rng.random((48, 16, 16, 3)).astype("float32"),
-             y=rng.integers(0, 2, (48, 8)).astype("float32"))
-    recipe = {"learning_rate": 0.002, "batch_size": 16, "epochs": 2, "latent_dim": 4, "filters": [4, 8],
-              "extra": {"image_size": 16}}
+    np.savez(data, x=rng.random((48, 16, 16, 3)).astype("float32"), y=rng.integers(0, 2, (48, 8)).astype("float32"))
+    recipe = {
+        "learning_rate": 0.002,
+        "batch_size": 16,
+        "epochs": 2,
+        "latent_dim": 4,
+        "filters": [4, 8],
+        "extra": {"image_size": 16},
+    }
     check = checks.get("cvae_quality")
     runs = []
     for i in range(2):
@@ -222,7 +269,6 @@ def test_the_training_probe_repeats_itself_and_reports_its_speed(ns, tmp_path):
     assert set(first["history"]) >= {"loss", "reconstruction", "kl"}
     assert first["train_images"] == 48 * 2 and 0 < first["train_seconds"] < 600
     assert (tmp_path / "run0" / "encoder.keras").is_file() and (tmp_path / "run0" / "decoder.keras").is_file()
-
 
 
 # --------------------------------------------------------------------------------------- the notebook and the course
@@ -250,8 +296,9 @@ def test_the_published_weights_load_into_the_notebooks_model(ns):
     assert weights.is_file() and (ROOT / "release" / "cvae" / "cvae.weights.h5").is_file()
     settings: dict = {}
     exec("".join(cell(notebook(SOURCE), "settings")["source"]), settings)
-    model = ns["build_cvae"](image_size=settings["IMAGE_SIZE"], latent_dim=settings["LATENT_DIM"],
-                             filters=settings["FILTERS"])
+    model = ns["build_cvae"](
+        image_size=settings["IMAGE_SIZE"], latent_dim=settings["LATENT_DIM"], filters=settings["FILTERS"]
+    )
     model.load_weights(weights)
     from autograder.data import load_faces
 
@@ -274,7 +321,7 @@ def test_the_celeba_switch_reaches_the_grader_and_the_notebook(tmp_path):
 
 def test_the_public_checks_run_in_the_students_kernel(ns, capsys):
     """What a student runs: each test cell without its hidden part, with `run_check` from the setup cell."""
-    from autograder.notebook import load_spec, _without_hidden
+    from autograder.notebook import _without_hidden, load_spec
 
     for c in load_spec(SOURCE, "cvae").tests:
         exec(_without_hidden(c.code), ns)
@@ -345,9 +392,11 @@ def test_every_catalogued_mistake_is_diagnosed_by_name(checks_only, tmp_path, gr
 
 def _checked_by(mistake) -> set[str]:
     """The test cells whose checks call the function of the mistake's answer cell (or the model built from it)."""
-    return {"encoder_condition": {"encoder_condition_shapes", "encoder_condition_layers", "model_uses_condition"},
-            "decoder_condition": {"decoder_condition_shapes", "decoder_condition_layers", "model_uses_condition"},
-            "attribute_vector": {"attribute_vector_values"}}[mistake.grade_id]
+    return {
+        "encoder_condition": {"encoder_condition_shapes", "encoder_condition_layers", "model_uses_condition"},
+        "decoder_condition": {"decoder_condition_shapes", "decoder_condition_layers", "model_uses_condition"},
+        "attribute_vector": {"attribute_vector_values"},
+    }[mistake.grade_id]
 
 
 def test_no_two_catalogued_mistakes_look_the_same(checks_only):
@@ -380,7 +429,8 @@ def test_bad_inputs_complete_with_findings(checks_only, tmp_path):
     nb["cells"].remove(cell(nb, "decoder_condition"))
     cell(nb, "encoder_condition")["source"] = (
         "def condition_encoder_input(image, attributes):\n"
-        "    return keras.KerasTensor((None,) + tuple(image.shape[1:3]) + (image.shape[3] + 1,))\n")
+        "    return keras.KerasTensor((None,) + tuple(image.shape[1:3]) + (image.shape[3] + 1,))\n"
+    )
     cell(nb, "encoder_condition_shapes")["source"] = "print('all good')\n"
     path = tmp_path / "bad.ipynb"
     path.write_text(json.dumps(nb))
@@ -407,8 +457,10 @@ def test_a_decoder_that_ignores_the_attributes_loses_the_control_points(assignme
 
 @pytest.mark.slow
 def test_a_lambda_layer_in_the_conditioning_cannot_be_measured(assignment_grader, tmp_path):
-    code = ("def condition_decoder_input(z, attributes):\n"
-            "    return layers.Lambda(lambda t: keras.ops.concatenate(t, axis=-1))([z, attributes])\n")
+    code = (
+        "def condition_decoder_input(z, attributes):\n"
+        "    return layers.Lambda(lambda t: keras.ops.concatenate(t, axis=-1))([z, attributes])\n"
+    )
     result = graded(assignment_grader, with_answer(SOLUTION, tmp_path / "lambda.ipynb", "decoder_condition", code))
     quality = next(t for t in result["tests"] if t["extra_data"]["check"] == "cvae_quality")
     assert quality["score"] == 0 and "standard Keras layers" in quality["output"]
@@ -434,16 +486,19 @@ def test_the_solution_notebook_runs_and_its_sliders_redraw_the_face(tmp_path):
 
     shutil.copy(ROOT / "release" / "cvae" / "cvae.weights.h5", tmp_path / "cvae.weights.h5")
     nb = nbformat.read(SOLUTION, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "first = face_view.value\n"
-        "k = names.index('Eyeglasses')\n"
-        "old = attribute_sliders[k].value\n"
-        "attribute_sliders[k].value = 1.0 - old\n"
-        "changed = face_view.value != first\n"
-        "attribute_sliders[k].value = old\n"
-        "restored = face_view.value == first\n"
-        "code_sliders[0].value += 2.0\n"
-        "print('SLIDERS', changed, restored, face_view.value != first, len(attribute_sliders), len(code_sliders))\n"))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "first = face_view.value\n"
+            "k = names.index('Eyeglasses')\n"
+            "old = attribute_sliders[k].value\n"
+            "attribute_sliders[k].value = 1.0 - old\n"
+            "changed = face_view.value != first\n"
+            "attribute_sliders[k].value = old\n"
+            "restored = face_view.value == first\n"
+            "code_sliders[0].value += 2.0\n"
+            "print('SLIDERS', changed, restored, face_view.value != first, len(attribute_sliders), len(code_sliders))\n"
+        )
+    )
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []

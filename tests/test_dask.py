@@ -7,7 +7,6 @@ import copy
 import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from conftest import RELEASE
@@ -44,19 +43,41 @@ def test_local_cluster_grades_like_the_local_pool(roomy_course, cluster, tmp_pat
         (subs / student / A).mkdir(parents=True)
         (subs / student / A / f"{A}.ipynb").write_text(text)
     lines = []
-    summary = grade_paths(roomy_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
-                          log=lines.append, progress=False)
+    summary = grade_paths(
+        roomy_course,
+        [subs],
+        assignment=A,
+        out=tmp_path / "out",
+        scheduler=cluster.scheduler_address,
+        log=lines.append,
+        progress=False,
+    )
     assert summary.graded == 2 and summary.errors == [] and "the Dask cluster (1 workers, 2 threads)" in str(summary)
     assert any("1 worker(s), 2 thread(s), 0 GPU(s); grading with the cpu profile" in line for line in lines)
-    grade_paths(roomy_course, [subs], assignment=A, out=tmp_path / "here", workers=1, profile="cpu",
-                log=lambda *_: None, progress=False)
+    grade_paths(
+        roomy_course,
+        [subs],
+        assignment=A,
+        out=tmp_path / "here",
+        workers=1,
+        profile="cpu",
+        log=lambda *_: None,
+        progress=False,
+    )
     for student in ("bob", "cyd"):
         got = json.loads((tmp_path / "out" / student / A / "results.json").read_text())
         here = json.loads((tmp_path / "here" / student / A / "results.json").read_text())
         assert comparable(got) == comparable(here)
     # Resumable the same way: nothing left to do.
-    again = grade_paths(roomy_course, [subs], assignment=A, out=tmp_path / "out", scheduler=cluster.scheduler_address,
-                        log=lambda *_: None, progress=False)
+    again = grade_paths(
+        roomy_course,
+        [subs],
+        assignment=A,
+        out=tmp_path / "out",
+        scheduler=cluster.scheduler_address,
+        log=lambda *_: None,
+        progress=False,
+    )
     assert (again.graded, again.skipped) == (0, 2)
 
 
@@ -79,10 +100,18 @@ def test_gpu_workers_take_the_training_tasks_with_the_gpu_profile(tiny_course, t
     (subs / "bob" / A / f"{A}.ipynb").write_text("{ not a notebook")
     monkeypatch.delenv("AUTOGRADER_PROFILE", raising=False)
     lines = []
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
-                      resources={"GPU": 1}) as gpu_cluster:
-        summary = grade_paths(load_course(root), [subs], assignment=A, out=tmp_path / "out",
-                              scheduler=gpu_cluster.scheduler_address, log=lines.append, progress=False)
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0", resources={"GPU": 1}
+    ) as gpu_cluster:
+        summary = grade_paths(
+            load_course(root),
+            [subs],
+            assignment=A,
+            out=tmp_path / "out",
+            scheduler=gpu_cluster.scheduler_address,
+            log=lines.append,
+            progress=False,
+        )
     assert summary.graded == 1 and any("1 GPU(s); grading with the gpu profile" in line for line in lines)
     result = json.loads((tmp_path / "out" / "bob" / A / "results.json").read_text())
     assert [f["kind"] for f in result["extra_data"]["findings"]] == ["not_json"]
@@ -92,9 +121,18 @@ def test_a_worker_with_another_kit_refuses_to_grade(tiny_course, grader):
     grader.prepare()  # cached in the course, so the archive carries it (as grade_paths does before sending)
     archive = course_archive(tiny_course, [A])
     expected = dict(graded_with(grader), kit="0.0.1+elsewhere")
-    result = grade_remote(archive, hashlib.sha256(archive).hexdigest()[:16], A, grader.profile.name, grader.backend,
-                          expected, [], "x.ipynb", RELEASE.read_bytes(),
-                          "cyd")
+    result = grade_remote(
+        archive,
+        hashlib.sha256(archive).hexdigest()[:16],
+        A,
+        grader.profile.name,
+        grader.backend,
+        expected,
+        [],
+        "x.ipynb",
+        RELEASE.read_bytes(),
+        "cyd",
+    )
     [finding] = result.findings
     assert finding.kind == GRADER_ERROR and "another kit than the client" in finding.message
     assert result.score == 0 and result.checks == []
@@ -116,8 +154,8 @@ def test_training_tasks_ask_for_a_gpu_only_with_the_gpu_profile(grader):
     assert task_resources(grader, "gpu") == {"GPU": 1}
     assert task_resources(grader, "cpu") is None
     no_training = copy.copy(grader)
-    no_training.spec = type(grader.spec)(A, tuple(c for c in grader.spec.cells if c.grade_id != "reconstruction_quality"),
-                                         grader.spec.sha256)
+    kept = tuple(c for c in grader.spec.cells if c.grade_id != "reconstruction_quality")
+    no_training.spec = type(grader.spec)(A, kept, grader.spec.sha256)
     assert task_resources(no_training, "gpu") is None
 
 

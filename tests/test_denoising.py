@@ -12,6 +12,21 @@ import json
 
 import numpy as np
 import pytest
+from conftest import (
+    ROOT,
+    assert_self_check,
+    by_grade_id,
+    catalogue,
+    cell,
+    copy_course,
+    graded,
+    notebook,
+    probe_and_judge,
+    run_cells,
+    with_answer,
+    with_code,
+    without_quality,
+)
 
 from autograder import checks
 from autograder.checks import CheckFailed
@@ -19,8 +34,6 @@ from autograder.checks.noise import NoiseRange, NoiseStatistics
 from autograder.checks.quality.denoising import NOISE_STD, DenoisingQuality, mean_psnr, noisy_copy
 from autograder.checks.sparsity import activations
 from autograder.mistakes import load_variants
-from conftest import (ROOT, assert_self_check, by_grade_id, catalogue, cell, copy_course, graded, notebook,
-                      probe_and_judge, run_cells, with_answer, with_code, without_quality)
 
 ASSIGNMENT = "denoising"  # conftest's `ns` fixture: the source solution's functions
 SOURCE = ROOT / "source" / "denoising" / "denoising.ipynb"
@@ -28,12 +41,22 @@ SOLUTION = ROOT / "solutions" / "denoising" / "denoising.ipynb"
 RELEASE = ROOT / "release" / "denoising" / "denoising.ipynb"
 MISTAKES = catalogue("denoising")
 VARIANTS = {v.id: v for v in load_variants(ROOT, "denoising")}
-FULL = {"noise_statistics": 2, "noise_range": 2, "noise_randomness": 2, "transposed_block_shapes": 2,
-        "transposed_block_structure": 3, "sparsity_values": 3, "sparsity_limits": 2, "sparsity_gradient": 2,
-        "denoising_quality": 4}
-CELLS = {"noise": ("noise_statistics", "noise_range", "noise_randomness"),
-         "transposed_block": ("transposed_block_shapes", "transposed_block_structure"),
-         "sparsity": ("sparsity_values", "sparsity_limits", "sparsity_gradient")}
+FULL = {
+    "noise_statistics": 2,
+    "noise_range": 2,
+    "noise_randomness": 2,
+    "transposed_block_shapes": 2,
+    "transposed_block_structure": 3,
+    "sparsity_values": 3,
+    "sparsity_limits": 2,
+    "sparsity_gradient": 2,
+    "denoising_quality": 4,
+}
+CELLS = {
+    "noise": ("noise_statistics", "noise_range", "noise_randomness"),
+    "transposed_block": ("transposed_block_shapes", "transposed_block_structure"),
+    "sparsity": ("sparsity_values", "sparsity_limits", "sparsity_gradient"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +88,20 @@ def test_noise_statistics_tolerance_follows_the_draws_and_holds_across_seeds(ns)
         ref = check.probe(ns["add_noise"], **args, seed=seed)
         assert check.judge(check.probe(other, **args, seed=seed + 100), ref, hidden=False).passed
     # A standard deviation 5% too large is caught, with the numbers in the message.
-    wide = with_code(ns, "def add_noise(images, noise_std, seed):\n"
-                         "    rng = np.random.default_rng(seed)\n"
-                         "    return np.clip(images + 1.05 * noise_std * rng.standard_normal(images.shape), 0, 1)\n",
-                     "add_noise")
-    verdict = check.judge(check.probe(wide, **args, seed=0), check.probe(ns["add_noise"], **args, seed=0),
-                          hidden=False)
+    wide = with_code(
+        ns,
+        "def add_noise(images, noise_std, seed):\n"
+        "    rng = np.random.default_rng(seed)\n"
+        "    return np.clip(images + 1.05 * noise_std * rng.standard_normal(images.shape), 0, 1)\n",
+        "add_noise",
+    )
+    verdict = check.judge(check.probe(wide, **args, seed=0), check.probe(ns["add_noise"], **args, seed=0), hidden=False)
     assert not verdict.passed and "standard deviation is 1.05" in verdict.message and "+-0.022" in verdict.message
 
 
 def test_noise_range_tells_clipping_from_rescaling(ns):
     args = dict(n_images=32, image_shape=(28, 28, 1), noise_std=0.5, seed=0)
-    ref = NoiseRange().probe(ns["add_noise"], **args)
+    ref = NoiseRange().summary(NoiseRange().probe(ns["add_noise"], **args))
     assert ref["in_range"] and abs(ref["black_at_zero"] - 0.5) < 0.02 and abs(ref["white_at_one"] - 0.5) < 0.02
     not_clipped = with_code(ns, MISTAKES["noise_not_clipped"].code, "add_noise")
     verdict = probe_and_judge("noise_range", not_clipped, ns["add_noise"], **args)
@@ -90,9 +115,16 @@ def test_noise_randomness_names_what_is_shared(ns):
     args = dict(n_images=16, image_shape=(28, 28, 1), noise_std=0.1, seed=0)
     check = checks.get("noise_randomness")
     assert all(check.properties(check.probe(ns["add_noise"], **args)).values())
-    facts = {m: check.properties(check.probe(with_code(ns, MISTAKES[m].code, "add_noise"), **args))
-             for m in ("noise_same_for_every_image", "noise_one_value_per_image", "noise_unseeded",
-                       "noise_seed_ignored", "noise_added_in_place")}
+    facts = {
+        m: check.properties(check.probe(with_code(ns, MISTAKES[m].code, "add_noise"), **args))
+        for m in (
+            "noise_same_for_every_image",
+            "noise_one_value_per_image",
+            "noise_unseeded",
+            "noise_seed_ignored",
+            "noise_added_in_place",
+        )
+    }
     assert [k for k, v in facts["noise_same_for_every_image"].items() if not v] == ["new_noise_each_image"]
     assert [k for k, v in facts["noise_one_value_per_image"].items() if not v] == ["new_noise_each_pixel"]
     assert [k for k, v in facts["noise_unseeded"].items() if not v] == ["same_seed_same_noise"]
@@ -115,11 +147,12 @@ def test_the_reference_penalty_and_gradient_are_the_formula(ns, batch_size, unit
     rho_hat = acts.mean(axis=0)
     assert 0.02 * 0.1 <= acts.min() and rho_hat.min() > 0.01 and rho_hat.max() < 0.6
     assert (rho_hat < rho).any() and (rho_hat > rho).any()  # units on both sides of rho
-    value = checks.get("sparsity_penalty_value").probe(ns["sparsity_penalty"], batch_size=batch_size, units=units,
-                                                       rho=rho, seed=seed)
+    value = checks.get("sparsity_penalty_value").probe(
+        ns["sparsity_penalty"], batch_size=batch_size, units=units, rho=rho, seed=seed
+    )
     assert value["value"] == pytest.approx(_kl(rho, rho_hat).sum(), rel=1e-5)
-    grad = checks.get("sparsity_penalty_gradient").probe(ns["sparsity_penalty"], batch_size=batch_size, units=units,
-                                                         rho=rho, seed=seed)
+    check = checks.get("sparsity_penalty_gradient")
+    grad = check.summary(check.probe(ns["sparsity_penalty"], batch_size=batch_size, units=units, rho=rho, seed=seed))
     want = (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) / batch_size
     assert np.allclose(grad["per_unit"], want, rtol=1e-4)
     assert grad["follows_rho_hat_minus_rho"] and grad["same_for_each_example"]
@@ -127,37 +160,68 @@ def test_the_reference_penalty_and_gradient_are_the_formula(ns, batch_size, unit
 
 def test_the_limits_check_names_each_broken_property(ns):
     args = dict(batch_size=6, units=6, rho=0.05)
-    ref = checks.get("sparsity_penalty_limits").probe(ns["sparsity_penalty"], **args)
-    assert all(ref[k] for k in ("scalar", "zero_at_rho", "positive_elsewhere", "finite_at_edges",
-                                "finite_gradient_at_edges", "growing_to_edges")) and abs(ref["at_rho"]) < 1e-6
-    said = {m: probe_and_judge("sparsity_penalty_limits", with_code(ns, MISTAKES[m].code, "sparsity_penalty"),
-                               ns["sparsity_penalty"], **args).message
-            for m in ("rho_hat_not_clipped", "kl_first_term_only", "cross_entropy_not_kl", "penalty_not_summed")}
+    limits = checks.get("sparsity_penalty_limits")
+    ref = limits.summary(limits.probe(ns["sparsity_penalty"], **args))
+    assert (
+        all(
+            ref[k]
+            for k in (
+                "scalar",
+                "zero_at_rho",
+                "positive_elsewhere",
+                "finite_at_edges",
+                "finite_gradient_at_edges",
+                "growing_to_edges",
+            )
+        )
+        and abs(ref["at_rho"]) < 1e-6
+    )
+    said = {
+        m: probe_and_judge(
+            "sparsity_penalty_limits",
+            with_code(ns, MISTAKES[m].code, "sparsity_penalty"),
+            ns["sparsity_penalty"],
+            **args,
+        ).message
+        for m in ("rho_hat_not_clipped", "kl_first_term_only", "cross_entropy_not_kl", "penalty_not_summed")
+    }
     assert "not finite when a unit's mean activation is exactly 0 or 1" in said["rho_hat_not_clipped"]
     assert "not positive" in said["kl_first_term_only"]
     assert "not zero when every unit's mean activation equals rho" in said["cross_entropy_not_kl"]
     assert "not a scalar" in said["penalty_not_summed"]
     # a penalty cut off with a large epsilon stays finite but stops pushing dead units back
-    cut = with_code(ns, "def sparsity_penalty(activations, rho):\n"
-                        "    rho_hat = ops.clip(ops.mean(activations, axis=0), 0.01, 0.99)\n"
-                        "    kl = rho * ops.log(rho / rho_hat) + (1 - rho) * ops.log((1 - rho) / (1 - rho_hat))\n"
-                        "    return ops.sum(kl)\n",
-                    "sparsity_penalty")
+    cut = with_code(
+        ns,
+        "def sparsity_penalty(activations, rho):\n"
+        "    rho_hat = ops.clip(ops.mean(activations, axis=0), 0.01, 0.99)\n"
+        "    kl = rho * ops.log(rho / rho_hat) + (1 - rho) * ops.log((1 - rho) / (1 - rho_hat))\n"
+        "    return ops.sum(kl)\n",
+        "sparsity_penalty",
+    )
     verdict = probe_and_judge("sparsity_penalty_limits", cut, ns["sparsity_penalty"], **args)
     assert not verdict.passed and "stops growing before the edges" in verdict.message
 
 
 def test_the_gradient_check_says_how_the_gradient_is_wrong(ns):
     args = dict(batch_size=8, units=5, rho=0.05, seed=0)
-    said = {m: probe_and_judge("sparsity_penalty_gradient", with_code(ns, MISTAKES[m].code, "sparsity_penalty"),
-                               ns["sparsity_penalty"], **args).message
-            for m in ("penalty_mean_over_units", "rho_hat_per_example")}
+    said = {
+        m: probe_and_judge(
+            "sparsity_penalty_gradient",
+            with_code(ns, MISTAKES[m].code, "sparsity_penalty"),
+            ns["sparsity_penalty"],
+            **args,
+        ).message
+        for m in ("penalty_mean_over_units", "rho_hat_per_example")
+    }
     assert "0.2 times the expected gradient everywhere" in said["penalty_mean_over_units"]  # 1 / 5 units
     assert "differs between the examples of a unit" in said["rho_hat_per_example"]
-    numpy_penalty = with_code(ns, "def sparsity_penalty(activations, rho):\n"
-                                  "    q = np.clip(np.mean(activations, axis=0), 1e-7, 1 - 1e-7)\n"
-                                  "    return np.sum(rho * np.log(rho / q) + (1 - rho) * np.log((1 - rho) / (1-q)))\n",
-                              "sparsity_penalty")
+    numpy_penalty = with_code(
+        ns,
+        "def sparsity_penalty(activations, rho):\n"
+        "    q = np.clip(np.mean(activations, axis=0), 1e-7, 1 - 1e-7)\n"
+        "    return np.sum(rho * np.log(rho / q) + (1 - rho) * np.log((1 - rho) / (1-q)))\n",
+        "sparsity_penalty",
+    )
     with pytest.raises(Exception, match="not a tensor|numpy|NumPy|Cannot convert|__array__"):
         checks.get("sparsity_penalty_gradient").probe(numpy_penalty, **args)
 
@@ -255,13 +319,16 @@ def _notebooks() -> list:
     rows = max(map(len, by_cell.values()))
     groups = [tuple(ids[i] if i < len(ids) else None for ids in by_cell.values()) for i in range(rows)]
     default = {0, 1, 2}
-    return [pytest.param(*g, id="+".join(filter(None, g)), marks=() if i in default else pytest.mark.slow)
-            for i, g in enumerate(groups)]
+    return [
+        pytest.param(*g, id="+".join(filter(None, g)), marks=() if i in default else pytest.mark.slow)
+        for i, g in enumerate(groups)
+    ]
 
 
 @pytest.mark.parametrize("noise_mistake, block_mistake, sparsity_mistake", _notebooks())
-def test_catalogued_mistakes_in_a_submitted_notebook_are_diagnosed_by_name(checks_grader, tmp_path, noise_mistake,
-                                                                            block_mistake, sparsity_mistake):
+def test_catalogued_mistakes_in_a_submitted_notebook_are_diagnosed_by_name(
+    checks_grader, tmp_path, noise_mistake, block_mistake, sparsity_mistake
+):
     path = tmp_path / "wrong.ipynb"
     path.write_text(json.dumps(notebook(SOLUTION)))
     chosen = dict(zip(CELLS, (noise_mistake, block_mistake, sparsity_mistake)))
@@ -273,14 +340,31 @@ def test_catalogued_mistakes_in_a_submitted_notebook_are_diagnosed_by_name(check
         lost = sum(FULL[g] - scores[g] for g in CELLS[gid])
         assert (lost > 1e-3) == bool(mistake), (gid, scores)
         if mistake:
-            failed = [t for t in result["tests"]
-                      if t["status"] == "failed" and t["extra_data"]["grade_id"] in CELLS[gid]]
+            failed = [
+                t for t in result["tests"] if t["status"] == "failed" and t["extra_data"]["grade_id"] in CELLS[gid]
+            ]
             named = {t["extra_data"].get("diagnosis") for t in failed}
             assert MISTAKES[mistake].says in named and named <= {MISTAKES[mistake].says, None}, (mistake, named)
 
 
-HIDDEN_SECRETS = ("(9, 13", "(10, 12", "(6, 7", "(3, 3, 4)", "(5, 9, 2)", "(6, 6, 4)", "rho=0.2", "rho=0.03",
-                  "rho=0.15", "rho=0.1", "7 x 12", "32 x 3", "4 x 9", "6 x 7", "noise_std=0.8", "noise_std=0.05")
+HIDDEN_SECRETS = (
+    "(9, 13",
+    "(10, 12",
+    "(6, 7",
+    "(3, 3, 4)",
+    "(5, 9, 2)",
+    "(6, 6, 4)",
+    "rho=0.2",
+    "rho=0.03",
+    "rho=0.15",
+    "rho=0.1",
+    "7 x 12",
+    "32 x 3",
+    "4 x 9",
+    "6 x 7",
+    "noise_std=0.8",
+    "noise_std=0.05",
+)
 
 
 def test_hidden_checks_never_show_hidden_inputs_or_expectations(checks_grader, tmp_path):
@@ -290,12 +374,19 @@ def test_hidden_checks_never_show_hidden_inputs_or_expectations(checks_grader, t
     result = graded(checks_grader, path)
     hidden = [t for t in result["tests"] if t["extra_data"]["hidden"]]
     assert {t["extra_data"]["grade_id"] for t in hidden if t["status"] == "failed"} >= {
-        "noise_statistics", "transposed_block_shapes", "transposed_block_structure", "sparsity_values",
-        "sparsity_gradient"}
+        "noise_statistics",
+        "transposed_block_shapes",
+        "transposed_block_structure",
+        "sparsity_values",
+        "sparsity_gradient",
+    }
     text = " ".join(t["output"] for t in hidden)
     expected = checks_grader.prepare()
-    values = [f"{float(expected.reference(call).value['value']):.6g}" for call in checks_grader.spec.calls
-              if call.hidden and call.check == "sparsity_penalty_value"]
+    values = [
+        f"{float(expected.reference(call).value['value']):.6g}"
+        for call in checks_grader.spec.calls
+        if call.hidden and call.check == "sparsity_penalty_value"
+    ]
     for secret in HIDDEN_SECRETS + tuple(values) + ("expected",):
         assert secret not in text, secret
 
@@ -307,8 +398,9 @@ def test_a_missing_answer_cell_costs_only_its_checks(checks_grader, tmp_path):
     path.write_text(json.dumps(nb))
     scores = by_grade_id(graded(checks_grader, path))
     assert all(scores[g] == 0 for g in CELLS["sparsity"])
-    assert all(scores[g] == pytest.approx(FULL[g], abs=1e-3) for gid in ("noise", "transposed_block")
-               for g in CELLS[gid])
+    assert all(
+        scores[g] == pytest.approx(FULL[g], abs=1e-3) for gid in ("noise", "transposed_block") for g in CELLS[gid]
+    )
 
 
 @pytest.mark.slow

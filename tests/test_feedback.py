@@ -55,8 +55,11 @@ def test_total_questions_and_checks_with_points():
     assert "3.5 / 10" in text and "35%" in text
     assert "3 of 6 checks passed" in text
     # The subtotal of each question, in the order of the checks.
-    assert re.search(r"encoder_block_tests 2 / 3 2 of 3 decoder_block_tests 1.5 / 3 1 of 2 "
-                     r"reconstruction_quality 0 / 4 0 of 1", text)
+    assert re.search(
+        r"encoder_block_tests 2 / 3 2 of 3 decoder_block_tests 1.5 / 3 1 of 2 "
+        r"reconstruction_quality 0 / 4 0 of 1",
+        text,
+    )
     assert "failed decoder_layers got Conv2D, expected Conv2DTranspose Likely mistake: Conv2D used instead" in text
     assert "passed decoder_output_shape got (28, 28, 16), expected (28, 28, 16) 1.5 / 1.5" in text
 
@@ -161,8 +164,17 @@ def test_a_result_without_checks_says_so():
 
 @pytest.mark.parametrize(
     "value, text",
-    [(7.5, "7.5"), (10.0, "10"), (10, "10"), (0.017234567, "0.0172"), (1 / 3, "0.3333"), (None, "\u2014"),
-     (float("nan"), "\u2014"), (True, "\u2014"), ("3", "\u2014")],
+    [
+        (7.5, "7.5"),
+        (10.0, "10"),
+        (10, "10"),
+        (0.017234567, "0.0172"),
+        (1 / 3, "0.3333"),
+        (None, "\u2014"),
+        (float("nan"), "\u2014"),
+        (True, "\u2014"),
+        ("3", "\u2014"),
+    ],
 )
 def test_format_number(value, text):
     assert format_number(value) == text
@@ -172,8 +184,11 @@ def thirds_result() -> SubmissionResult:
     """A 1-point question of three checks (one failed), and a quality check with partial credit."""
     third = 1 / 3
     checks = [CheckResult(f"q1: c{i}", "q1", f"c{i}", third if i < 2 else 0.0, third, i < 2, "msg") for i in range(3)]
-    checks.append(CheckResult("quality: mse", "quality", "mse", 10.01823, 18.0, False, "partial credit",
-                              metrics={"test_mse": 0.017234567}))
+    checks.append(
+        CheckResult(
+            "quality: mse", "quality", "mse", 10.01823, 18.0, False, "partial credit", metrics={"test_mse": 0.017234567}
+        )
+    )
     return SubmissionResult("vae", "ada", checks, [], 19.0, 3.0, "0.2.0")
 
 

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from autograder.errors import KitError
-from autograder.files import (PUBLISHED_PROFILE, CoursePaths, atomic_path, atomic_write, cache_dir, profile_thresholds,
-                              read_thresholds)
+from autograder.files import (
+    PUBLISHED_PROFILE,
+    CoursePaths,
+    atomic_path,
+    atomic_write,
+    cache_dir,
+    profile_thresholds,
+    read_thresholds,
+)
 from autograder.runner import PLAN, write_plan
 
 
@@ -82,12 +89,21 @@ def test_plans_written_at_once_into_one_folder_all_land_whole(tmp_path):
 def test_course_paths_hide_from_workers_everything_but_the_release(tmp_path):
     paths = CoursePaths(tmp_path)
     private = paths.private()
-    hidden = {"source notebook": paths.source_notebook("a"), "mistakes": paths.mistakes_file("a"),
-              "variants": paths.variants_file("a"), "solution": paths.solution_notebook("a"),
-              "reference weights": paths.reference_weights("a"), "thresholds": paths.thresholds_file("a"),
-              "gpu models": paths.models_dir("a", "gpu"), "grading cache": paths.grading_cache("a"),
-              "submission": paths.submission_dir("ada", "a"), "results": paths.results_file("ada", "a"),
-              "feedback": paths.feedback_dir("ada", "a"), "reports": paths.reports, "gradebook": paths.gradebook}
+    hidden = {
+        "source notebook": paths.source_notebook("a"),
+        "mistakes": paths.mistakes_file("a"),
+        "variants": paths.variants_file("a"),
+        "solution": paths.solution_notebook("a"),
+        "reference weights": paths.reference_weights("a"),
+        "thresholds": paths.thresholds_file("a"),
+        "gpu models": paths.models_dir("a", "gpu"),
+        "grading cache": paths.grading_cache("a"),
+        "submission": paths.submission_dir("ada", "a"),
+        "results": paths.results_file("ada", "a"),
+        "feedback": paths.feedback_dir("ada", "a"),
+        "reports": paths.reports,
+        "gradebook": paths.gradebook,
+    }
     for what, path in hidden.items():
         assert path.is_relative_to(tmp_path)
         assert any(path.is_relative_to(p) for p in private), f"the {what} ({path}) is readable by a worker"

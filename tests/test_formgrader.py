@@ -47,12 +47,34 @@ def scripted(grader: Grader) -> Grader:
 
     def grade(path: Path, *, student: str) -> SubmissionResult:
         full = student == "ada"
-        checks = [CheckResult(f"{t.grade_id}: check", t.grade_id, "check", t.points if full else 0.0, t.points, full,
-                              "got (2, 2), expected (4, 4)") for t in grader.spec.tests]
-        findings = [Finding("locked_cell_edited", "Locked cell 'setup' was edited; the grader ignored the edit.",
-                            "setup")] if student == "cyd" else []
-        return SubmissionResult(grader.assignment, student, checks, findings, grader.spec.max_score, 0.1, "test",
-                                file_sha256(Path(path)), "2026-11-26T12:00:00+00:00")
+        checks = [
+            CheckResult(
+                f"{t.grade_id}: check",
+                t.grade_id,
+                "check",
+                t.points if full else 0.0,
+                t.points,
+                full,
+                "got (2, 2), expected (4, 4)",
+            )
+            for t in grader.spec.tests
+        ]
+        findings = (
+            [Finding("locked_cell_edited", "Locked cell 'setup' was edited; the grader ignored the edit.", "setup")]
+            if student == "cyd"
+            else []
+        )
+        return SubmissionResult(
+            grader.assignment,
+            student,
+            checks,
+            findings,
+            grader.spec.max_score,
+            0.1,
+            "test",
+            file_sha256(Path(path)),
+            "2026-11-26T12:00:00+00:00",
+        )
 
     fake.grade, fake.prepare = grade, (lambda: None)
     return fake
@@ -71,7 +93,9 @@ def submissions(root: Path) -> None:
     nb = json.loads((ROOT / "solutions" / "autoencoder" / "autoencoder.ipynb").read_text())
     cell(nb, "setup")["source"] = "print('edited')\n"
     cell(nb, ANSWER["autoencoder"])["source"] = HOSTILE
-    nb["cells"] = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != "decoder_block_shapes"]
+    nb["cells"] = [
+        c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != "decoder_block_shapes"
+    ]
     nb["cells"].append({"cell_type": "raw", "id": "raw-1", "metadata": {}, "source": "<b onmouseover=alert(2)>x</b>"})
     dest = root / "submitted" / "cyd" / "autoencoder"
     dest.mkdir(parents=True)
@@ -85,15 +109,22 @@ def course(tmp_path_factory) -> Path:
     copy_course(root, ASSIGNMENTS)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     for a in ASSIGNMENTS:  # the instructor's step that fills gradebook.db with the assignment's cells
-        run = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force",
-                              "--log-level=WARN"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force", "--log-level=WARN"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert run.returncode == 0, run.stderr[-2000:]
     submissions(root)
     kit = load_course(root)
     graders = {a: scripted(Grader.create(kit, a, profile="cpu")) for a in ASSIGNMENTS}
     for a in ASSIGNMENTS:
-        summary = grade_paths(kit, [root / "submitted"], assignment=a, graders={a: graders[a]}, progress=False,
-                              log=lambda *_: None)
+        summary = grade_paths(
+            kit, [root / "submitted"], assignment=a, graders={a: graders[a]}, progress=False, log=lambda *_: None
+        )
         assert summary.graded == (3 if a == "autoencoder" else 2)
     write_reports(root)
     return root
@@ -105,13 +136,31 @@ def formgrader(course):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               JUPYTER_CONFIG_DIR=str(course / ".jupyter"), JUPYTER_RUNTIME_DIR=str(course / ".jupyter-runtime"))
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        JUPYTER_CONFIG_DIR=str(course / ".jupyter"),
+        JUPYTER_RUNTIME_DIR=str(course / ".jupyter-runtime"),
+    )
     log = (course / "formgrader.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={course}", "--ServerApp.port_retries=0"],
-        cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.token={TOKEN}",
+            f"--ServerApp.root_dir={course}",
+            "--ServerApp.port_retries=0",
+        ],
+        cwd=course,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -134,9 +183,12 @@ def formgrader(course):
 
 
 def request(base: str, path: str, data: dict | None = None, method: str = "PUT") -> tuple[int, str]:
-    req = urllib.request.Request(base + path, method="GET" if data is None else method,
-                                 data=None if data is None else json.dumps(data).encode(),
-                                 headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base + path,
+        method="GET" if data is None else method,
+        data=None if data is None else json.dumps(data).encode(),
+        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as response:
         return response.status, response.read().decode()
 
@@ -205,7 +257,10 @@ def test_pending_written_answers_are_reported_as_pending(course, formgrader):
     assert listed["bob"]["needs_manual_grade"] is False  # left as released: 0, as nbgrader decides
     rows = class_rows(course, "vae")
     assert (rows["ada"]["beta_answer"], rows["ada"]["total"], rows["ada"]["status"]) == (
-        "pending", "", "pending: beta_answer")
+        "pending",
+        "",
+        "pending: beta_answer",
+    )
     assert (rows["bob"]["beta_answer"], rows["bob"]["total"], rows["bob"]["status"]) == ("0", "0", "final")
     assert (course / "reports" / "vae" / "moodle.csv").read_text() == "Username,vae\nbob,0\n"
     assert "ada,,,ada,," in (course / "reports" / "vae" / "canvas.csv").read_text().splitlines()
@@ -218,8 +273,9 @@ def test_a_manual_score_entered_in_formgrader_reaches_the_report(course, formgra
     grades = {g["name"]: g for g in get(formgrader, f"/formgrader/api/grades?submission_id={ada['id']}")}
     assert grades[gid]["needs_manual_grade"] is True and grades[gid]["auto_score"] is None
     # What the TA's "2.5 + 0.5 extra credit" in formgrader sends: nbgrader's own grade handler stores it.
-    status, body = request(formgrader, f"/formgrader/api/grade/{grades[gid]['id']}",
-                           {"manual_score": 2.5, "extra_credit": 0.5})
+    status, body = request(
+        formgrader, f"/formgrader/api/grade/{grades[gid]['id']}", {"manual_score": 2.5, "extra_credit": 0.5}
+    )
     assert status == 200 and json.loads(body)["needs_manual_grade"] is False
     # And a TA's override of an autograded cell: formgrader's total counts it, so does the report.
     test_cell = next(g for name, g in grades.items() if name != gid)
@@ -246,8 +302,15 @@ def test_a_manual_score_entered_in_formgrader_reaches_the_report(course, formgra
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     """An nbgrader command in the course, as a TA runs it: the course's nbgrader_config.py applies."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def post(base: str, path: str) -> dict:
@@ -324,7 +387,8 @@ def test_autograde_refuses_and_names_the_kits_command_leaving_everything_as_it_w
     graded, book = files_of(course / "autograded"), (course / "gradebook.db").read_bytes()
     run = nbgrader(course, "autograde", "autoencoder", "--force")
     assert run.returncode == 1
-    assert "`autograder grade submitted/ --assignment autoencoder`" in run.stderr and "Nothing was changed" in run.stderr
+    assert "`autograder grade submitted/ --assignment autoencoder`" in run.stderr
+    assert "Nothing was changed" in run.stderr
     answer = post(formgrader, "/formgrader/api/submission/vae/ada/autograde")
     assert answer["success"] is False and "`autograder grade submitted/ --assignment vae`" in answer["log"]
     assert files_of(course / "autograded") == graded and (course / "gradebook.db").read_bytes() == book
@@ -338,7 +402,9 @@ def test_names_imported_into_nbgrader_are_kept_by_the_report_and_shown_in_formgr
     run = nbgrader(course, "db", "student", "import", str(roster))
     assert run.returncode == 0, run.stderr[-3000:]
     write_reports(course)
-    shown = {s["student"]: (s["first_name"], s["last_name"])
-             for s in get(formgrader, "/formgrader/api/submissions/autoencoder")}
+    shown = {
+        s["student"]: (s["first_name"], s["last_name"])
+        for s in get(formgrader, "/formgrader/api/submissions/autoencoder")
+    }
     assert shown["ada"] == ("Ada", "Lovelace") and shown["bob"] == ("Bob", "Babbage")
     assert shown["cyd"] == (None, None)  # not in the roster: formgrader's "None, None"

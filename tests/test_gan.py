@@ -14,13 +14,26 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
+from conftest import (
+    ROOT,
+    by_grade_id,
+    calibrated_course,
+    catalogue,
+    cell,
+    copy_course,
+    graded,
+    notebook,
+    probe_and_judge,
+    run_cells,
+    with_answer,
+    with_code,
+    without_quality,
+)
 
 from autograder.checks import CheckFailed, Thresholds
 from autograder.checks.gan_loss import GeneratorLossProperties, logits
 from autograder.checks.quality.digits import CLASSIFIER, sample_metrics
 from autograder.checks.quality.gan import UNTRAINED, GANQuality, gan_trainer
-from conftest import (ROOT, by_grade_id, calibrated_course, catalogue, cell, copy_course, graded, notebook,
-                      probe_and_judge, run_cells, with_answer, with_code, without_quality)
 
 ASSIGNMENT = "gan"
 SOLUTION = ROOT / "solutions" / "gan" / "gan.ipynb"
@@ -28,10 +41,19 @@ RELEASE = ROOT / "release" / "gan" / "gan.ipynb"
 REFERENCE = ROOT / "reference_weights" / "gan"
 MISTAKES = catalogue("gan")
 VARIANTS = {v["id"]: v for v in yaml.safe_load((ROOT / "source" / "gan" / "variants.yaml").read_text())}
-FULL = {"discriminator_loss_values": 3, "discriminator_loss_behaviour": 3, "generator_loss_values": 2,
-        "generator_loss_behaviour": 3, "generator_block_shapes": 1, "generator_block_layers": 3, "gan_quality": 6}
-LOSS_CHECKS = {"discriminator_loss": ("discriminator_loss_value", "discriminator_loss_properties"),
-               "generator_loss": ("generator_loss_value", "generator_loss_properties")}
+FULL = {
+    "discriminator_loss_values": 3,
+    "discriminator_loss_behaviour": 3,
+    "generator_loss_values": 2,
+    "generator_loss_behaviour": 3,
+    "generator_block_shapes": 1,
+    "generator_block_layers": 3,
+    "gan_quality": 6,
+}
+LOSS_CHECKS = {
+    "discriminator_loss": ("discriminator_loss_value", "discriminator_loss_properties"),
+    "generator_loss": ("generator_loss_value", "generator_loss_properties"),
+}
 # The course's own cpu profile: the slow tests train with it and are judged by the committed thresholds.
 PROFILE = yaml.safe_load((ROOT / "course.yaml").read_text())["assignments"]["gan"]["quality"]["profiles"]["cpu"]
 
@@ -50,15 +72,29 @@ def test_losses_written_otherwise_pass_on_several_batches(ns, variant):
             assert verdict.passed, (check, batch_size, verdict.message)
 
 
-@pytest.mark.parametrize("mistake, check, words", [
-    ("discriminator_labels_swapped", "discriminator_loss_properties",
-     "pushes real_logits down; training must push them up"),
-    ("discriminator_log_of_sigmoid", "discriminator_loss_properties", "sure and wrong (logits of +-50) it gives inf"),
-    ("discriminator_summed_over_batch", "discriminator_loss_properties", "summed over the batch, not averaged"),
-    ("discriminator_logits_as_probabilities", "discriminator_loss_value", "got discriminator_loss 4.28782, expected"),
-    ("generator_saturating_loss", "generator_loss_properties", "the non-saturating loss keeps pushing"),
-    ("generator_target_zero", "generator_loss_properties", "pushes fake_logits down"),
-])
+@pytest.mark.parametrize(
+    "mistake, check, words",
+    [
+        (
+            "discriminator_labels_swapped",
+            "discriminator_loss_properties",
+            "pushes real_logits down; training must push them up",
+        ),
+        (
+            "discriminator_log_of_sigmoid",
+            "discriminator_loss_properties",
+            "sure and wrong (logits of +-50) it gives inf",
+        ),
+        ("discriminator_summed_over_batch", "discriminator_loss_properties", "summed over the batch, not averaged"),
+        (
+            "discriminator_logits_as_probabilities",
+            "discriminator_loss_value",
+            "got discriminator_loss 4.28782, expected",
+        ),
+        ("generator_saturating_loss", "generator_loss_properties", "the non-saturating loss keeps pushing"),
+        ("generator_target_zero", "generator_loss_properties", "pushes fake_logits down"),
+    ],
+)
 def test_each_loss_mistake_fails_with_the_message_meant(ns, mistake, check, words):
     m = MISTAKES[mistake]
     verdict = probe_and_judge(check, with_code(ns, m.code, m.grade_id), ns[m.grade_id], batch_size=8, seed=0)
@@ -67,7 +103,10 @@ def test_each_loss_mistake_fails_with_the_message_meant(ns, mistake, check, word
 
 def test_the_saturating_loss_has_almost_no_gradient_where_the_discriminator_rejects_the_fakes(ns):
     saturating = with_code(ns, MISTAKES["generator_saturating_loss"].code, "generator_loss")
-    probe = GeneratorLossProperties().probe
+
+    def probe(fn, **args):
+        return GeneratorLossProperties().summary(GeneratorLossProperties().probe(fn, **args))
+
     assert probe(ns["generator_loss"], batch_size=4)["rejected_gradient"] == pytest.approx(-0.99331, abs=1e-4)
     assert probe(saturating, batch_size=4)["rejected_gradient"] == pytest.approx(-0.00669, abs=1e-4)
 
@@ -113,8 +152,10 @@ def test_digits():
 def test_the_judge_is_the_vae_assignments_classifier_itself():
     import hashlib
 
-    digest = {a: hashlib.sha256((ROOT / "reference_weights" / a / CLASSIFIER).read_bytes()).hexdigest()
-              for a in ("vae", "gan")}
+    digest = {
+        a: hashlib.sha256((ROOT / "reference_weights" / a / CLASSIFIER).read_bytes()).hexdigest()
+        for a in ("vae", "gan")
+    }
     assert digest["gan"] == digest["vae"], "copy reference_weights/vae/digit_classifier.keras; retraining differs"
 
 
@@ -142,8 +183,9 @@ def test_a_generator_collapsed_to_one_digit_scores_far_below_varied_digits(class
     assert "mode collapse" in collapsed.message and "about 1.0 of the ten digits" in collapsed.message
     assert "mode collapse" not in check.judge({"sample_recognizable": 0.0, "sample_classes": 0.0}, rules).message
     rule = thresholds["metrics"]["sample_classes"]
-    short = check.judge({"sample_recognizable": 0.5, "sample_classes": rule["threshold"] - 0.1},
-                        rules)  # a few digits short of full marks: partial credit, not collapse
+    short = check.judge(
+        {"sample_recognizable": 0.5, "sample_classes": rule["threshold"] - 0.1}, rules
+    )  # a few digits short of full marks: partial credit, not collapse
     assert 0.9 < short.fraction < 1 and "mode collapse" not in short.message
 
 
@@ -153,12 +195,14 @@ def test_the_generator_must_take_the_profiles_code_and_draw_digit_sized_images(n
     generator = ns["build_generator"](8, (8, 4))
     settings = GANQuality().settings(PROFILE)
     with pytest.raises(ValueError, match="latent_dim=32"):
-        GANQuality().measure({"generator": generator}, x=test_digits[0], y=None, recipe=PROFILE, settings=settings,
-                             assets=REFERENCE)
+        GANQuality().measure(
+            {"generator": generator}, x=test_digits[0], y=None, recipe=PROFILE, settings=settings, assets=REFERENCE
+        )
     small = keras.Sequential([keras.Input((32,)), keras.layers.Dense(14 * 14), keras.layers.Reshape((14, 14, 1))])
     with pytest.raises(ValueError, match=r"images of shape \(14, 14, 1\), expected \(28, 28, 1\)"):
-        GANQuality().measure({"generator": small}, x=test_digits[0], y=None, recipe=PROFILE, settings=settings,
-                             assets=REFERENCE)
+        GANQuality().measure(
+            {"generator": small}, x=test_digits[0], y=None, recipe=PROFILE, settings=settings, assets=REFERENCE
+        )
 
 
 def test_build_gan_must_return_a_gan_with_a_generator_and_a_train_step(ns):
@@ -171,8 +215,7 @@ def test_build_gan_must_return_a_gan_with_a_generator_and_a_train_step(ns):
 def test_one_training_round_runs_and_reports_both_losses(ns):
     gan = ns["build_gan"](latent_dim=4, filters=(4, 2))
     rng = np.random.default_rng(0)
-    losses = gan.train_step(rng.random((8, 28, 28, 1)).astype("float32"),
-                            rng.standard_normal((8, 4)).astype("float32"))
+    losses = gan.train_step(rng.random((8, 28, 28, 1)).astype("float32"), rng.standard_normal((8, 4)).astype("float32"))
     assert set(losses) == {"d_loss", "g_loss"} and all(np.isfinite(v) for v in losses.values())
 
 
@@ -195,8 +238,12 @@ def test_public_checks_in_the_students_kernel():
 
 
 def test_the_question_is_a_manually_graded_answer_cell_without_the_model_answer_in_the_release():
-    source = {c.grade_id: c for c in __import__("autograder.notebook", fromlist=["load_spec"]).load_spec(
-        ROOT / "source" / "gan" / "gan.ipynb", "gan").cells}
+    source = {
+        c.grade_id: c
+        for c in __import__("autograder.notebook", fromlist=["load_spec"])
+        .load_spec(ROOT / "source" / "gan" / "gan.ipynb", "gan")
+        .cells
+    }
     assert source["discriminator_answer"].kind == "manual" and source["discriminator_answer"].points == 3
     released = "".join(cell(notebook(RELEASE), "discriminator_answer")["source"])
     assert "YOUR ANSWER HERE" in released and "mode collapse" not in released
@@ -227,8 +274,10 @@ def _one_mistake_per_cell(mistakes: list[str], tmp_path):
     return path
 
 
-_BY_CELL = {gid: sorted(m.id for m in MISTAKES.values() if m.grade_id == gid)
-            for gid in ("discriminator_loss", "generator_loss", "generator_block")}
+_BY_CELL = {
+    gid: sorted(m.id for m in MISTAKES.values() if m.grade_id == gid)
+    for gid in ("discriminator_loss", "generator_loss", "generator_block")
+}
 # Notebooks with one mistake in each answer cell, so that every catalogued mistake is in one of them; the first runs
 # in the default set, all of them (and on JAX) in the slow set.
 _ROUNDS = [[ids[i % len(ids)] for ids in _BY_CELL.values()] for i in range(max(map(len, _BY_CELL.values())))]
@@ -236,8 +285,11 @@ _PARAMS = [pytest.param(r, id="+".join(r), marks=() if i == 0 else pytest.mark.s
 
 
 def _assert_diagnosed(result: dict, mistakes: list[str]):
-    diagnoses = {t["extra_data"]["grade_id"]: t["extra_data"].get("diagnosis") for t in result["tests"]
-                 if t["status"] == "failed" and t["extra_data"].get("diagnosis")}
+    diagnoses = {
+        t["extra_data"]["grade_id"]: t["extra_data"].get("diagnosis")
+        for t in result["tests"]
+        if t["status"] == "failed" and t["extra_data"].get("diagnosis")
+    }
     says = set(diagnoses.values())
     for mistake in mistakes:
         assert MISTAKES[mistake].says in says, (mistake, diagnoses)

@@ -4,11 +4,11 @@ import ast
 import json
 
 import pytest
+from conftest import ROOT, cell, copy_course, finding_kinds, graded, without_quality
 
 from autograder.config import load_course
 from autograder.generate import out_of_sync
 from autograder.notebook import load_spec, read_submission
-from conftest import ROOT, cell, copy_course, finding_kinds, graded, without_quality
 
 
 def test_release_and_solutions_match_a_fresh_generation():
@@ -126,8 +126,9 @@ def test_a_flipped_flag_is_no_finding_but_an_edited_training_cell_is(tmp_path, n
     assert ("locked_cell_edited", "train") in found
 
 
-@pytest.mark.parametrize("name", [pytest.param(a, marks=[] if a == "autoencoder" else pytest.mark.slow)
-                                  for a in ASSIGNMENTS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(a, marks=[] if a == "autoencoder" else pytest.mark.slow) for a in ASSIGNMENTS]
+)
 def test_a_solution_with_the_flag_flipped_is_graded_in_full_without_findings(tmp_path, name):
     """Through the whole grader (its worker, without the training checks): full marks and no finding."""
     from autograder.grading import Grader

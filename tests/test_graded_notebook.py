@@ -35,11 +35,24 @@ def release():
 
 
 def result_for(path: Path, spec, findings=()) -> SubmissionResult:
-    checks = [CheckResult(f"{t.grade_id}: shape", t.grade_id, "shape", t.points / 2, t.points, False,
-                          "got (7, 7), expected (14, 14)", hidden=True, diagnosis="pooling twice") for t in spec.tests]
+    checks = [
+        CheckResult(
+            f"{t.grade_id}: shape",
+            t.grade_id,
+            "shape",
+            t.points / 2,
+            t.points,
+            False,
+            "got (7, 7), expected (14, 14)",
+            hidden=True,
+            diagnosis="pooling twice",
+        )
+        for t in spec.tests
+    ]
     sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-    return SubmissionResult(A, "ada", checks, list(findings), spec.max_score, 1.0, "test", sha,
-                            "2026-11-26T12:00:00+00:00")
+    return SubmissionResult(
+        A, "ada", checks, list(findings), spec.max_score, 1.0, "test", sha, "2026-11-26T12:00:00+00:00"
+    )
 
 
 def build(path: Path, spec, release, **kw):
@@ -88,20 +101,30 @@ def test_the_solution_as_formgrader_reads_it(spec, release):
     assert output["output_type"] == "stream" and output["text"].startswith("Autograder: 1 / 2 points\n")
     assert "FAILED  1 / 2  encoder_block_shapes: shape (hidden)" in output["text"]
     assert "likely mistake: pooling twice" in output["text"]
-    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code" and
-               c["metadata"].get("nbgrader", {}).get("grade_id") != "encoder_block_shapes" and
-               not c["metadata"].get("nbgrader", {}).get("points"))
+    assert all(
+        not c.get("outputs")
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        and c["metadata"].get("nbgrader", {}).get("grade_id") != "encoder_block_shapes"
+        and not c["metadata"].get("nbgrader", {}).get("points")
+    )
     assert manual == [ManualAnswer("bottleneck_answer", 3.0, answered=True)]
 
 
-@pytest.mark.parametrize("code, expected", [
-    ("a()\n### BEGIN HIDDEN TESTS\nsecret(1)\n### END HIDDEN TESTS\nb()\n", f"a()\n{HIDDEN_PLACEHOLDER}\nb()\n"),
-    ("a()\n  ### BEGIN HIDDEN TESTS\nsecret(1)\n### END HIDDEN TESTS", f"a()\n  {HIDDEN_PLACEHOLDER}"),
-    ("### BEGIN HIDDEN TESTS\nsecret(1)\n", f"{HIDDEN_PLACEHOLDER}\n"),  # never closed: hidden to the end
-    ("x = 1\n### BEGIN HIDDEN TESTS\ns(1)\n### END HIDDEN TESTS\n### BEGIN HIDDEN TESTS\ns(2)\n### END HIDDEN TESTS\n",
-     f"x = 1\n{HIDDEN_PLACEHOLDER}\n{HIDDEN_PLACEHOLDER}\n"),
-    ("no hidden tests\n", "no hidden tests\n"),
-])
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("a()\n### BEGIN HIDDEN TESTS\nsecret(1)\n### END HIDDEN TESTS\nb()\n", f"a()\n{HIDDEN_PLACEHOLDER}\nb()\n"),
+        ("a()\n  ### BEGIN HIDDEN TESTS\nsecret(1)\n### END HIDDEN TESTS", f"a()\n  {HIDDEN_PLACEHOLDER}"),
+        ("### BEGIN HIDDEN TESTS\nsecret(1)\n", f"{HIDDEN_PLACEHOLDER}\n"),  # never closed: hidden to the end
+        (
+            "x = 1\n### BEGIN HIDDEN TESTS\ns(1)\n### END HIDDEN TESTS\n"
+            "### BEGIN HIDDEN TESTS\ns(2)\n### END HIDDEN TESTS\n",
+            f"x = 1\n{HIDDEN_PLACEHOLDER}\n{HIDDEN_PLACEHOLDER}\n",
+        ),
+        ("no hidden tests\n", "no hidden tests\n"),
+    ],
+)
 def test_hidden_test_blocks_become_a_placeholder(code, expected):
     assert without_hidden_tests(code) == expected
 
@@ -145,18 +168,32 @@ def test_a_tampered_submission_is_graded_as_the_grader_read_it(tmp_path, spec, r
     del cell(nb, "decoder_block")["metadata"]["nbgrader"]  # found by its cell id
     nb["cells"].remove(cell(nb, "decoder_block_shapes"))  # deleted: put back after its predecessor
     cell(nb, "setup")["source"] = "import os\nos.system('rm -rf /')\n"  # edited: the source's text counts
-    cell(nb, "reconstruction_quality")["outputs"] = [{"output_type": "display_data", "metadata": {},
-                                                       "data": {"text/html": "<script>alert(1)</script>"}}]
+    cell(nb, "reconstruction_quality")["outputs"] = [
+        {"output_type": "display_data", "metadata": {}, "data": {"text/html": "<script>alert(1)</script>"}}
+    ]
     cell(nb, "build_model")["metadata"]["nbgrader"]["grade_id"] = "bonus"  # unknown: no grade for it
-    nb["cells"].append({"cell_type": "code", "id": "cell-05", "metadata": {}, "source": "helper = 1",
-                        "outputs": [], "execution_count": 3})  # a repeated id
-    nb["cells"].append({"cell_type": "raw", "id": "bad id!", "metadata": {"raw_mimetype": "text/html"},
-                        "source": "<script>alert(2)</script>"})
+    nb["cells"].append(
+        {
+            "cell_type": "code",
+            "id": "cell-05",
+            "metadata": {},
+            "source": "helper = 1",
+            "outputs": [],
+            "execution_count": 3,
+        }
+    )  # a repeated id
+    nb["cells"].append(
+        {
+            "cell_type": "raw",
+            "id": "bad id!",
+            "metadata": {"raw_mimetype": "text/html"},
+            "source": "<script>alert(2)</script>",
+        }
+    )
     got, _ = build(save(tmp_path, nb), spec, release)
 
     answers = [c for c in got["cells"] if c["source"].startswith("def define_encoder_block")]
-    assert [("nbgrader" in c["metadata"], "the last" in c["source"]) for c in answers] == [(False, False),
-                                                                                         (True, True)]
+    assert [("nbgrader" in c["metadata"], "the last" in c["source"]) for c in answers] == [(False, False), (True, True)]
     assert cell(got, "decoder_block")["source"] == "".join(cell(notebook(SOLUTION), "decoder_block")["source"])
     ids = graded_ids(got)
     assert ids.index("decoder_block_shapes") == ids.index("decoder_block") + 1 and "bonus" not in ids
@@ -172,16 +209,29 @@ def test_a_tampered_submission_is_graded_as_the_grader_read_it(tmp_path, spec, r
 def test_student_html_in_markdown_is_made_harmless_and_plain_markdown_is_kept(tmp_path, spec, release):
     nb = notebook(SOLUTION)
     cell(nb, "bottleneck_answer")["source"] = "Bigger is sharper, `x < 3`, **bold** $z \\in R^2$"
-    nb["cells"].append({"cell_type": "markdown", "id": "note", "metadata": {},
-                        "source": 'Note <img src=x onerror="alert(1)"> <b>ok</b>'})
+    nb["cells"].append(
+        {
+            "cell_type": "markdown",
+            "id": "note",
+            "metadata": {},
+            "source": 'Note <img src=x onerror="alert(1)"> <b>ok</b>',
+        }
+    )
     got, manual = build(save(tmp_path, nb), spec, release)
     assert cell(got, "bottleneck_answer")["source"] == "Bigger is sharper, `x < 3`, **bold** $z \\in R^2$"
     assert got["cells"][-1]["source"] == 'Note &lt;img src=x onerror="alert(1)"&gt; <b>ok</b>'
     assert manual[0].answered
 
 
-@pytest.mark.parametrize("link", ["[see](javascript:alert(1))", "[see](JaVa\tScRiPt:alert(1))",
-                                  "[see](&#106;avascript:alert(1))", "[see][1]\n\n[1]: javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[see](javascript:alert(1))",
+        "[see](JaVa\tScRiPt:alert(1))",
+        "[see](&#106;avascript:alert(1))",
+        "[see][1]\n\n[1]: javascript:alert(1)",
+    ],
+)
 def test_a_script_link_in_markdown_is_shown_as_text(tmp_path, spec, release, link):
     nb = notebook(SOLUTION)
     cell(nb, "bottleneck_answer")["source"] = f"My answer, {link}"
@@ -200,11 +250,16 @@ def test_an_unreadable_submission_gives_the_release_to_grade_by_hand(tmp_path, s
     assert manual == [ManualAnswer("bottleneck_answer", 3.0, answered=False)]
 
 
-@pytest.mark.parametrize("cells", [
-    [1, None, "text", {"cell_type": "code"}, {"cell_type": "widget", "source": "x"}],
-    [{"cell_type": "markdown", "metadata": {"nbgrader": ["grade_id"]}, "source": [1, "a", None]},
-     {"cell_type": "code", "metadata": "x", "source": {"a": 1}, "id": 7}],
-])
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [1, None, "text", {"cell_type": "code"}, {"cell_type": "widget", "source": "x"}],
+        [
+            {"cell_type": "markdown", "metadata": {"nbgrader": ["grade_id"]}, "source": [1, "a", None]},
+            {"cell_type": "code", "metadata": "x", "source": {"a": 1}, "id": 7},
+        ],
+    ],
+)
 def test_hostile_cells_never_stop_it(tmp_path, spec, release, cells):
     nb = notebook(SOLUTION)
     nb["cells"] = cells + nb["cells"]
@@ -222,8 +277,9 @@ def test_findings_sit_in_a_fence_longer_than_any_backticks_they_quote(tmp_path, 
 def test_written_twice_it_is_the_same_bytes(tmp_path, spec, release):
     result = result_for(SOLUTION, spec)
     first, second = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
-    assert write_graded_notebook(SOLUTION, first, spec, release, result) == \
-        write_graded_notebook(SOLUTION, second, spec, release, result.to_dict())
+    assert write_graded_notebook(SOLUTION, first, spec, release, result) == write_graded_notebook(
+        SOLUTION, second, spec, release, result.to_dict()
+    )
     assert first.read_bytes() == second.read_bytes()
 
 
@@ -252,8 +308,7 @@ def scripted_grader():
     return fake
 
 
-def test_the_batch_writes_the_graded_notebook_then_results_json_listing_the_written_answers(tmp_path,
-                                                                                            scripted_grader):
+def test_the_batch_writes_the_graded_notebook_then_results_json_listing_the_written_answers(tmp_path, scripted_grader):
     from autograder.batch import grade_paths
     from autograder.config import load_course
 
@@ -261,13 +316,19 @@ def test_the_batch_writes_the_graded_notebook_then_results_json_listing_the_writ
     folder.mkdir(parents=True)
     (folder / f"{A}.ipynb").write_bytes(RELEASE.read_bytes())
     out = tmp_path / "autograded"
-    grade_paths(load_course(ROOT), [tmp_path / "submitted"], assignment=A, out=out, graders={A: scripted_grader},
-                progress=False, log=lambda *_: None)
+    grade_paths(
+        load_course(ROOT),
+        [tmp_path / "submitted"],
+        assignment=A,
+        out=out,
+        graders={A: scripted_grader},
+        progress=False,
+        log=lambda *_: None,
+    )
     graded = json.loads((out / "ada" / A / f"{A}.ipynb").read_text())
     assert graded_ids(graded) == graded_ids(notebook(RELEASE))
     result = json.loads((out / "ada" / A / "results.json").read_text())
-    assert result["extra_data"]["manual"] == [{"grade_id": "bottleneck_answer", "max_score": 3.0,
-                                               "answered": False}]
+    assert result["extra_data"]["manual"] == [{"grade_id": "bottleneck_answer", "max_score": 3.0, "answered": False}]
 
 
 def test_the_batch_never_writes_over_the_submission(tmp_path, scripted_grader):
@@ -277,8 +338,15 @@ def test_the_batch_never_writes_over_the_submission(tmp_path, scripted_grader):
     mine = tmp_path / f"{A}.ipynb"
     mine.write_bytes(SOLUTION.read_bytes())
     said = []
-    grade_paths(load_course(ROOT), [mine], assignment=A, out=tmp_path, graders={A: scripted_grader},
-                progress=False, log=said.append)
+    grade_paths(
+        load_course(ROOT),
+        [mine],
+        assignment=A,
+        out=tmp_path,
+        graders={A: scripted_grader},
+        progress=False,
+        log=said.append,
+    )
     assert mine.read_bytes() == SOLUTION.read_bytes()
     assert any("no graded notebook, it would replace the submission" in line for line in said)
     # a TA looks at the written answer, since the grader could not say whether it was answered

@@ -34,15 +34,23 @@ def gradescope_root(tmp_path_factory):
             if mode:
                 os.chmod(root / "source" / info.filename, stat.S_IMODE(mode))
     env = _env(root)
-    subprocess.run([sys.executable, "-m", "autograder.gradescope", "prepare", "--root", str(root), "--assignment", A],
-                   env=env, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "autograder.gradescope", "prepare", "--root", str(root), "--assignment", A],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return root
 
 
 def _env(root: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOGRADER_", "AUTOENCODER_KIT_"))}
-    env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable,
-               AUTOENCODER_KIT_CACHE=str(root / "source" / "cache"))
+    env.update(
+        AUTOGRADER_ROOT=str(root),
+        AUTOGRADER_PYTHON=sys.executable,
+        AUTOENCODER_KIT_CACHE=str(root / "source" / "cache"),
+    )
     return env
 
 
@@ -54,8 +62,9 @@ def _submit(root: Path, files: dict[str, bytes]) -> dict:
     for name, data in files.items():
         (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "submission" / name).write_bytes(data)
-    done = subprocess.run([str(root / "source" / "run_autograder")], env=_env(root), capture_output=True,
-                          text=True, timeout=900, cwd=root)
+    done = subprocess.run(
+        [str(root / "source" / "run_autograder")], env=_env(root), capture_output=True, text=True, timeout=900, cwd=root
+    )
     results = root / "results" / "results.json"
     assert results.is_file(), f"run_autograder left no results.json:\n{done.stdout}\n{done.stderr}"
     return json.loads(results.read_text())
@@ -68,17 +77,26 @@ def test_the_zip_holds_the_scripts_the_assignment_and_nothing_else(tmp_path):
         modes = {i.filename: i.external_attr >> 16 for i in z.infolist()}
         course_yaml = z.read("course.yaml").decode()
         requirements = z.read("requirements.txt").decode().split()
-    assert {"setup.sh", "run_autograder", "course.yaml", "requirements.txt",
-            f"source/{A}/{A}.ipynb", f"source/{A}/mistakes.yaml", f"release/{A}/{A}.ipynb",
-            f"reference_weights/{A}/thresholds.json"} <= names
+    assert {
+        "setup.sh",
+        "run_autograder",
+        "course.yaml",
+        "requirements.txt",
+        f"source/{A}/{A}.ipynb",
+        f"source/{A}/mistakes.yaml",
+        f"release/{A}/{A}.ipynb",
+        f"reference_weights/{A}/thresholds.json",
+    } <= names
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
-    assert [n for n in names if n.startswith("wheels/")] and all(n.endswith(".whl") for n in names
-                                                                  if n.startswith("wheels/"))
+    assert [n for n in names if n.startswith("wheels/")] and all(
+        n.endswith(".whl") for n in names if n.startswith("wheels/")
+    )
     others = [a for a in load_course(ROOT).assignments if a != A]
     assert not [n for n in names if any(f"/{o}/" in n for o in others)], "other assignments stay out"
     assert not [n for n in names if n.startswith(("solutions/", "tests/", "autograder/", "submitted/"))]
-    assert not [n for n in names if n.startswith(f"reference_weights/{A}/") and n.count("/") > 2], \
+    assert not [n for n in names if n.startswith(f"reference_weights/{A}/") and n.count("/") > 2], (
         "another profile's models (a GPU's) stay out: Gradescope has no GPU"
+    )
     assert f"\n  {A}:" in course_yaml and not any(f"\n  {o}:" in course_yaml for o in others)
     pinned = {r.split("==")[0].lower().replace("_", "-") for r in requirements}
     assert {"tensorflow-cpu", "keras", "nbformat", "numpy"} <= pinned
@@ -88,7 +106,7 @@ def test_the_zip_holds_the_scripts_the_assignment_and_nothing_else(tmp_path):
 def test_pinned_requirements_follow_the_lock(tmp_path):
     lock = tmp_path / "lock.txt"
     lines = (ROOT / "requirements" / "lock.txt").read_text().splitlines()
-    lock.write_text("\n".join(l for l in lines if not l.lower().startswith("jinja2==")))
+    lock.write_text("\n".join(line for line in lines if not line.lower().startswith("jinja2==")))
     with pytest.raises(Exception, match="does not pin jinja2"):
         pinned_requirements(lock)
 

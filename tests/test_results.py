@@ -32,13 +32,31 @@ def full_result() -> SubmissionResult:
         checks=[
             CheckResult("sampling_shape: a", "sampling_shape", "a", third, third, True, "got (2, 4), as expected"),
             CheckResult("sampling_shape: b", "sampling_shape", "b", third, third, True, "ok", hidden=True),
-            CheckResult("sampling_shape: c", "sampling_shape", "c", 0.0, third, False, "got 3, expected 4",
-                        diagnosis="z_log_var used as a standard deviation"),
-            CheckResult("vae_quality: quality", "vae_quality", "quality", 4.123456, 6.0, False, "partial credit",
-                        metrics={"reconstruction_mse": 0.0172345, "kl": 12.5}),
+            CheckResult(
+                "sampling_shape: c",
+                "sampling_shape",
+                "c",
+                0.0,
+                third,
+                False,
+                "got 3, expected 4",
+                diagnosis="z_log_var used as a standard deviation",
+            ),
+            CheckResult(
+                "vae_quality: quality",
+                "vae_quality",
+                "quality",
+                4.123456,
+                6.0,
+                False,
+                "partial credit",
+                metrics={"reconstruction_mse": 0.0172345, "kl": 12.5},
+            ),
         ],
-        findings=[Finding("locked_cell_edited", "the locked cell was edited", "setup"),
-                  Finding("timeout", "a cell ran too long")],
+        findings=[
+            Finding("locked_cell_edited", "the locked cell was edited", "setup"),
+            Finding("timeout", "a cell ran too long"),
+        ],
         max_score=7.0,
         execution_time=31.26,
         kit_version="0.2.0",
@@ -64,7 +82,11 @@ def test_read_back_result_has_the_fields_it_was_written_with():
     original = full_result()
     again = SubmissionResult.from_dict(original.to_dict())
     assert (again.assignment, again.student, again.kit_version, again.graded_with) == (
-        "vae", "ada", "0.2.0", {"kit": "0.2.0+abc", "source": "1234"})
+        "vae",
+        "ada",
+        "0.2.0",
+        {"kit": "0.2.0+abc", "source": "1234"},
+    )
     assert again.findings == original.findings
     failed = again.checks[2]
     # The diagnosis comes back in its own field and no longer inside the message.
@@ -95,11 +117,11 @@ def test_the_fixtures_read_and_write_back_unchanged():
 
 
 def test_a_minimal_gradescope_result_gets_defaults():
-    result = SubmissionResult.from_dict({"score": 1, "max_score": 2, "tests": [{"name": "q1: c", "score": 1,
-                                                                                 "max_score": 2}]})
+    result = SubmissionResult.from_dict(
+        {"score": 1, "max_score": 2, "tests": [{"name": "q1: c", "score": 1, "max_score": 2}]}
+    )
     check = result.checks[0]
-    assert (check.grade_id, check.check, check.passed, check.message, check.hidden) == ("q1", "q1: c", False, "",
-                                                                                        False)
+    assert (check.grade_id, check.check, check.passed, check.message, check.hidden) == ("q1", "q1: c", False, "", False)
     assert result.findings == [] and result.graded_with is None and result.score == 1
 
 
@@ -116,10 +138,14 @@ def broken(change) -> dict:
         (lambda d: d["tests"][0].__setitem__("name", 3), "results.json's tests[0]: 'name' is not text"),
         (lambda d: d["tests"][0].__setitem__("status", "ok"), "tests[0]: 'status' is 'ok', not 'passed' or 'failed'"),
         (lambda d: d["tests"][0].__setitem__("extra_data", []), "tests[0]: 'extra_data' is not an object"),
-        (lambda d: d["tests"][1]["extra_data"].__setitem__("hidden", "yes"),
-         "tests[1]'s extra_data: 'hidden' is not true or false"),
-        (lambda d: d["tests"][3]["extra_data"]["metrics"].__setitem__("kl", "12"),
-         "tests[3]'s extra_data: metric 'kl' is not a number"),
+        (
+            lambda d: d["tests"][1]["extra_data"].__setitem__("hidden", "yes"),
+            "tests[1]'s extra_data: 'hidden' is not true or false",
+        ),
+        (
+            lambda d: d["tests"][3]["extra_data"]["metrics"].__setitem__("kl", "12"),
+            "tests[3]'s extra_data: metric 'kl' is not a number",
+        ),
         (lambda d: d["tests"][0].__setitem__("score", float("nan")), "tests[0]: 'score' is not a number"),
         (lambda d: d["extra_data"].__setitem__("findings", {}), "extra_data: 'findings' is not a list"),
         (lambda d: d["extra_data"]["findings"][1].pop("kind"), "extra_data.findings[1] is missing the key 'kind'"),
@@ -146,8 +172,19 @@ def test_read_result_raises_one_kit_error_that_names_the_file(tmp_path):
         read_result(missing)
 
 
-@pytest.mark.parametrize("value, text", [(1 / 3, "0.33"), (2 / 3, "0.67"), (10.6849, "10.68"), (19.0, "19"),
-                                         (18.9999, "19"), (0.005, "0.01"), (-0.001, "0"), (None, "\u2014")])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (1 / 3, "0.33"),
+        (2 / 3, "0.67"),
+        (10.6849, "10.68"),
+        (19.0, "19"),
+        (18.9999, "19"),
+        (0.005, "0.01"),
+        (-0.001, "0"),
+        (None, "\u2014"),
+    ],
+)
 def test_points_are_shown_to_two_decimals(value, text):
     assert format_points(value) == text
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import autograder.sandbox as sb
+import autograder.sandbox.cgroups as sb_cgroups
 import autograder.sandbox.probe as probe
 import autograder.sandbox.run as sb_run
 from autograder.sandbox import Limits, ProcessOutcome, describe_fences, fences, run_limited
@@ -38,8 +39,9 @@ def need(name: str) -> None:
 
 
 def run(code: str, cwd: Path, limits: Limits = FAST, **kw) -> ProcessOutcome:
-    return run_limited([PY, "-c", textwrap.dedent(code)], cwd=cwd, env=kw.pop("env", {"PATH": "/usr/bin:/bin"}),
-                       limits=limits, **kw)
+    return run_limited(
+        [PY, "-c", textwrap.dedent(code)], cwd=cwd, env=kw.pop("env", {"PATH": "/usr/bin:/bin"}), limits=limits, **kw
+    )
 
 
 def processes_with(marker: str) -> list[int]:
@@ -56,10 +58,11 @@ def processes_with(marker: str) -> list[int]:
 
 
 def leftover_cgroups() -> list[str]:
-    parents, _ = sb._cgroup_parents()
+    parents, _ = sb_cgroups._cgroup_parents()
     prefix = f"{sb.CGROUP_PREFIX}{os.getpid()}-"
-    return [str(p / name) for p in set(parents.values()) if p.is_dir() for name in os.listdir(p)
-            if name.startswith(prefix)]
+    return [
+        str(p / name) for p in set(parents.values()) if p.is_dir() for name in os.listdir(p) if name.startswith(prefix)
+    ]
 
 
 def mounts() -> list[str]:
@@ -97,13 +100,17 @@ def scratch(outside_tmp):
 
 # ---------------------------------------------------------------------------------------------- ordinary children
 
+
 def test_output_and_exit_code_come_back(scratch):
-    out = run("""
+    out = run(
+        """
         import sys
         print("hello out"); print("hello err", file=sys.stderr)
         open("result.txt", "w").write("42")
         sys.exit(3)
-        """, scratch)
+        """,
+        scratch,
+    )
     assert (out.returncode, out.signal, out.timed_out, out.reason) == (3, None, False, None)
     assert "hello out" in out.output_tail and "hello err" in out.output_tail
     assert (scratch / "result.txt").read_text() == "42"
@@ -138,8 +145,13 @@ def test_python_under_tmp_keeps_every_fence(tmp_path):
         print(json.dumps({"fences": sandbox.fences(), "returncode": out.returncode, "tail": out.output_tail}))
     """)
     root = Path(sb.__file__).resolve().parents[2]
-    done = subprocess.run([str(venv / "bin" / "python"), "-c", script, str(tmp_path / "scratch")],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", script, str(tmp_path / "scratch")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout.splitlines()[-1])
     assert got["fences"] == fences()  # the same fences as from a Python outside /tmp
@@ -157,7 +169,7 @@ def test_environment_is_exactly_what_was_given_and_changes_do_not_leak(scratch):
             os.environ["LEAK"] = "1"
             os.putenv("LEAK2", "1")
             """
-        env = {"ONLY": "this", "LC_ALL": "C.UTF-8"}     # LC_ALL: else Python adds LC_CTYPE itself (PEP 538)
+        env = {"ONLY": "this", "LC_ALL": "C.UTF-8"}  # LC_ALL: else Python adds LC_CTYPE itself (PEP 538)
         first = run(code, scratch, env=env)
         second = run(code, scratch, env=env)
     finally:
@@ -167,8 +179,9 @@ def test_environment_is_exactly_what_was_given_and_changes_do_not_leak(scratch):
 
 
 def test_stdin_data_is_the_childs_stdin(scratch):
-    out = run("import sys; data = sys.stdin.buffer.read(); print(len(data), data[:5])", scratch,
-              stdin_data=b"hello" * 100_000)
+    out = run(
+        "import sys; data = sys.stdin.buffer.read(); print(len(data), data[:5])", scratch, stdin_data=b"hello" * 100_000
+    )
     assert out.output_tail.strip() == "500000 b'hello'"
     assert run("import sys; print(repr(sys.stdin.read()))", scratch).output_tail.strip() == "''"
 
@@ -190,6 +203,7 @@ def test_two_runs_at_once(scratch):
 
 # ------------------------------------------------------------------------------------------------------- time
 
+
 def test_infinite_loop_is_killed_at_the_wall_clock_limit(scratch):
     out = run("while True: pass", scratch, Limits(wall_s=1.5))
     assert out.timed_out and out.returncode is None
@@ -199,7 +213,8 @@ def test_infinite_loop_is_killed_at_the_wall_clock_limit(scratch):
 
 def test_sleeping_children_and_a_detached_grandchild_die_at_the_timeout(scratch):
     marker = f"sandbox-marker-{uuid.uuid4().hex}"
-    out = run(f"""
+    out = run(
+        f"""
         import os, subprocess, time
         subprocess.Popen(["sleep", "300"], start_new_session=True)       # escapes the process group
         subprocess.Popen(["sh", "-c", "sleep 301; : {marker}"])
@@ -207,7 +222,10 @@ def test_sleeping_children_and_a_detached_grandchild_die_at_the_timeout(scratch)
             os.setsid(); time.sleep(302); os._exit(0)
         print("started", flush=True)
         time.sleep(303)  # {marker}
-        """, scratch, Limits(wall_s=2))
+        """,
+        scratch,
+        Limits(wall_s=2),
+    )
     assert out.timed_out and "started" in out.output_tail
     assert out.wall_s < 5
     time.sleep(0.2)
@@ -260,18 +278,23 @@ def test_crash_names_the_signal(scratch):
 
 # ---------------------------------------------------------------------------------------------------- processes
 
+
 def test_fork_bomb_ends_and_leaves_nothing(scratch):
     need("cgroup_pids")
     marker = f"sandbox-marker-{uuid.uuid4().hex}"
     started = time.monotonic()
-    out = run(f"""
+    out = run(
+        f"""
         import os, time
         while True:          # {marker}
             try:
                 os.fork()
             except OSError:
                 time.sleep(0.01)
-        """, scratch, Limits(wall_s=3, max_pids=32))
+        """,
+        scratch,
+        Limits(wall_s=3, max_pids=32),
+    )
     assert out.timed_out and out.wall_s < 6
     assert time.monotonic() - started < 10
     time.sleep(0.2)
@@ -282,7 +305,8 @@ def test_fork_bomb_ends_and_leaves_nothing(scratch):
 
 def test_fork_bomb_is_stopped_at_the_pid_limit(scratch):
     need("cgroup_pids")
-    out = run("""
+    out = run(
+        """
         import os, time
         n = 0
         try:
@@ -293,12 +317,15 @@ def test_fork_bomb_is_stopped_at_the_pid_limit(scratch):
                 n += 1
         except OSError as err:
             print("forks", n, err.errno, flush=True)
-        """, scratch, Limits(wall_s=10, max_pids=20))
+        """,
+        scratch,
+        Limits(wall_s=10, max_pids=20),
+    )
     assert out.returncode == 0, out
     forks, err = out.output_tail.split()[1:]
     assert int(err) == errno.EAGAIN
-    assert 10 <= int(forks) < 20          # the main process is one of the 20
-    assert out.wall_s < 5                 # its children died with it (pid namespace or cgroup kill)
+    assert 10 <= int(forks) < 20  # the main process is one of the 20
+    assert out.wall_s < 5  # its children died with it (pid namespace or cgroup kill)
 
 
 def test_cgroup_exists_during_the_run_and_is_removed_after(scratch):
@@ -306,22 +333,27 @@ def test_cgroup_exists_during_the_run_and_is_removed_after(scratch):
     out = run("print(open('/proc/self/cgroup').read())", scratch)
     names = {line.rsplit("/", 1)[-1] for line in out.output_tail.splitlines() if sb.CGROUP_PREFIX in line}
     assert len(names) == 1, out.output_tail
-    parents, _ = sb._cgroup_parents()
+    parents, _ = sb_cgroups._cgroup_parents()
     name = names.pop()
     assert all(not (p / name).exists() for p in parents.values())
 
 
 # ------------------------------------------------------------------------------------------------------ output
 
+
 def test_printing_a_gigabyte_keeps_only_the_tail(scratch):
     free_before = shutil.disk_usage(scratch).free
-    out = run("""
+    out = run(
+        """
         import sys
         line = b"x" * (1 << 20) + b"\\n"
         for _ in range(1024):
             sys.stdout.buffer.write(line)
         print("THE END")
-        """, scratch, Limits(wall_s=40, output_kb=16))
+        """,
+        scratch,
+        Limits(wall_s=40, output_kb=16),
+    )
     assert out.returncode == 0, out.reason
     assert len(out.output_tail.encode()) <= 16 * 1024
     assert out.output_tail.endswith("THE END\n")
@@ -330,12 +362,17 @@ def test_printing_a_gigabyte_keeps_only_the_tail(scratch):
 
 # ------------------------------------------------------------------------------------------------------- files
 
+
 def test_huge_file_stops_at_the_file_size_limit(scratch):
-    out = run("""
+    out = run(
+        """
         f = open("big", "wb")
         for _ in range(2048):
             f.write(bytes(1 << 20))               # 2 GB
-        """, scratch, Limits(wall_s=20, file_size_mb=8))
+        """,
+        scratch,
+        Limits(wall_s=20, file_size_mb=8),
+    )
     assert out.returncode != 0
     assert "File too large" in out.output_tail
     assert out.reason == "it tried to write a file larger than the 8 MB limit"
@@ -345,8 +382,12 @@ def test_huge_file_stops_at_the_file_size_limit(scratch):
 def test_huge_file_from_a_program_that_does_not_ignore_sigxfsz(scratch):
     if not shutil.which("dd"):
         pytest.skip("needs dd")
-    out = run_limited(["dd", "if=/dev/zero", "of=big", "bs=1M", "count=2048"], cwd=scratch,
-                      env={"PATH": "/usr/bin:/bin"}, limits=Limits(wall_s=20, file_size_mb=4))
+    out = run_limited(
+        ["dd", "if=/dev/zero", "of=big", "bs=1M", "count=2048"],
+        cwd=scratch,
+        env={"PATH": "/usr/bin:/bin"},
+        limits=Limits(wall_s=20, file_size_mb=4),
+    )
     assert out.signal == signal.SIGXFSZ
     assert out.reason == "it tried to write a file larger than the 4 MB limit"
     assert (scratch / "big").stat().st_size <= 4 << 20
@@ -365,7 +406,8 @@ def test_writes_outside_the_scratch_directory_fail(scratch, outside_tmp):
     existing = next(p for p in sorted(site.iterdir()) if p.is_file())
     before = existing.read_bytes()
     try:
-        out = run(f"""
+        out = run(
+            f"""
             import os
             for path in {[str(t) for t in targets]!r}:
                 try:
@@ -380,7 +422,9 @@ def test_writes_outside_the_scratch_directory_fail(scratch, outside_tmp):
                 print("refused", err.errno)
             open({str(private)!r}, "w").write("ok")   # its own /tmp works
             open("mine", "w").write("ok")             # and so does its scratch directory
-            """, scratch)
+            """,
+            scratch,
+        )
         assert "WROTE" not in out.output_tail and "OPENED" not in out.output_tail
         assert out.output_tail.count(f"refused {errno.EROFS}") == 5, out.output_tail
         assert out.returncode == 0, out.output_tail
@@ -410,7 +454,8 @@ def test_hidden_paths_appear_empty(scratch, outside_tmp):
     (course / "solutions" / "answer.py").write_text("SECRET ANSWER")
     (course / "key.txt").write_text("SECRET KEY")
     (course / "public.txt").write_text("public")
-    out = run(f"""
+    out = run(
+        f"""
         import os
         course = {str(course)!r}
         print("weights", os.listdir(course + "/reference_weights"))
@@ -421,8 +466,10 @@ def test_hidden_paths_appear_empty(scratch, outside_tmp):
         print("solutions", os.listdir(course + "/solutions"))
         print("key", repr(open(course + "/key.txt").read()))
         print("public", open(course + "/public.txt").read())
-        """, scratch, hide=[course / "reference_weights", course / "solutions", course / "key.txt",
-                            course / "does-not-exist"])
+        """,
+        scratch,
+        hide=[course / "reference_weights", course / "solutions", course / "key.txt", course / "does-not-exist"],
+    )
     assert out.returncode == 0, out.output_tail
     assert "SECRET" not in out.output_tail
     assert "weights []" in out.output_tail and "solutions []" in out.output_tail
@@ -438,17 +485,22 @@ def test_scratch_inside_a_hidden_directory(outside_tmp):
     (submitted / "bob" / "answer.py").write_text("BOB'S ANSWER")
     mine = submitted / "alice" / "scratch"
     mine.mkdir(parents=True)
-    out = run(f"""
+    out = run(
+        f"""
         import os
         print(sorted(os.listdir({str(submitted)!r})))
         open("note", "w").write("ok")
-        """, mine, hide=[submitted])
+        """,
+        mine,
+        hide=[submitted],
+    )
     assert out.returncode == 0, out.output_tail
     assert "bob" not in out.output_tail and "alice" in out.output_tail
     assert (mine / "note").read_text() == "ok"
 
 
 # ------------------------------------------------------------------------------------------------------ network
+
 
 def test_no_network_not_even_loopback(scratch):
     need("network_namespace")
@@ -458,7 +510,8 @@ def test_no_network_not_even_loopback(scratch):
     server.settimeout(0.5)
     port = server.getsockname()[1]
     try:
-        out = run(f"""
+        out = run(
+            f"""
             import socket
             for address in [("127.0.0.1", {port}), ("10.0.0.1", 80), ("1.1.1.1", 53)]:
                 try:
@@ -467,7 +520,9 @@ def test_no_network_not_even_loopback(scratch):
                 except OSError as err:
                     print("refused", address, err.errno)
             print([name for _, name in socket.if_nameindex()])
-            """, scratch)
+            """,
+            scratch,
+        )
         with pytest.raises(socket.timeout):
             server.accept()
     finally:
@@ -484,7 +539,8 @@ def test_unix_sockets_on_disk_are_unreachable(scratch, outside_tmp):
     server.listen(1)
     server.settimeout(0.5)
     try:
-        out = run(f"""
+        out = run(
+            f"""
             import socket
             s = socket.socket(socket.AF_UNIX)
             try:
@@ -492,7 +548,9 @@ def test_unix_sockets_on_disk_are_unreachable(scratch, outside_tmp):
                 print("CONNECTED")
             except OSError as err:
                 print("refused", err.errno)
-            """, scratch)
+            """,
+            scratch,
+        )
         with pytest.raises(socket.timeout):
             server.accept()
     finally:
@@ -502,13 +560,15 @@ def test_unix_sockets_on_disk_are_unreachable(scratch, outside_tmp):
 
 # ------------------------------------------------------------------------------------------- the fences hold
 
+
 def test_root_inside_cannot_undo_the_fences(scratch, outside_tmp):
     need("caps_dropped")
     need("mount_namespace")
     hidden = outside_tmp / "hidden"
     hidden.mkdir()
     (hidden / "secret").write_text("SECRET")
-    out = run(f"""
+    out = run(
+        f"""
         import ctypes, os
         libc = ctypes.CDLL(None, use_errno=True)
         status = dict(line.split(":", 1) for line in open("/proc/self/status"))
@@ -525,8 +585,11 @@ def test_root_inside_cannot_undo_the_fences(scratch, outside_tmp):
             attempt("nested umount", libc.umount2({str(hidden)!r}.encode(), 2))
             attempt("nested remount", libc.mount(None, b"/", None, 32 | 4096, None))
         print(os.listdir({str(hidden)!r}))
-        """, scratch, hide=[hidden])
-    if os.path.ismount(scratch):          # only when the fences failed: do not leave the mount behind
+        """,
+        scratch,
+        hide=[hidden],
+    )
+    if os.path.ismount(scratch):  # only when the fences failed: do not leave the mount behind
         os.system(f"umount -l {scratch}")
     tail = out.output_tail
     assert "caps [0, 0, 0, 0] nnp 1" in tail, tail
@@ -537,7 +600,8 @@ def test_root_inside_cannot_undo_the_fences(scratch, outside_tmp):
 def test_only_harmless_devices_and_private_proc(scratch):
     need("mount_namespace")
     need("pid_namespace")
-    out = run(f"""
+    out = run(
+        f"""
         import os
         print("dev", sorted(os.listdir("/dev")))
         print("procs", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
@@ -553,7 +617,9 @@ def test_only_harmless_devices_and_private_proc(scratch):
                 print("WRITABLE", path)
             except OSError as err:
                 print("refused", err.errno)
-        """, scratch)
+        """,
+        scratch,
+    )
     tail = out.output_tail
     assert out.returncode == 0, tail
     dev_line = next(line for line in tail.splitlines() if line.startswith("dev"))
@@ -568,24 +634,29 @@ def test_fences_and_their_description():
     assert set(sb.FENCE_NAMES) <= set(active) and active["rlimits"] is True
     text = describe_fences()
     assert "wall-clock limit" in text
-    for name, is_active in active.items():   # each missing fence is named, with what it means
+    for name, is_active in active.items():  # each missing fence is named, with what it means
         if name in sb.FENCE_NAMES:
-            assert (sb._FENCE_TEXT[name][1] in text) != is_active, name
+            assert (probe._FENCE_TEXT[name][1] in text) != is_active, name
     assert ("MISSING" in text) == (not all(active.values()))
 
 
 # ----------------------------------------------------------------------------------- where fences are missing
 
+
 def test_without_any_namespace_or_cgroup_the_basics_still_hold(scratch, monkeypatch):
     """What a machine without namespaces and cgroups gets: rlimits, the wall clock, the process-group kill."""
     monkeypatch.setattr(probe, "_plan_cache", {"ns": {}, "mounts": False, "newproc": False})
     marker = f"sandbox-marker-{uuid.uuid4().hex}"
-    out = run(f"""
+    out = run(
+        f"""
         import subprocess, time
         subprocess.Popen(["sh", "-c", "sleep 300; : {marker}"])
         print("hello", flush=True)
         time.sleep(300)
-        """, scratch, Limits(wall_s=1.5))
+        """,
+        scratch,
+        Limits(wall_s=1.5),
+    )
     assert out.timed_out and "hello" in out.output_tail and out.wall_s < 4.5
     time.sleep(0.2)
     assert processes_with(marker) == []
@@ -610,7 +681,8 @@ def test_the_unprivileged_path_through_a_user_namespace(scratch, outside_tmp, mo
     (hidden / "secret").write_text("SECRET")
     poison = Path("/") / f"sandbox-test-{uuid.uuid4().hex}.txt"
     try:
-        out = run(f"""
+        out = run(
+            f"""
             import os
             print(os.listdir({str(hidden)!r}))
             try:
@@ -618,7 +690,10 @@ def test_the_unprivileged_path_through_a_user_namespace(scratch, outside_tmp, mo
             except OSError as err:
                 print("refused", err.errno)
             open("mine", "w").write("ok")
-            """, scratch, hide=[hidden])
+            """,
+            scratch,
+            hide=[hidden],
+        )
     finally:
         poison.unlink(missing_ok=True)
     assert out.returncode == 0, out.output_tail

@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from conftest import RELEASE, ROOT, SOLUTION, cell, notebook, run_cells, with_answer
 
 from autograder.checks import CheckFailed
-from autograder.selfcheck import self_check
-from conftest import RELEASE, ROOT, SOLUTION, cell, notebook, run_cells, with_answer
 from autograder.mistakes import load_mistakes
+from autograder.selfcheck import self_check
 
 
 def test_self_check_passes_the_solution_and_fails_the_stubs(tmp_path):
@@ -47,10 +47,12 @@ def test_self_check_counts_by_kind_what_the_autograder_runs_beyond_it(tmp_path):
     assert not self_check(RELEASE, log=lines.append)
     counts = unseen_counts(load_spec(ROOT / "source" / "autoencoder" / "autoencoder.ipynb", "autoencoder"))
     assert counts == {"hidden": 4, "structure": 6, "training": 1}
-    assert lines[-1].endswith("11 more checks are run by the autograder, not here: 4 hidden (the public checks' "
-                              "properties on inputs you do not see); 6 on structure (the kinds, order and settings of "
-                              "your layers, and their parameter count); 1 training (your model retrained with the "
-                              "course's recipe and measured against thresholds)."), lines[-1]
+    assert lines[-1].endswith(
+        "11 more checks are run by the autograder, not here: 4 hidden (the public checks' "
+        "properties on inputs you do not see); 6 on structure (the kinds, order and settings of "
+        "your layers, and their parameter count); 1 training (your model retrained with the "
+        "course's recipe and measured against thresholds)."
+    ), lines[-1]
 
 
 @pytest.mark.parametrize("assignment", ["autoencoder", "vae", "cvae", "denoising", "gan"])

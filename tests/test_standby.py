@@ -9,12 +9,12 @@ import sys
 import time
 
 import pytest
+from conftest import SOLUTION, cell, graded, notebook
 
 from autograder.grading.workers import SandboxRunner
 from autograder.items import ANSWER, Cell, ItemId, Plan
 from autograder.runner import Standby, run_plan
 from autograder.sandbox import Limits, fences
-from conftest import SOLUTION, cell, graded, notebook
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's fences are Linux-only")
 
@@ -98,8 +98,11 @@ def test_the_students_worker_cannot_plant_a_plan_for_the_waiting_clean_worker(gr
     hostile = graded(grader, path)
 
     def quality(result):
-        return [(t["score"], t["output"]) for t in result["tests"]
-                if t["extra_data"]["grade_id"] == "reconstruction_quality"]
+        return [
+            (t["score"], t["output"])
+            for t in result["tests"]
+            if t["extra_data"]["grade_id"] == "reconstruction_quality"
+        ]
 
     assert quality(hostile) == quality(honest)  # measured, not forged: the same model gives the same error
     assert hostile["score"] == honest["score"] == grader.spec.max_score

@@ -33,8 +33,15 @@ CANVAS = {"lovelaceada_101_9001_autoencoder.ipynb": SOLUTION, "babbagebob_102_90
 def kit(course: Path, *args: str) -> subprocess.CompletedProcess:
     """An `autograder` command run in the course directory, as the README has it. PATH is left as the test found it:
     the commands must find nbgrader's tools without an activated virtual environment."""
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=course, capture_output=True, text=True,
-                         timeout=900, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", *args],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        check=False,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
@@ -51,8 +58,12 @@ def gradebook(course: Path) -> dict[str, dict[str, tuple]]:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="") as gb:
-        return {sub.student.id: {g.name: (g.auto_score, g.manual_score, g.needs_manual_grade)
-                                 for g in sub.notebooks[0].grades} for sub in gb.assignment_submissions(A)}
+        return {
+            sub.student.id: {
+                g.name: (g.auto_score, g.manual_score, g.needs_manual_grade) for g in sub.notebooks[0].grades
+            }
+            for sub in gb.assignment_submissions(A)
+        }
 
 
 def class_rows(course: Path) -> dict[str, dict]:
@@ -82,7 +93,10 @@ def report_and_check(course: Path, points: dict[str, float]) -> None:
     assert "2 students written to nbgrader's gradebook." in summary
     rows = class_rows(course)
     assert (rows["lovelaceada"][ANSWER], rows["lovelaceada"]["total"], rows["lovelaceada"]["status"]) == (
-        "pending", "", f"pending: {ANSWER}")
+        "pending",
+        "",
+        f"pending: {ANSWER}",
+    )
     assert (rows["babbagebob"]["total"], rows["babbagebob"]["status"]) == ("0", "final")
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="") as gb:  # the TA, in formgrader
@@ -108,14 +122,39 @@ def test_the_ta_path_with_a_scripted_grader(tmp_path):
 
     def grade(path: Path, *, student: str) -> SubmissionResult:  # Ada's checks pass, Bob's fail
         full = student == "lovelaceada"
-        checks = [CheckResult(f"{t.grade_id}: check", t.grade_id, "check", t.points if full else 0.0, t.points, full,
-                              "got (2, 2), expected (4, 4)") for t in real.spec.tests]
-        return SubmissionResult(A, student, checks, [], real.spec.max_score, 0.1, "test", file_sha256(Path(path)),
-                                "2026-11-26T12:00:00+00:00")
+        checks = [
+            CheckResult(
+                f"{t.grade_id}: check",
+                t.grade_id,
+                "check",
+                t.points if full else 0.0,
+                t.points,
+                full,
+                "got (2, 2), expected (4, 4)",
+            )
+            for t in real.spec.tests
+        ]
+        return SubmissionResult(
+            A,
+            student,
+            checks,
+            [],
+            real.spec.max_score,
+            0.1,
+            "test",
+            file_sha256(Path(path)),
+            "2026-11-26T12:00:00+00:00",
+        )
 
     scripted.grade, scripted.prepare = grade, (lambda: None)
-    summary = grade_paths(load_course(course), [course / "submitted"], assignment=A, graders={A: scripted},
-                          progress=False, log=lambda *_: None)
+    summary = grade_paths(
+        load_course(course),
+        [course / "submitted"],
+        assignment=A,
+        graders={A: scripted},
+        progress=False,
+        log=lambda *_: None,
+    )
     assert summary.graded == 2
     report_and_check(course, {t.grade_id: t.points for t in real.spec.tests})
 
@@ -126,8 +165,11 @@ def test_the_ta_path_as_the_readme_has_it(roomy_course, tmp_path):
     from autograder.notebook import load_spec
 
     course = tmp_path / "course"
-    shutil.copytree(roomy_course.root, course, ignore=shutil.ignore_patterns("gradebook.db", "submitted",
-                                                                             "autograded", "feedback", "reports"))
+    shutil.copytree(
+        roomy_course.root,
+        course,
+        ignore=shutil.ignore_patterns("gradebook.db", "submitted", "autograded", "feedback", "reports"),
+    )
     collect_and_check(course, tmp_path)
     said = kit(course, "grade", "submitted/", "--assignment", A, "--workers", "2", "--no-progress")
     assert "graded 2 of 2 submission(s)" in said.stdout

@@ -8,6 +8,19 @@ import json
 
 import numpy as np
 import pytest
+from conftest import (
+    ROOT,
+    assert_self_check,
+    by_grade_id,
+    catalogue,
+    cell,
+    finding_kinds,
+    graded,
+    notebook,
+    run_cells,
+    with_answer,
+    with_code,
+)
 
 from autograder import checks
 from autograder.checks import CheckFailed
@@ -16,15 +29,20 @@ from autograder.checks.quality.vae import VAEQuality
 from autograder.checks.sampler import SamplerGradients, SamplerLimit, SamplerRandomness, SamplerStatistics
 from autograder.checks.vae_loss import VAELossProperties, VAELossValue
 from autograder.errors import KitError
-from conftest import (ROOT, assert_self_check, by_grade_id, catalogue, cell, finding_kinds, graded, notebook, run_cells,
-                      with_answer, with_code)
 
 ASSIGNMENT = "vae"
 SOLUTION = ROOT / "solutions" / "vae" / "vae.ipynb"
 RELEASE = ROOT / "release" / "vae" / "vae.ipynb"
 MISTAKES = catalogue("vae")
-FULL = {"sampling_shape": 1, "sampling_statistics": 2, "sampling_gradients": 2, "sampling_noise": 2,
-        "vae_loss_values": 4, "vae_loss_batch": 2, "vae_quality": 6}
+FULL = {
+    "sampling_shape": 1,
+    "sampling_statistics": 2,
+    "sampling_gradients": 2,
+    "sampling_noise": 2,
+    "vae_loss_values": 4,
+    "vae_loss_batch": 2,
+    "vae_quality": 6,
+}
 SAMPLING_CELLS = ("sampling_shape", "sampling_statistics", "sampling_gradients", "sampling_noise")
 LOSS_CELLS = ("vae_loss_values", "vae_loss_batch")
 
@@ -32,10 +50,17 @@ LOSS_CELLS = ("vae_loss_values", "vae_loss_batch")
 # far), measured on fewer held-out digits and prior samples. The classifier settings are the committed
 # classifier's, so calibration reuses it instead of training one (test_classifier_is_trained_... trains one).
 # conftest's assignment_course, assignment_grader, checks_only and ns fixtures use ASSIGNMENT and PROFILE.
-PROFILE = {"train_images": 5000, "test_images": 500, "epochs": 1, "batch_size": 16, "learning_rate": 0.003,
-           "latent_dim": 16, "filters": [8, 16], "wall_s": 180,
-           "extra": {"beta": 1.0, "prior_samples": 500, "confidence": 0.9, "classifier_images": 60000,
-                     "classifier_epochs": 2}}
+PROFILE = {
+    "train_images": 5000,
+    "test_images": 500,
+    "epochs": 1,
+    "batch_size": 16,
+    "learning_rate": 0.003,
+    "latent_dim": 16,
+    "filters": [8, 16],
+    "wall_s": 180,
+    "extra": {"beta": 1.0, "prior_samples": 500, "confidence": 0.9, "classifier_images": 60000, "classifier_epochs": 2},
+}
 
 
 # --------------------------------------------------------------------------------------- checks, without a worker
@@ -43,32 +68,36 @@ PROFILE = {"train_images": 5000, "test_images": 500, "epochs": 1, "batch_size": 
 
 def sampler(ns: dict, body: str):
     """A Sampling class whose call() is `body` (z_mean, z_log_var in scope), as a student might write it."""
-    code = ("class Sampling(layers.Layer):\n"
-            "    def __init__(self, seed=None, **kwargs):\n"
-            "        super().__init__(**kwargs)\n"
-            "        self.seed_generator = keras.random.SeedGenerator(seed)\n\n"
-            "    def call(self, inputs):\n"
-            "        z_mean, z_log_var = inputs\n" + "".join(f"        {line}\n" for line in body.splitlines()))
+    code = (
+        "class Sampling(layers.Layer):\n"
+        "    def __init__(self, seed=None, **kwargs):\n"
+        "        super().__init__(**kwargs)\n"
+        "        self.seed_generator = keras.random.SeedGenerator(seed)\n\n"
+        "    def call(self, inputs):\n"
+        "        z_mean, z_log_var = inputs\n" + "".join(f"        {line}\n" for line in body.splitlines())
+    )
     return with_code(ns, code, "Sampling")
 
 
 # Correct samplers written otherwise than the reference: they must pass every sampler check.
 OTHER_CORRECT_SAMPLERS = {
     "batch_and_dim": "batch, dim = ops.shape(z_mean)[0], ops.shape(z_mean)[1]\n"
-                     "epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)\n"
-                     "return z_mean + ops.exp(z_log_var / 2) * epsilon",
+    "epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)\n"
+    "return z_mean + ops.exp(z_log_var / 2) * epsilon",
     "sqrt_of_variance": "epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)\n"
-                        "return z_mean + ops.sqrt(ops.exp(z_log_var)) * epsilon",
+    "return z_mean + ops.sqrt(ops.exp(z_log_var)) * epsilon",
     "mean_and_stddev_arguments": "return keras.random.normal(ops.shape(z_mean), mean=z_mean, "
-                                 "stddev=ops.exp(0.5 * z_log_var), seed=self.seed_generator)",
+    "stddev=ops.exp(0.5 * z_log_var), seed=self.seed_generator)",
 }
-SAMPLER_CALLS = [("sampler_statistics", dict(latent_dim=3, draws=20000, seed=0)),
-                 ("sampler_statistics", dict(latent_dim=5, draws=20000, seed=3)),
-                 ("sampler_gradients", dict(batch_size=8, latent_dim=2, seed=0)),
-                 ("sampler_gradients", dict(batch_size=5, latent_dim=4, seed=4)),
-                 ("sampler_limit", dict(batch_size=4, latent_dim=3, seed=0)),
-                 ("sampler_randomness", dict(batch_size=16, latent_dim=2, seed=0)),
-                 ("sampler_shape", dict(batch_size=7, latent_dim=3, seed=1))]
+SAMPLER_CALLS = [
+    ("sampler_statistics", dict(latent_dim=3, draws=20000, seed=0)),
+    ("sampler_statistics", dict(latent_dim=5, draws=20000, seed=3)),
+    ("sampler_gradients", dict(batch_size=8, latent_dim=2, seed=0)),
+    ("sampler_gradients", dict(batch_size=5, latent_dim=4, seed=4)),
+    ("sampler_limit", dict(batch_size=4, latent_dim=3, seed=0)),
+    ("sampler_randomness", dict(batch_size=16, latent_dim=2, seed=0)),
+    ("sampler_shape", dict(batch_size=7, latent_dim=3, seed=1)),
+]
 
 
 @pytest.mark.parametrize("variant", sorted(OTHER_CORRECT_SAMPLERS))
@@ -88,45 +117,60 @@ def test_statistics_tolerance_follows_the_number_of_draws_and_holds_across_seeds
     # An independent correct sampler (another seed: other draws) passes on every seed tried.
     for seed in range(4):
         ref = check.probe(ns["Sampling"], latent_dim=4, draws=20000, seed=seed)
-        other = check.probe(sampler(ns, OTHER_CORRECT_SAMPLERS["batch_and_dim"]), latent_dim=4, draws=20000,
-                            seed=seed + 100)
+        other = check.probe(
+            sampler(ns, OTHER_CORRECT_SAMPLERS["batch_and_dim"]), latent_dim=4, draws=20000, seed=seed + 100
+        )
         assert check.judge(other, ref, hidden=False).passed
     # A standard deviation 10% too large is caught at 20,000 draws, with the numbers in the message.
-    wide = sampler(ns, "epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)\n"
-                       "return z_mean + 1.1 * ops.exp(0.5 * z_log_var) * epsilon")
-    verdict = check.judge(check.probe(wide, latent_dim=3, draws=20000, seed=0),
-                          check.probe(ns["Sampling"], latent_dim=3, draws=20000, seed=0), hidden=False)
+    wide = sampler(
+        ns,
+        "epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)\n"
+        "return z_mean + 1.1 * ops.exp(0.5 * z_log_var) * epsilon",
+    )
+    verdict = check.judge(
+        check.probe(wide, latent_dim=3, draws=20000, seed=0),
+        check.probe(ns["Sampling"], latent_dim=3, draws=20000, seed=0),
+        hidden=False,
+    )
     assert not verdict.passed and "1.1" in verdict.message and "+-0.035" in verdict.message
 
 
 def test_gradients_are_measured_against_the_reparameterization(ns):
     check = SamplerGradients()
     ref = check.probe(ns["Sampling"], batch_size=8, latent_dim=2, seed=0)
+    ref = check.summary(ref)
     assert ref["dz_dmean"] == pytest.approx(1.0, abs=1e-6)
     assert ref["dz_dlogvar_per_noise"] == pytest.approx(0.5, abs=1e-6)
     assert ref["elementwise"] and ref["z_depends_on_log_var"]
-    detached = check.probe(with_code(ns, MISTAKES["log_var_detached"].code, "Sampling"), batch_size=8, latent_dim=2,
-                           seed=0)
+    detached = check.probe(
+        with_code(ns, MISTAKES["log_var_detached"].code, "Sampling"), batch_size=8, latent_dim=2, seed=0
+    )
     verdict = check.judge(detached, ref, hidden=False)
     assert not verdict.passed and "no gradient reaches z_log_var" in verdict.message
-    assert detached["dz_dmean"] == pytest.approx(1.0, abs=1e-6)
-    nothing = check.probe(with_code(ns, MISTAKES["no_reparameterization"].code, "Sampling"), batch_size=8,
-                          latent_dim=2, seed=0)
+    assert check.summary(detached)["dz_dmean"] == pytest.approx(1.0, abs=1e-6)
+    nothing = check.probe(
+        with_code(ns, MISTAKES["no_reparameterization"].code, "Sampling"), batch_size=8, latent_dim=2, seed=0
+    )
+    nothing = check.summary(nothing)
     assert nothing["dz_dmean"] == 0.0 and nothing["dz_dlogvar_per_noise"] == 0.0
 
 
 def test_limit_and_randomness_checks(ns):
     limit, randomness = SamplerLimit(), SamplerRandomness()
     ref = limit.probe(ns["Sampling"], batch_size=4, latent_dim=3, seed=0)
-    assert ref["max_deviation"] <= 1e-6
-    flipped = sampler(ns, "epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)\n"
-                          "return z_mean + ops.exp(-0.5 * z_log_var) * epsilon")
+    assert limit.summary(ref)["max_deviation"] <= 1e-6
+    flipped = sampler(
+        ns,
+        "epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)\n"
+        "return z_mean + ops.exp(-0.5 * z_log_var) * epsilon",
+    )
     verdict = limit.judge(limit.probe(flipped, batch_size=4, latent_dim=3, seed=0), ref, hidden=False)
     assert not verdict.passed and "not finite or huge" in verdict.message
     ref = randomness.properties(randomness.probe(ns["Sampling"], batch_size=16, latent_dim=2, seed=0))
     assert ref == {"new_noise_each_call": True, "new_noise_each_example": True, "same_seed_same_draws": True}
-    fixed = randomness.properties(randomness.probe(with_code(ns, MISTAKES["epsilon_fixed"].code, "Sampling"),
-                                                   batch_size=16, latent_dim=2, seed=0))
+    fixed = randomness.properties(
+        randomness.probe(with_code(ns, MISTAKES["epsilon_fixed"].code, "Sampling"), batch_size=16, latent_dim=2, seed=0)
+    )
     assert fixed["new_noise_each_call"] is False and fixed["same_seed_same_draws"] is True
 
 
@@ -154,10 +198,18 @@ def vae_loss(x, x_decoded, z_mean, z_log_var, beta=1.0):
     return reconstruction + beta * kl
 """,
 }
-LOSS_GRID = [dict(batch_size=b, image_shape=s, latent_dim=d, beta=beta, seed=seed)
-             for seed, (b, s, d, beta) in enumerate([(1, (28, 28, 1), 2, 1.0), (4, (28, 28, 1), 2, 0.5),
-                                                     (3, (10, 12, 1), 7, 4.0), (16, (7, 7, 1), 16, 2.5),
-                                                     (2, (5, 9, 1), 3, 0.1)])]
+LOSS_GRID = [
+    dict(batch_size=b, image_shape=s, latent_dim=d, beta=beta, seed=seed)
+    for seed, (b, s, d, beta) in enumerate(
+        [
+            (1, (28, 28, 1), 2, 1.0),
+            (4, (28, 28, 1), 2, 0.5),
+            (3, (10, 12, 1), 7, 4.0),
+            (16, (7, 7, 1), 16, 2.5),
+            (2, (5, 9, 1), 3, 0.1),
+        ]
+    )
+]
 
 
 @pytest.mark.parametrize("variant", sorted(OTHER_CORRECT_LOSSES))
@@ -176,8 +228,11 @@ def test_every_loss_mistake_fails_on_every_size_and_beta(ns):
     value = VAELossValue()
     for mistake in (m for m in MISTAKES.values() if m.grade_id == "vae_loss"):
         wrong = with_code(ns, mistake.code, "vae_loss")
-        passed = [args["batch_size"] for args in LOSS_GRID
-                  if value.judge(value.probe(wrong, **args), value.probe(ns["vae_loss"], **args), hidden=False).passed]
+        passed = [
+            args["batch_size"]
+            for args in LOSS_GRID
+            if value.judge(value.probe(wrong, **args), value.probe(ns["vae_loss"], **args), hidden=False).passed
+        ]
         assert passed == ([1] if "summed_over_batch" in mistake.id else []), f"{mistake.id} passes on {passed}"
 
 
@@ -220,14 +275,15 @@ def test_quality_baselines_and_refusals(tmp_path):
     base = check.baselines({"x": x}, assets=tmp_path)
     assert base["sample_classes"] == {"noise": 1.5}
     assert base["kl"]["image_information"] == pytest.approx(784 * (-(0.2 * np.log(0.2) + 0.8 * np.log(0.8))), rel=0.1)
-    assert base["reconstruction_mse"]["all_zeros"] == pytest.approx(float(np.mean(x ** 2)))
+    assert base["reconstruction_mse"]["all_zeros"] == pytest.approx(float(np.mean(x**2)))
     # an encoder with one output (a plain autoencoder's) is refused with a sentence
     inputs = keras.Input((28, 28, 1))
     code = layers.Dense(16)(layers.Flatten()(inputs))
     keras.Model(inputs, code).save(tmp_path / "encoder.keras")
     z = keras.Input((16,))
     keras.Model(z, layers.Reshape((28, 28, 1))(layers.Dense(784, activation="sigmoid")(z))).save(
-        tmp_path / "decoder.keras")
+        tmp_path / "decoder.keras"
+    )
     np.savez(tmp_path / "test.npz", x=x, y=np.zeros(50, "int64"))
     with pytest.raises(ValueError, match="two outputs, z_mean and z_log_var"):
         check.evaluate(tmp_path, data=tmp_path / "test.npz", recipe={"latent_dim": 16, "extra": {}}, assets=tmp_path)
@@ -303,7 +359,7 @@ def _gradient_facts(backend: str) -> dict:
     run = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     line = next(x for x in run.stdout.splitlines() if x.startswith("FACTS "))
-    return json.loads(line[len("FACTS "):])
+    return json.loads(line[len("FACTS ") :])
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
@@ -370,9 +426,11 @@ def test_every_catalogued_mistake_differs_from_the_solution(checks_only):
     for mistake in MISTAKES.values():
         differs = any(
             not expected.mistake(mistake, call).ok
-            or not checks.get(call.check).judge(expected.mistake(mistake, call).value,
-                                                expected.reference(call).value, hidden=False).passed
-            for call in checks_only.spec.calls)
+            or not checks.get(call.check)
+            .judge(expected.mistake(mistake, call).value, expected.reference(call).value, hidden=False)
+            .passed
+            for call in checks_only.spec.calls
+        )
         assert differs, f"catalogue entry {mistake.id} behaves like the solution"
 
 
@@ -385,18 +443,26 @@ def test_every_catalogued_mistake_differs_from_the_solution(checks_only):
 _SAMPLING = sorted(m.id for m in MISTAKES.values() if m.grade_id == "sampling")
 _LOSS = sorted(m.id for m in MISTAKES.values() if m.grade_id == "vae_loss")
 assert len(_LOSS) >= len(_SAMPLING)
-_DEFAULT = {("epsilon_shared_by_batch", "kl_sign_flipped"), ("log_var_detached", "loss_not_reduced"),
-            ("epsilon_unseeded", "loss_summed_over_batch")}
+_DEFAULT = {
+    ("epsilon_shared_by_batch", "kl_sign_flipped"),
+    ("log_var_detached", "loss_not_reduced"),
+    ("epsilon_unseeded", "loss_summed_over_batch"),
+}
 _pairs = [(_SAMPLING[i] if i < len(_SAMPLING) else None, loss) for i, loss in enumerate(_LOSS)]
-_pairs = sorted(_DEFAULT) + [(None if s in {d[0] for d in _DEFAULT} else s, l) for s, l in _pairs
-                             if l not in {d[1] for d in _DEFAULT}]
+_pairs = sorted(_DEFAULT) + [
+    (None if s in {d[0] for d in _DEFAULT} else s, loss) for s, loss in _pairs if loss not in {d[1] for d in _DEFAULT}
+]
 _pairs += [(s, None) for s in _SAMPLING if s not in {p[0] for p in _pairs}]
-PAIRS = [pytest.param(s, l, id=f"{s}+{l}", marks=() if (s, l) in _DEFAULT else pytest.mark.slow) for s, l in _pairs]
+PAIRS = [
+    pytest.param(s, loss, id=f"{s}+{loss}", marks=() if (s, loss) in _DEFAULT else pytest.mark.slow)
+    for s, loss in _pairs
+]
 
 
 @pytest.mark.parametrize("sampling_mistake, loss_mistake", PAIRS)
-def test_catalogued_mistakes_in_a_submitted_notebook_are_diagnosed_by_name(checks_only, tmp_path, sampling_mistake,
-                                                                            loss_mistake):
+def test_catalogued_mistakes_in_a_submitted_notebook_are_diagnosed_by_name(
+    checks_only, tmp_path, sampling_mistake, loss_mistake
+):
     path = tmp_path / "wrong.ipynb"
     path.write_text(json.dumps(notebook(SOLUTION)))
     for mistake in filter(None, (sampling_mistake, loss_mistake)):
@@ -408,14 +474,34 @@ def test_catalogued_mistakes_in_a_submitted_notebook_are_diagnosed_by_name(check
         assert (lost > 1e-3) == bool(wrong), (gid, scores)
     for mistake in filter(None, (sampling_mistake, loss_mistake)):
         m = MISTAKES[mistake]
-        failed = [t for t in result["tests"] if t["status"] == "failed" and t["extra_data"]["grade_id"] in
-                  (SAMPLING_CELLS if m.grade_id == "sampling" else LOSS_CELLS)]
+        failed = [
+            t
+            for t in result["tests"]
+            if t["status"] == "failed"
+            and t["extra_data"]["grade_id"] in (SAMPLING_CELLS if m.grade_id == "sampling" else LOSS_CELLS)
+        ]
         diagnoses = {t["extra_data"].get("diagnosis") for t in failed}
         assert m.says in diagnoses and diagnoses <= {m.says, None}, f"{mistake}: {diagnoses}"
 
 
-HIDDEN_SECRETS = ("(7, 3)", "(1, 5)", "(10, 12", "(7, 7", "(9, 9", "latent_dim=6", "latent_dim=16", "beta=0.5",
-                  "beta=2.5", "beta=3", "(5,)", "(3,)", "(8,)", "(6, 2)", "(9, 4)", "(5, 4)")
+HIDDEN_SECRETS = (
+    "(7, 3)",
+    "(1, 5)",
+    "(10, 12",
+    "(7, 7",
+    "(9, 9",
+    "latent_dim=6",
+    "latent_dim=16",
+    "beta=0.5",
+    "beta=2.5",
+    "beta=3",
+    "(5,)",
+    "(3,)",
+    "(8,)",
+    "(6, 2)",
+    "(9, 4)",
+    "(5, 4)",
+)
 
 
 def test_hidden_checks_never_show_hidden_inputs_or_expectations(checks_only, tmp_path):
@@ -425,12 +511,22 @@ def test_hidden_checks_never_show_hidden_inputs_or_expectations(checks_only, tmp
     hidden = [t for t in result["tests"] if t["extra_data"]["hidden"]]
     assert all(t["status"] == "failed" for t in hidden if t["extra_data"]["grade_id"] in LOSS_CELLS)
     assert {t["extra_data"]["grade_id"] for t in hidden if t["status"] == "failed"} >= {
-        "sampling_statistics", "sampling_gradients", "sampling_noise", *LOSS_CELLS}
+        "sampling_statistics",
+        "sampling_gradients",
+        "sampling_noise",
+        *LOSS_CELLS,
+    }
     text = " ".join(t["output"] for t in hidden)
     expected = checks_only.prepare()
-    values = [f"{v:.6g}" for call in checks_only.spec.calls if call.hidden and call.check == "vae_loss_value"
-              for v in (float(expected.reference(call).value["value"]),
-                        float(expected.reference(call).value["reconstruction"]))]
+    values = [
+        f"{v:.6g}"
+        for call in checks_only.spec.calls
+        if call.hidden and call.check == "vae_loss_value"
+        for v in (
+            float(expected.reference(call).value["value"]),
+            float(expected.reference(call).value["reconstruction"]),
+        )
+    ]
     for secret in HIDDEN_SECRETS + tuple(values) + ("expected",):
         assert secret not in text, secret
     # the same mistake on a public check says what it got and what was expected
@@ -474,10 +570,13 @@ def test_edited_locked_test_cell_is_reported_and_ignored(checks_only, tmp_path):
     assert {"locked_cell_edited", "cell_metadata_changed"} <= finding_kinds(result)
 
 
-@pytest.mark.parametrize("case, code, reason", [
-    pytest.param("infinite_loop", "while True:\n    pass\n", "time limit", marks=pytest.mark.slow),
-    ("os_exit", "import os\nos._exit(0)\n", "stopped the worker"),
-])
+@pytest.mark.parametrize(
+    "case, code, reason",
+    [
+        pytest.param("infinite_loop", "while True:\n    pass\n", "time limit", marks=pytest.mark.slow),
+        ("os_exit", "import os\nos._exit(0)\n", "stopped the worker"),
+    ],
+)
 def test_hostile_loss_cell_costs_only_the_loss(checks_only, tmp_path, case, code, reason):
     src = "".join(cell(notebook(SOLUTION), "vae_loss")["source"])
     result = graded(checks_only, with_answer(SOLUTION, tmp_path / f"{case}.ipynb", "vae_loss", code + src))
@@ -492,7 +591,8 @@ def test_calibration_reuses_the_committed_classifier(assignment_course):
     committed = json.loads((ROOT / "reference_weights" / "vae" / "digit_classifier.json").read_text())
     assert report["settings"] == committed["settings"]
     assert (assignment_course.root / "reference_weights" / "vae" / "digit_classifier.keras").read_bytes() == (
-        ROOT / "reference_weights" / "vae" / "digit_classifier.keras").read_bytes()
+        ROOT / "reference_weights" / "vae" / "digit_classifier.keras"
+    ).read_bytes()
     assert report["accuracy_sharp"] >= 0.95
     base = report["sample_baselines"]
     assert base["sample_recognizable"]["independent_pixels"] <= 0.15 and max(base["sample_classes"].values()) < 3

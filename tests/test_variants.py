@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
+from conftest import ROOT, cell, copy_course, notebook, without_quality
 
 from autograder.checks import TrainingCheck, get
 from autograder.config import load_course
@@ -29,7 +29,6 @@ from autograder.grading.plans import probe_id
 from autograder.items import STUDENT
 from autograder.mistakes import Mistake, load_mistakes, load_variants
 from autograder.notebook import load_spec
-from conftest import ROOT, cell, copy_course, notebook, without_quality
 
 MIN_VARIANTS = 5
 
@@ -165,37 +164,55 @@ def attribute_vector(z, attributes, name):
 # no-pooling mistake's, while its output shape shows that it does reduce it).
 UNEXPLAINED = {
     "autoencoder": {
-        "encoder_strided_convolution": ("encoder_block", """
+        "encoder_strided_convolution": (
+            "encoder_block",
+            """
 def define_encoder_block(x, num_filters):
     x = layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
-    return layers.Conv2D(num_filters, 3, strides=2, activation="relu", padding="same", kernel_initializer="he_normal")(x)
-"""),
-        "encoder_one_linear_convolution": ("encoder_block", """
+    return layers.Conv2D(num_filters, 3, strides=2, activation="relu", padding="same",
+                         kernel_initializer="he_normal")(x)
+""",
+        ),
+        "encoder_one_linear_convolution": (
+            "encoder_block",
+            """
 def define_encoder_block(x, num_filters):
     x = layers.Conv2D(num_filters, 3, padding="same", kernel_initializer="he_normal")(x)
     return layers.MaxPooling2D()(x)
-"""),
-        "decoder_transpose_then_upsampling": ("decoder_block", """
+""",
+        ),
+        "decoder_transpose_then_upsampling": (
+            "decoder_block",
+            """
 def define_decoder_block(x, num_filters):
     x = layers.UpSampling2D()(x)
     x = layers.Conv2DTranspose(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     return layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
-"""),
-        "encoder_five_by_five": ("encoder_block", """
+""",
+        ),
+        "encoder_five_by_five": (
+            "encoder_block",
+            """
 def define_encoder_block(x, num_filters):
     x = layers.Conv2D(num_filters, 5, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     x = layers.Conv2D(num_filters, 5, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     return layers.MaxPooling2D()(x)
-"""),
-        "encoder_average_pooling_no_activation": ("encoder_block", """
+""",
+        ),
+        "encoder_average_pooling_no_activation": (
+            "encoder_block",
+            """
 def define_encoder_block(x, num_filters):
     x = layers.Conv2D(num_filters, 3, padding="same", kernel_initializer="he_normal")(x)
     x = layers.Conv2D(num_filters, 3, padding="same", kernel_initializer="he_normal")(x)
     return layers.AveragePooling2D(2)(x)
-"""),
+""",
+        ),
     },
     "vae": {
-        "std_is_log_var": ("sampling", """
+        "std_is_log_var": (
+            "sampling",
+            """
 class Sampling(layers.Layer):
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -205,39 +222,55 @@ class Sampling(layers.Layer):
         z_mean, z_log_var = inputs
         epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
         return z_mean + z_log_var * epsilon
-"""),
-        "beta_on_both_terms": ("vae_loss", """
+""",
+        ),
+        "beta_on_both_terms": (
+            "vae_loss",
+            """
 def vae_loss(x, x_decoded, z_mean, z_log_var, beta=1.0):
     reconstruction = ops.sum(ops.binary_crossentropy(x, x_decoded), axis=(1, 2, 3))
     kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
     return ops.mean(beta * (reconstruction + kl))
-"""),
-        "kl_mean_and_not_reduced": ("vae_loss", """
+""",
+        ),
+        "kl_mean_and_not_reduced": (
+            "vae_loss",
+            """
 def vae_loss(x, x_decoded, z_mean, z_log_var, beta=1.0):
     reconstruction = ops.sum(ops.binary_crossentropy(x, x_decoded), axis=(1, 2, 3))
     kl = -0.5 * ops.mean(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
     return reconstruction + beta * kl
-"""),
-        "everything_summed": ("vae_loss", """
+""",
+        ),
+        "everything_summed": (
+            "vae_loss",
+            """
 def vae_loss(x, x_decoded, z_mean, z_log_var, beta=1.0):
     reconstruction = ops.sum(ops.binary_crossentropy(x, x_decoded))
     kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
     return (reconstruction + beta * kl) / 2
-"""),
+""",
+        ),
     },
     "cvae": {
-        "encoder_condition_sigmoid": ("encoder_condition", """
+        "encoder_condition_sigmoid": (
+            "encoder_condition",
+            """
 def condition_encoder_input(image, attributes):
     height, width = image.shape[1], image.shape[2]
     channel = layers.Dense(height * width, activation="sigmoid")(attributes)
     channel = layers.Reshape((height, width, 1))(channel)
     return layers.Concatenate()([image, channel])
-"""),
-        "vector_medians": ("attribute_vector", """
+""",
+        ),
+        "vector_medians": (
+            "attribute_vector",
+            """
 def attribute_vector(z, attributes, name):
     column = attributes[:, ATTRIBUTES.index(name)]
     return np.median(z[column == 1], axis=0) - np.median(z[column == 0], axis=0)
-"""),
+""",
+        ),
     },
 }
 
@@ -251,12 +284,15 @@ def assignments() -> list[str]:
 
 
 def _entries(kind: str) -> list:
+    listing = {
+        "variant": lambda a: [v.id for v in load_variants(ROOT, a)],
+        "mistake": lambda a: [m.id for m in load_mistakes(ROOT, a)],
+        "respelled": lambda a: sorted(RESPELLED.get(a, {})),
+        "unexplained": lambda a: sorted(UNEXPLAINED.get(a, {})),
+    }[kind]
     found = []
     for a in assignments():
-        items = {"variant": lambda: [v.id for v in load_variants(ROOT, a)],
-                 "mistake": lambda: [m.id for m in load_mistakes(ROOT, a)],
-                 "respelled": lambda: sorted(RESPELLED.get(a, {})),
-                 "unexplained": lambda: sorted(UNEXPLAINED.get(a, {}))}[kind]()
+        items = listing(a)
         found += [pytest.param(a, i, id=f"{a}-{i}") for i in items]
     return found
 
@@ -340,8 +376,9 @@ def test_each_catalogued_mistake_is_diagnosed_as_itself_and_nothing_else(catalog
     by_name = dict(zip((r.name for r in results), (c for t in cat.grader.spec.tests for c in t.calls)))
     failed = [r for r in results if not r.passed]
     assert failed, f"{mistake} gets full marks: it is not a mistake the checks can see"
-    assert all(m.grade_id in exercising[by_name[r.name].id] for r in failed), \
+    assert all(m.grade_id in exercising[by_name[r.name].id] for r in failed), (
         f"{mistake} fails checks that do not run its answer cell: {[r.name for r in failed]}"
+    )
     named = set(diagnoses(results).values())
     assert m.says in named and named <= {m.says, None}, f"{mistake} is diagnosed as {named}"
 

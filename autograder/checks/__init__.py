@@ -21,6 +21,21 @@ from .kernel import CheckFailed, run_check
 from .quality import SourceBuilder, Thresholds, TrainingCheck
 from .registry import get, split_calls, training_check, training_checks, validate_extra, value_check
 
-__all__ = ["Check", "CheckBase", "CheckFailed", "REGISTRY", "SourceBuilder", "Thresholds", "TrainingCheck", "Verdict",
-           "get", "register", "run_check", "split_calls", "training_check", "training_checks", "validate_extra",
-           "value_check"]
+__all__ = [
+    "Check",
+    "CheckBase",
+    "CheckFailed",
+    "REGISTRY",
+    "SourceBuilder",
+    "Thresholds",
+    "TrainingCheck",
+    "Verdict",
+    "get",
+    "register",
+    "run_check",
+    "split_calls",
+    "training_check",
+    "training_checks",
+    "validate_extra",
+    "value_check",
+]

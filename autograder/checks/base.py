@@ -17,7 +17,7 @@ the one place that tells their calls apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class CheckBase:
     name: str = ""
     label: str = ""  # what is checked, for reports: "output shape of the block"
 
-    def probe(self, fn: Callable, **args: Any) -> Any:
+    def probe(self, *args: Any, **kwargs: Any) -> Any:
+        """`probe(fn, **arguments)`: each check names its own arguments (keyword-only, after the student's `fn`)."""
         raise NotImplementedError
 
 
@@ -82,5 +83,31 @@ class PropertiesCheck(Check):
         wrong = [k for k in self.SAYS if bool(got[k]) != bool(expected[k])]
         if not wrong:
             return Verdict(True, "; ".join(self.SAYS[k][0] for k in self.SAYS if expected[k]))
-        return Verdict(False, "; ".join(self.SAYS[k][1] if expected[k] else f"unexpected: {self.SAYS[k][0]}"
-                                        for k in wrong) + ".")
+        return Verdict(
+            False, "; ".join(self.SAYS[k][1] if expected[k] else f"unexpected: {self.SAYS[k][0]}" for k in wrong) + "."
+        )
+
+
+class SummaryCheck(Check):
+    """A check judged on a summary of what the student's code returned (statistics, shares, slopes), against the
+    reference's summary. The probe returns the student's raw outputs (and the arguments it was given); `summary`
+    works the numbers out of them in the grader, where patching numpy or Keras in the student's process changes
+    nothing, and `judge_summary` compares two summaries. `expected` is the reference's raw outputs, or, in a public
+    check's `expected=`, the summary itself (a dict holding every key of SUMMARY_KEYS). `got` is always read as raw
+    outputs: a summary sent in their place is not believed (it fails to be summarised)."""
+
+    SUMMARY_KEYS: tuple[str, ...] = ()
+
+    def summary(self, raw: dict) -> dict:
+        raise NotImplementedError
+
+    def _as_summary(self, value: dict) -> dict:
+        if all(k in value for k in self.SUMMARY_KEYS):
+            return dict(value)
+        return self.summary(value)
+
+    def judge_summary(self, got: dict, expected: dict, *, hidden: bool) -> Verdict:
+        raise NotImplementedError
+
+    def judge(self, got, expected, *, hidden):
+        return self.judge_summary(self.summary(got), self._as_summary(expected), hidden=hidden)

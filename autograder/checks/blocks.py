@@ -6,11 +6,17 @@ adds (nested models opened), and the judges compare their canonical forms (layer
 treats as the same computation gets the same verdict. The layers a block should have are stated openly by the
 assignment, so a failure says what the block has and what the assignment asks for, on hidden inputs too; only
 numbers that depend on the input (the filters as a count, the parameter count) stay unsaid there.
+
+What the probes send is the student's block's own description: the output tensor's shape, each layer's class and
+`get_config()`, and `count_params()`, read by Keras from the student's own layers. Forging any of them (patching
+Keras in the student's process) is writing a block that describes itself that way; no numpy statistic or
+comparison is made in the worker, and every comparison is made in the grader (the judges, `layer_forms`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import layer_forms
 from .base import Check, Verdict, register
@@ -67,7 +73,7 @@ def _describe(step) -> dict:
 
     kind = type(step).__name__
     if not isinstance(step, keras.layers.Layer):  # an operation applied to a tensor
-        out = {"class": f"ops.{kind}"}
+        out: dict[str, Any] = {"class": f"ops.{kind}"}
         out.update({key: _plain_setting(getattr(step, key)) for key in _OP_ATTRIBUTES if hasattr(step, key)})
         return out
     if getattr(keras.layers, kind, None) is not type(step):  # a class of the student's that takes a Keras name
@@ -94,18 +100,27 @@ class BlockOutputShape(Check):
 
     def probe(self, fn, *, input_shape, num_filters):
         _, outputs = _call_block(fn, input_shape, num_filters)
-        return {"shape": [None if s is None else int(s) for s in outputs.shape[1:]],
-                "args": {"input_shape": list(input_shape), "num_filters": int(num_filters)}}
+        return {
+            "shape": [None if s is None else int(s) for s in outputs.shape[1:]],
+            "args": {"input_shape": list(input_shape), "num_filters": int(num_filters)},
+        }
 
     def judge(self, got, expected, *, hidden):
         where = _where(got["args"], hidden)
         if got["shape"] == expected["shape"]:
-            return Verdict(True, "the output shape is right on a hidden input" if hidden
-                           else f"output shape {fmt_shape(got['shape'])} {where}")
+            return Verdict(
+                True,
+                "the output shape is right on a hidden input"
+                if hidden
+                else f"output shape {fmt_shape(got['shape'])} {where}",
+            )
         if hidden:
-            return Verdict(False, f"the output shape is wrong on a hidden input: "
-                                  f"{shape_difference(got['shape'], expected['shape'], _AXES)}. The shape rules of "
-                                  "the public check must hold for every input size, odd ones included.")
+            return Verdict(
+                False,
+                f"the output shape is wrong on a hidden input: "
+                f"{shape_difference(got['shape'], expected['shape'], _AXES)}. The shape rules of "
+                "the public check must hold for every input size, odd ones included.",
+            )
         return Verdict(False, f"{where}: {got_expected_shape('output shape', got['shape'], expected['shape'])}.")
 
 
@@ -119,8 +134,11 @@ class _BlockSummary(Check):
 
         inputs, outputs = _call_block(fn, input_shape, num_filters)
         model = keras.Model(inputs, outputs)
-        return {"layers": [_describe(step) for step in _steps(model)], "params": int(model.count_params()),
-                "args": {"input_shape": list(input_shape), "num_filters": int(num_filters)}}
+        return {
+            "layers": [_describe(step) for step in _steps(model)],
+            "params": int(model.count_params()),
+            "args": {"input_shape": list(input_shape), "num_filters": int(num_filters)},
+        }
 
 
 def _layers(summary) -> list[layer_forms.Layer]:
@@ -128,8 +146,10 @@ def _layers(summary) -> list[layer_forms.Layer]:
 
 
 def _kind_list(layers: list[layer_forms.Layer]) -> str:
-    names = [f'{layer.kind}("{layer.settings.get("activation")}")' if layer.kind == layer_forms.ACTIVATION
-             else layer.kind for layer in layers]
+    names = [
+        f'{layer.kind}("{layer.settings.get("activation")}")' if layer.kind == layer_forms.ACTIVATION else layer.kind
+        for layer in layers
+    ]
     return ", ".join(names) or "no layers"
 
 
@@ -158,8 +178,10 @@ class BlockLayers(_BlockSummary):
     def judge(self, got, expected, *, hidden):
         have, want = _layers(got), _layers(expected)
         if layer_forms.kinds(have) == layer_forms.kinds(want):
-            return Verdict(True, "the layers are of the kinds and in the order asked for" if hidden
-                           else f"layers {_kind_list(have)}")
+            return Verdict(
+                True,
+                "the layers are of the kinds and in the order asked for" if hidden else f"layers {_kind_list(have)}",
+            )
         return Verdict(False, got_asked(f"the layers {_kind_list(have)}", _kind_list(want)) + ".")
 
 
@@ -177,8 +199,11 @@ class BlockLayerSettings(_BlockSummary):
             theirs = [layer for layer in want if layer.kind == kind]
             for i, (a, b) in enumerate(zip(mine, theirs), start=1):
                 keys = [k for k in _SETTINGS if k in b.settings] + sorted(set(b.settings) - set(_SETTINGS))
-                found += [_setting_problem(kind, i, key, a.settings.get(key), b.settings[key], args, hidden)
-                          for key in keys if a.settings.get(key) != b.settings[key]]
+                found += [
+                    _setting_problem(kind, i, key, a.settings.get(key), b.settings[key], args, hidden)
+                    for key in keys
+                    if a.settings.get(key) != b.settings[key]
+                ]
         if not set(layer_forms.kinds(have)) & set(layer_forms.kinds(want)):
             found.append("none of the block's layers is of a kind the assignment asks for")
         if found:
@@ -196,8 +221,12 @@ class BlockParamCount(_BlockSummary):
             return Verdict(True, "the parameter count is right" if hidden else f"{got['params']:,} parameters")
         if hidden:  # the counts depend on the input's channels and num_filters: say only which way it is off
             more = "more" if got["params"] > expected["params"] else "fewer"
-            return Verdict(False, f"on a hidden input the block has {more} parameters than the layers the "
-                                  "assignment describes (more or fewer filters, a kernel of another size, or a "
-                                  "layer with weights added or missing).")
-        return Verdict(False, f"{_where(got['args'], False)}: got {got['params']:,} parameters, "
-                              f"expected {expected['params']:,}.")
+            return Verdict(
+                False,
+                f"on a hidden input the block has {more} parameters than the layers the "
+                "assignment describes (more or fewer filters, a kernel of another size, or a "
+                "layer with weights added or missing).",
+            )
+        return Verdict(
+            False, f"{_where(got['args'], False)}: got {got['params']:,} parameters, expected {expected['params']:,}."
+        )

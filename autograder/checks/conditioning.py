@@ -4,15 +4,21 @@
 - `uses_condition`: the notebook's CVAE, freshly built (seeded, untrained), really reads its condition: each
   attribute changes the decoded image (or the encoder's code), the code changes it too, and the same input gives the
   same output.
+
+The probes send what the student's code gave: the output's shape, the layers of the model built from it (their
+kinds and settings, as Keras describes the student's own layers, and the parameter count), and, for
+`uses_condition`, the model's raw outputs, whose differences are measured in the grader (`UsesCondition.summary`),
+where patching numpy or Keras in the student's process changes nothing.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from .base import Check, Verdict, register
+from .base import Check, SummaryCheck, Verdict, register
 from .messages import fmt_shape, got_expected_shape, problems
 from .student import call_student, keras_model, keras_tensor_from, model_part, tensor_as_array
 
@@ -45,17 +51,24 @@ class ConditionedShape(Check):
 
     def probe(self, fn, *, input_shape, n_attributes):
         _, _, out = _call_conditioning(fn, input_shape, n_attributes)
-        return {"shape": [None if s is None else int(s) for s in out.shape[1:]],
-                "args": {"input_shape": list(input_shape), "n_attributes": int(n_attributes)}}
+        return {
+            "shape": [None if s is None else int(s) for s in out.shape[1:]],
+            "args": {"input_shape": list(input_shape), "n_attributes": int(n_attributes)},
+        }
 
     def judge(self, got, expected, *, hidden):
         where = _where(got["args"], hidden)
         if got["shape"] == expected["shape"]:
-            return Verdict(True, "the shape is right on a hidden input" if hidden else
-                           f"output shape {fmt_shape(got['shape'])} {where}")
+            return Verdict(
+                True,
+                "the shape is right on a hidden input" if hidden else f"output shape {fmt_shape(got['shape'])} {where}",
+            )
         if hidden:  # the shape would tell the hidden input
-            return Verdict(False, "the output shape is wrong on a hidden input; the rule of the public check must "
-                                  "hold for every image size, number of channels and number of attributes.")
+            return Verdict(
+                False,
+                "the output shape is wrong on a hidden input; the rule of the public check must "
+                "hold for every image size, number of channels and number of attributes.",
+            )
         return Verdict(False, f"{where}: {got_expected_shape('output shape', got['shape'], expected['shape'])}.")
 
 
@@ -74,7 +87,8 @@ class ConditioningLayers(Check):
         for layer in model.layers:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
-            config, item = layer.get_config(), {"class": type(layer).__name__}
+            config = layer.get_config()
+            item: dict[str, Any] = {"class": type(layer).__name__}
             for key in ("units", "target_shape", "activation"):
                 if key in config:
                     value = config[key]
@@ -82,16 +96,22 @@ class ConditioningLayers(Check):
             if "axis" in config and isinstance(config["axis"], int):
                 item["axis"] = config["axis"] % len(layer.output.shape)  # -1 and 3 are the same axis of 4-D data
             described.append(item)
-        return {"layers": described, "params": int(model.count_params()),
-                "args": {"input_shape": list(input_shape), "n_attributes": int(n_attributes)}}
+        return {
+            "layers": described,
+            "params": int(model.count_params()),
+            "args": {"input_shape": list(input_shape), "n_attributes": int(n_attributes)},
+        }
 
     def judge(self, got, expected, *, hidden):
         have = [layer["class"] for layer in got["layers"]]
         want = [layer["class"] for layer in expected["layers"]]
         if have != want:
             text = f"the conditioning adds the layers {', '.join(have) or 'none'}"
-            return Verdict(False, text + (", which is not what the assignment describes." if hidden
-                                          else f"; expected {', '.join(want)}."))
+            return Verdict(
+                False,
+                text
+                + (", which is not what the assignment describes." if hidden else f"; expected {', '.join(want)}."),
+            )
         found = []
         # on a hidden input, sizes are said as the rule they break: the numbers would tell the input
         rules = {"units": "units (one per pixel: H * W)", "target_shape": "target shape (it must be (H, W, 1))"}
@@ -101,32 +121,51 @@ class ConditioningLayers(Check):
                     if hidden and key in rules:
                         found.append(f"{mine['class']} has the wrong {rules[key]}")
                     else:
-                        found.append(f"{mine['class']} has {key} {mine.get(key)!r}"
-                                        + ("" if hidden else f", expected {ref[key]!r}"))
+                        found.append(
+                            f"{mine['class']} has {key} {mine.get(key)!r}"
+                            + ("" if hidden else f", expected {ref[key]!r}")
+                        )
             if "axis" in ref and mine.get("axis") != ref["axis"]:
-                found.append(f"{mine['class']} joins on axis {mine.get('axis')!r}"
-                                + ("" if hidden else f", expected {ref['axis']!r} (the last one)"))
+                found.append(
+                    f"{mine['class']} joins on axis {mine.get('axis')!r}"
+                    + ("" if hidden else f", expected {ref['axis']!r} (the last one)")
+                )
         if not found and got["params"] != expected["params"]:
-            found.append("the parameter count differs from the layers the assignment describes" if hidden
-                            else f"{got['params']:,} parameters, expected {expected['params']:,}")
+            found.append(
+                "the parameter count differs from the layers the assignment describes"
+                if hidden
+                else f"{got['params']:,} parameters, expected {expected['params']:,}"
+            )
         if found:
             return Verdict(False, problems(found))
-        return Verdict(True, "layers as the assignment describes" if hidden else f"layers {', '.join(have)}, "
-                             f"{got['params']:,} parameters")
+        return Verdict(
+            True,
+            "layers as the assignment describes"
+            if hidden
+            else f"layers {', '.join(have)}, {got['params']:,} parameters",
+        )
 
 
 @register
-class UsesCondition(Check):
+class UsesCondition(SummaryCheck):
     """Probes a freshly built, untrained CVAE: `fn` is the notebook's builder, `part` is "decoder" or "encoder"."""
 
     name = "uses_condition"
     label = "the model reads its condition"
     TOLERANCE = 1e-7  # a change smaller than this (mean absolute difference) counts as none
+    SUMMARY_KEYS = ("attribute_changes", "input_change", "repeat_change")
 
     def probe(self, fn, *, part, image_size, latent_dim, filters, n_attributes=8, samples=4, seed=0):
         rng = np.random.default_rng(seed)
-        model = call_student(fn, image_size=image_size, n_attributes=n_attributes, latent_dim=latent_dim,
-                             filters=tuple(filters), returns=keras_model, what="build_cvae")
+        model = call_student(
+            fn,
+            image_size=image_size,
+            n_attributes=n_attributes,
+            latent_dim=latent_dim,
+            filters=tuple(filters),
+            returns=keras_model,
+            what="build_cvae",
+        )
         sub = model_part(model, part)
         attrs = rng.integers(0, 2, size=(samples, n_attributes)).astype("float32")
         if part == "decoder":
@@ -142,23 +181,51 @@ class UsesCondition(Check):
             return tensor_as_array(out, f"the {part}")  # (a PyTorch output that requires grad included)
 
         base = run(first, attrs)
-        changes = []
+        flipped_outputs = []
         for k in range(n_attributes):
             flipped = attrs.copy()
             flipped[:, k] = 1.0 - flipped[:, k]
-            changes.append(float(np.mean(np.abs(run(first, flipped) - base))))
-        return {"part": part, "attribute_changes": changes,
-                "input_change": float(np.mean(np.abs(run(other, attrs) - base))),
-                "repeat_change": float(np.mean(np.abs(run(first, attrs) - base))),
-                "names": attribute_names(n_attributes)}
+            flipped_outputs.append(run(first, flipped))
+        return {
+            "part": part,
+            "base": base,
+            "flipped": flipped_outputs,
+            "other": run(other, attrs),
+            "repeat": run(first, attrs),
+            "names": attribute_names(n_attributes),
+        }
+
+    def summary(self, raw):
+        """In the grader: how far (mean absolute difference) each output of the student's model lies from the
+        first one."""
+        base = np.asarray(raw["base"], dtype="float64")
+
+        def change(out) -> float:
+            out = np.asarray(out, dtype="float64")
+            if out.shape != base.shape:
+                raise ValueError(
+                    f"the {raw['part']} gave outputs of shapes {fmt_shape(base.shape)} and {fmt_shape(out.shape)}"
+                )
+            return float(np.mean(np.abs(out - base)))
+
+        return {
+            "part": raw["part"],
+            "attribute_changes": [change(out) for out in raw["flipped"]],
+            "input_change": change(raw["other"]),
+            "repeat_change": change(raw["repeat"]),
+            "names": list(raw["names"]),
+        }
 
     def pattern(self, result) -> tuple:
         """What the judge compares: which inputs change the output, and whether a repeat gives the same output."""
         tol = self.TOLERANCE
-        return (tuple(c > tol for c in result["attribute_changes"]), result["input_change"] > tol,
-                result["repeat_change"] <= tol)
+        return (
+            tuple(c > tol for c in result["attribute_changes"]),
+            result["input_change"] > tol,
+            result["repeat_change"] <= tol,
+        )
 
-    def judge(self, got, expected, *, hidden):
+    def judge_summary(self, got, expected, *, hidden):
         # The reference reads every attribute and its input, and repeats itself; a result passes when it behaves the
         # same way (so a catalogued mistake that ignores the condition can be recognised by its pattern too).
         part = got["part"]
@@ -166,8 +233,11 @@ class UsesCondition(Check):
         source = "latent code" if part == "decoder" else "image"
         attributes, reads_input, repeats = self.pattern(got)
         if self.pattern(got) == self.pattern(expected):
-            return Verdict(True, f"each of the {len(got['names'])} attributes and the {source} change the {what}; "
-                                 "the same input gives the same output")
+            return Verdict(
+                True,
+                f"each of the {len(got['names'])} attributes and the {source} change the {what}; "
+                "the same input gives the same output",
+            )
         found = []
         ignored = [name for name, changes in zip(got["names"], attributes) if not changes]
         if len(ignored) == len(got["names"]):
@@ -177,8 +247,8 @@ class UsesCondition(Check):
         if not reads_input:
             found.append(f"another {source} gives the same {what}: the {part} ignores its {source}")
         if not repeats:
-            found.append(f"the same {source} and attributes give a different {what} each time (is there "
-                            "randomness in the conditioning?)")
-        return Verdict(False, "; ".join(found or [f"the {part} does not read its inputs as the reference "
-                                                     "does"]) + ".")
-
+            found.append(
+                f"the same {source} and attributes give a different {what} each time (is there "
+                "randomness in the conditioning?)"
+            )
+        return Verdict(False, "; ".join(found or [f"the {part} does not read its inputs as the reference does"]) + ".")

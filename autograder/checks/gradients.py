@@ -15,12 +15,17 @@ JAX and PyTorch. `input_gradients` is the one place that knows how each backend 
 
 An input that the scalar does not depend on (no path, or a path cut by `stop_gradient`) gets a gradient of zeros
 on every backend. Results come back as float64 NumPy arrays.
+
+What a probe sends from here is the raw gradient arrays, the values the running backend computes through the
+student's own layer or function (their own object, as its output is). Nothing here is a verdict: every sum, slope,
+sign and comparison made of the gradients is computed in the grader, in the checks' `summary` and `judge`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +48,9 @@ def _as_numpy(structure) -> Any:
     return tree.map_structure(lambda t: np.asarray(ops.convert_to_numpy(t), dtype="float64"), structure)
 
 
-def input_gradients(layer, inputs: Sequence[np.ndarray], *, scalar: Callable | None = None,
-                    call: Call | None = None) -> tuple[Any, list[np.ndarray]]:
+def input_gradients(
+    layer, inputs: Sequence[np.ndarray], *, scalar: Callable | None = None, call: Call | None = None
+) -> tuple[Any, list[np.ndarray]]:
     """`layer` called once on the list `inputs` (NumPy arrays, converted to backend tensors), and the gradient of
     `scalar(outputs)` (default: the sum of every output element) with respect to each input.
 
@@ -65,8 +71,9 @@ def input_gradients(layer, inputs: Sequence[np.ndarray], *, scalar: Callable | N
         outputs, grads = _torch(layer, arrays, scalar, call)
     else:
         raise RuntimeError(f"input gradients are not available on the Keras backend {name!r}")
-    return _as_numpy(outputs), [np.zeros(a.shape) if g is None else np.asarray(g, dtype="float64")
-                                for a, g in zip(arrays, grads)]
+    return _as_numpy(outputs), [
+        np.zeros(a.shape) if g is None else np.asarray(g, dtype="float64") for a, g in zip(arrays, grads)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ TensorFlow
@@ -123,8 +130,9 @@ def _jax(layer, arrays, scalar, call):
 
     tensors = [jax.numpy.asarray(a) for a in arrays]
     with _seeded_global_draws():
-        (_, (outputs, state)), grads = jax.value_and_grad(pure, argnums=tuple(range(len(tensors))),
-                                                          has_aux=True)(*tensors)
+        (_, (outputs, state)), grads = jax.value_and_grad(pure, argnums=tuple(range(len(tensors))), has_aux=True)(
+            *tensors
+        )
     for variable, new, old in zip(variables, state, values):
         if new is not None and new is not old:
             variable.assign(new)  # the layer moves on (its seed generator advances) as after an ordinary call

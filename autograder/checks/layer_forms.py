@@ -19,12 +19,22 @@ turns such a list into the form the checks compare, pure Python on plain data:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 # Configuration keys that do not change what a layer computes from its input.
-_IGNORED = {"name", "trainable", "dtype", "autocast", "input_shape", "batch_input_shape", "batch_shape", "sparse",
-            "ragged"}
+_IGNORED = {
+    "name",
+    "trainable",
+    "dtype",
+    "autocast",
+    "input_shape",
+    "batch_input_shape",
+    "batch_shape",
+    "sparse",
+    "ragged",
+}
 _IGNORED_SUFFIXES = ("_regularizer", "_constraint")
 
 # The VarianceScaling settings behind Keras' named initializers: (scale, mode, distribution) -> name.
@@ -43,8 +53,17 @@ LINEAR = "linear"
 _IDEMPOTENT = {"relu", "relu6"}  # f(f(x)) == f(x): a second one after the first changes nothing
 
 # Element-wise operations without settings (keras.ops / keras.activations applied to a Keras tensor), by class.
-_OPS = {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus",
-        "Softsign": "softsign", "Silu": "silu", "Swish": "silu", "Exp": "exponential"}
+_OPS = {
+    "Relu": "relu",
+    "Relu6": "relu6",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "Softplus": "softplus",
+    "Softsign": "softsign",
+    "Silu": "silu",
+    "Swish": "silu",
+    "Exp": "exponential",
+}
 
 # The kind of a step that applies an activation function alone.
 ACTIVATION = "Activation"
@@ -87,7 +106,7 @@ def _one(item: dict) -> Layer | None:
     kind = str(item.pop("class", "?"))
     rank = item.pop("rank", None)
     if kind.startswith("ops."):
-        return _operation(kind[len("ops."):], item)
+        return _operation(kind[len("ops.") :], item)
     settings = {}
     for key, value in item.items():
         if key in _IGNORED or key.endswith(_IGNORED_SUFFIXES):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -52,8 +52,10 @@ def shape_difference(got: Sequence, expected: Sequence, names: Sequence[str] | N
     after the batch axis (default: "axis 1", "axis 2", ...)."""
     got, expected = list(got), list(expected)
     if len(got) != len(expected):
-        return (f"it has {len(got)} {'axis' if len(got) == 1 else 'axes'} after the batch axis, where the "
-                f"assignment asks for {len(expected)}")
+        return (
+            f"it has {len(got)} {'axis' if len(got) == 1 else 'axes'} after the batch axis, where the "
+            f"assignment asks for {len(expected)}"
+        )
     names = list(names) if names is not None and len(names) == len(got) else [f"axis {i + 1}" for i in range(len(got))]
     groups: dict[str, list[str]] = {"too large": [], "too small": [], "wrong": [], "right": []}
     for name, mine, want in zip(names, got, expected):

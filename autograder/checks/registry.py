@@ -6,8 +6,9 @@ never needs to know which module holds which check.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .base import REGISTRY, Check, CheckBase
 from .quality.base import TrainingCheck
@@ -66,8 +67,9 @@ def training_checks() -> list[TrainingCheck]:
     return [check for _, check in sorted(REGISTRY.items()) if isinstance(check, TrainingCheck)]
 
 
-def validate_extra(extra: Mapping[str, Any] | None, *, where: str, file: Path | str | None = None,
-                   names: Iterable[str] | None = None) -> dict[str, Any]:
+def validate_extra(
+    extra: Mapping[str, Any] | None, *, where: str, file: Path | str | None = None, names: Iterable[str] | None = None
+) -> dict[str, Any]:
     """A training profile's `extra:` settings, validated against what the training checks `names` (default: every
     training check) declare: each key declared by one of them, each value of its declared type. Returns the
     settings as given, with values read as their types (no defaults added: each check adds its own)."""

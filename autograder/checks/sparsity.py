@@ -14,18 +14,23 @@ rho_hat_j being unit j's mean activation over the batch, kept away from 0 and 1 
 - `sparsity_penalty_gradient`: the gradient with respect to the activations, computed by the running backend,
   against the reference's; its sign follows rho_hat_j - rho, and it is the same for every example of a unit (the
   penalty depends on the batch mean only).
+
+The probes return the penalties the student's function gave and the gradients the backend computed through it
+(values of the student's own function), with the arguments they were given; every sum, sign, comparison and
+finiteness test is made in the grader (`judge`, `summary`), where patching numpy or Keras in the student's process
+changes nothing.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from .base import Check, Verdict, register
+from .base import Check, SummaryCheck, Verdict, register
 from .gradients import input_gradients
 from .messages import fmt_number, fmt_shape, got_expected
-from .student import call_student, tensor_as_array
+from .student import as_sent, call_student, tensor_as_array
 
 VALUE_RTOL = 1e-5
 # An epsilon of 1e-7 inside the logarithms (another correct way of keeping them finite) moves each unit's KL term by
@@ -49,23 +54,28 @@ def _penalty_tensor(value, what: str):
     import keras
 
     if not keras.ops.is_tensor(value):
-        raise TypeError(f"{what} returned a {type(value).__name__}, not a tensor: compute it with keras.ops, "
-                        "so that gradients can flow through it")
+        raise TypeError(
+            f"{what} returned a {type(value).__name__}, not a tensor: compute it with keras.ops, "
+            "so that gradients can flow through it"
+        )
     return value
 
 
 def _penalty(fn: Callable, acts: np.ndarray, rho: float) -> np.ndarray:
     from keras import ops
 
-    return call_student(fn, ops.convert_to_tensor(acts), float(rho), returns=tensor_as_array,
-                        what="sparsity_penalty")
+    return call_student(fn, ops.convert_to_tensor(acts), float(rho), returns=tensor_as_array, what="sparsity_penalty")
 
 
 def _gradient(fn: Callable, acts: np.ndarray, rho: float) -> tuple[np.ndarray, np.ndarray]:
     """The penalty and its gradient with respect to the activations (zeros where none flows)."""
     value, (grad,) = input_gradients(
-        fn, [acts], call=lambda f, tensors: call_student(f, tensors[0], float(rho), returns=_penalty_tensor,
-                                                         what="sparsity_penalty"))
+        fn,
+        [acts],
+        call=lambda f, tensors: call_student(
+            f, tensors[0], float(rho), returns=_penalty_tensor, what="sparsity_penalty"
+        ),
+    )
     return np.asarray(value), grad
 
 
@@ -80,8 +90,11 @@ class SparsityPenaltyValue(Check):
 
     def probe(self, fn, *, batch_size, units, rho, seed=0):
         value = _penalty(fn, activations(batch_size, units, seed), rho)
-        return {"shape": list(value.shape), "value": value.tolist(),
-                "args": {"batch_size": int(batch_size), "units": int(units), "rho": float(rho)}}
+        return {
+            "shape": list(value.shape),
+            "value": value.tolist(),
+            "args": {"batch_size": int(batch_size), "units": int(units), "rho": float(rho)},
+        }
 
     def judge(self, got, expected, *, hidden):
         if list(got["shape"]) != list(expected["shape"]):
@@ -89,19 +102,39 @@ class SparsityPenaltyValue(Check):
             return Verdict(False, f"the penalty {shape}; it must be a scalar (shape ()): sum the units' KL terms.")
         value, want = float(np.ravel(got["value"])[0]), float(np.ravel(expected["value"])[0])
         if np.isclose(value, want, rtol=VALUE_RTOL, atol=VALUE_ATOL_PER_UNIT * int(expected["args"]["units"])):
-            return Verdict(True, "the penalty is right on hidden activations" if hidden
-                           else f"penalty {fmt_number(value)} {_where(got['args'])}")
+            return Verdict(
+                True,
+                "the penalty is right on hidden activations"
+                if hidden
+                else f"penalty {fmt_number(value)} {_where(got['args'])}",
+            )
         if hidden:
-            return Verdict(False, "the penalty is wrong on hidden activations (another batch, number of units or "
-                                  "rho than the public checks).")
-        return Verdict(False, f"{_where(got['args'])}: {got_expected('penalty', fmt_number(value), fmt_number(want))}"
-                              f" (tolerance {VALUE_RTOL:g} relative, {VALUE_ATOL_PER_UNIT:g} per unit).")
+            return Verdict(
+                False,
+                "the penalty is wrong on hidden activations (another batch, number of units or "
+                "rho than the public checks).",
+            )
+        return Verdict(
+            False,
+            f"{_where(got['args'])}: {got_expected('penalty', fmt_number(value), fmt_number(want))}"
+            f" (tolerance {VALUE_RTOL:g} relative, {VALUE_ATOL_PER_UNIT:g} per unit).",
+        )
 
 
 @register
-class SparsityPenaltyLimits(Check):
+class SparsityPenaltyLimits(SummaryCheck):
     name = "sparsity_penalty_limits"
     label = "the sparsity penalty at rho_hat = rho and at the edges 0 and 1"
+
+    SUMMARY_KEYS = (
+        "shape",
+        "scalar",
+        "zero_at_rho",
+        "positive_elsewhere",
+        "finite_at_edges",
+        "finite_gradient_at_edges",
+        "growing_to_edges",
+    )
 
     def probe(self, fn, *, batch_size, units, rho):
         rho, shape = float(rho), (int(batch_size), int(units))
@@ -121,41 +154,86 @@ class SparsityPenaltyLimits(Check):
 
         at_edges, grad = _gradient(fn, units_at(0.0), rho)
         beside, further = _penalty(fn, units_at(NEAR_EDGE), rho), _penalty(fn, units_at(2 * NEAR_EDGE), rho)
+        sent = {
+            "at_rho": at_rho,
+            "above": above,
+            "below": below,
+            "at_edges": np.asarray(at_edges, dtype="float64"),
+            "beside": beside,
+            "further": further,
+        }
+        return {**{k: as_sent(v) for k, v in sent.items()}, "gradient_at_edges": grad}
+
+    def summary(self, raw):
+        """In the grader, from the student's penalties (and the gradient at the edges) on the probe's batches."""
+        at_rho, above, below, at_edges, grad, beside, further = (
+            np.asarray(raw[k], dtype="float64")
+            for k in ("at_rho", "above", "below", "at_edges", "gradient_at_edges", "beside", "further")
+        )
         scalar = all(np.shape(v) == () for v in (at_rho, above, below, at_edges, beside, further))
-        total = {name: float(np.sum(v)) for name, v in (("at_rho", at_rho), ("above", above), ("below", below),
-                                                        ("at_edges", at_edges), ("beside", beside),
-                                                        ("further", further))}
+        total = {
+            name: float(np.sum(v))
+            for name, v in (
+                ("at_rho", at_rho),
+                ("above", above),
+                ("below", below),
+                ("at_edges", at_edges),
+                ("beside", beside),
+                ("further", further),
+            )
+        }
         finite = bool(np.isfinite(total["at_edges"]))
         growing = total["at_edges"] >= total["beside"] * (1 - 1e-5) and total["beside"] > total["further"] * (1 + 1e-4)
-        return {"shape": list(np.shape(at_rho)), "scalar": scalar, "at_rho": total["at_rho"],
-                "zero_at_rho": bool(abs(total["at_rho"]) <= 1e-5),
-                "positive_elsewhere": bool(total["above"] > 1e-6 and total["below"] > 1e-6),
-                "finite_at_edges": finite, "finite_gradient_at_edges": bool(np.all(np.isfinite(grad))),
-                "growing_to_edges": bool(finite and growing)}
+        return {
+            "shape": list(np.shape(at_rho)),
+            "scalar": scalar,
+            "at_rho": total["at_rho"],
+            "zero_at_rho": bool(abs(total["at_rho"]) <= 1e-5),
+            "positive_elsewhere": bool(total["above"] > 1e-6 and total["below"] > 1e-6),
+            "finite_at_edges": finite,
+            "finite_gradient_at_edges": bool(np.all(np.isfinite(grad))),
+            "growing_to_edges": bool(finite and growing),
+        }
 
-    SAYS = {"zero_at_rho": ("zero when every unit's mean activation is rho",
-                            "the penalty is not zero when every unit's mean activation equals rho; KL(rho || rho) "
-                            "is 0: check both terms of the formula"),
-            "positive_elsewhere": ("positive when the mean activations differ from rho",
-                                   "the penalty is not positive when the mean activations differ from rho; a KL "
-                                   "divergence is never negative: keep both terms, rho * log(rho / rho_hat) and "
-                                   "(1 - rho) * log((1 - rho) / (1 - rho_hat))"),
-            "finite_at_edges": ("finite for dead and saturated units",
-                                "the penalty is not finite when a unit's mean activation is exactly 0 or 1 (a dead "
-                                "or saturated sigmoid unit): clip rho_hat to [eps, 1 - eps] with a small eps"),
-            "finite_gradient_at_edges": ("with a finite gradient there",
-                                         "the penalty's gradient is not finite when a unit's mean activation is "
-                                         "exactly 0 or 1: clip rho_hat before taking the logarithms"),
-            "growing_to_edges": ("and growing all the way to the edges",
-                               f"the penalty stops growing before the edges (a unit whose mean activation is "
-                               f"{NEAR_EDGE:g} or {1 - NEAR_EDGE:g} costs no more than one further in, or a dead "
-                               "unit costs less): clip rho_hat with a small eps (1e-7, say), or the penalty "
-                               "stops pushing such units back")}
+    SAYS = {
+        "zero_at_rho": (
+            "zero when every unit's mean activation is rho",
+            "the penalty is not zero when every unit's mean activation equals rho; KL(rho || rho) "
+            "is 0: check both terms of the formula",
+        ),
+        "positive_elsewhere": (
+            "positive when the mean activations differ from rho",
+            "the penalty is not positive when the mean activations differ from rho; a KL "
+            "divergence is never negative: keep both terms, rho * log(rho / rho_hat) and "
+            "(1 - rho) * log((1 - rho) / (1 - rho_hat))",
+        ),
+        "finite_at_edges": (
+            "finite for dead and saturated units",
+            "the penalty is not finite when a unit's mean activation is exactly 0 or 1 (a dead "
+            "or saturated sigmoid unit): clip rho_hat to [eps, 1 - eps] with a small eps",
+        ),
+        "finite_gradient_at_edges": (
+            "with a finite gradient there",
+            "the penalty's gradient is not finite when a unit's mean activation is "
+            "exactly 0 or 1: clip rho_hat before taking the logarithms",
+        ),
+        "growing_to_edges": (
+            "and growing all the way to the edges",
+            f"the penalty stops growing before the edges (a unit whose mean activation is "
+            f"{NEAR_EDGE:g} or {1 - NEAR_EDGE:g} costs no more than one further in, or a dead "
+            "unit costs less): clip rho_hat with a small eps (1e-7, say), or the penalty "
+            "stops pushing such units back",
+        ),
+    }
 
-    def judge(self, got, expected, *, hidden):
+    def judge_summary(self, got, expected, *, hidden):
         if bool(got["scalar"]) != bool(expected["scalar"]) or list(got["shape"]) != list(expected["shape"]):
-            return Verdict(False, "the penalty is not a scalar; sum the KL terms of the units into one value."
-                           if expected["scalar"] else "the penalty is a scalar; the reference's is not.")
+            return Verdict(
+                False,
+                "the penalty is not a scalar; sum the KL terms of the units into one value."
+                if expected["scalar"]
+                else "the penalty is a scalar; the reference's is not.",
+            )
         wrong = [k for k in self.SAYS if bool(got[k]) != bool(expected[k])]
         if not wrong:
             return Verdict(True, "; ".join(self.SAYS[k][0] for k in self.SAYS if expected[k]))
@@ -163,50 +241,91 @@ class SparsityPenaltyLimits(Check):
             wrong_zero = f" (it is {fmt_number(got['at_rho'])})"
         else:
             wrong_zero = ""
-        says = [self.SAYS[k][1] + (wrong_zero if k == "zero_at_rho" else "") if expected[k]
-                else f"unexpected: {self.SAYS[k][0]}" for k in wrong]
+        says = [
+            self.SAYS[k][1] + (wrong_zero if k == "zero_at_rho" else "")
+            if expected[k]
+            else f"unexpected: {self.SAYS[k][0]}"
+            for k in wrong
+        ]
         return Verdict(False, "; ".join(says) + ".")
 
 
 @register
-class SparsityPenaltyGradient(Check):
+class SparsityPenaltyGradient(SummaryCheck):
     name = "sparsity_penalty_gradient"
     label = "gradient of the sparsity penalty with respect to the activations"
+
+    SUMMARY_KEYS = ("per_unit", "follows_rho_hat_minus_rho", "same_for_each_example")
 
     def probe(self, fn, *, batch_size, units, rho, seed=0):
         acts = activations(batch_size, units, seed)
         _, grad = _gradient(fn, acts, rho)
         if grad.shape != acts.shape:
-            raise ValueError(f"the gradient has shape {fmt_shape(grad.shape)}, not the activations' "
-                             f"{fmt_shape(acts.shape)}")
+            raise ValueError(
+                f"the gradient has shape {fmt_shape(grad.shape)}, not the activations' {fmt_shape(acts.shape)}"
+            )
+        return {
+            "gradient": grad,
+            "args": {"batch_size": int(batch_size), "units": int(units), "rho": float(rho), "seed": int(seed)},
+        }
+
+    def summary(self, raw):
+        """In the grader: the activations made again from the probe's arguments, the gradient the student's
+        penalty gave (computed by the backend through it)."""
+        args = raw["args"]
+        acts = activations(args["batch_size"], args["units"], args["seed"])
+        grad, rho = np.asarray(raw["gradient"], dtype="float64"), float(args["rho"])
+        if grad.shape != acts.shape:
+            raise ValueError(
+                f"the gradient has shape {fmt_shape(grad.shape)}, not the activations' {fmt_shape(acts.shape)}"
+            )
         direction = np.sign(acts.astype("float64").mean(axis=0) - float(rho))  # the penalty falls toward rho
         per_unit = grad.mean(axis=0)
         spread = np.max(np.abs(grad - per_unit), axis=0)
         # Every example of a unit gets the same gradient when the penalty depends on the batch mean alone: one
         # value per unit says it all (and keeps a public check's expected value short).
-        return {"per_unit": per_unit.tolist(),
-                "follows_rho_hat_minus_rho": bool(np.all(np.sign(grad) == direction[None, :])),
-                "same_for_each_example": bool(np.all(spread <= 1e-6 * (1.0 + np.abs(grad).max())))}
+        return {
+            "per_unit": per_unit.tolist(),
+            "follows_rho_hat_minus_rho": bool(np.all(np.sign(grad) == direction[None, :])),
+            "same_for_each_example": bool(np.all(spread <= 1e-6 * (1.0 + np.abs(grad).max()))),
+        }
 
-    def judge(self, got, expected, *, hidden):
+    def judge_summary(self, got, expected, *, hidden):
         grad, want = np.asarray(got["per_unit"], float), np.asarray(expected["per_unit"], float)
-        if grad.shape == want.shape and np.allclose(grad, want, rtol=GRADIENT_RTOL, atol=1e-7) \
-                and got["same_for_each_example"] == expected["same_for_each_example"]:
-            return Verdict(True, "the gradient with respect to each activation is right"
-                           + (" on hidden activations" if hidden else
-                              ": its sign follows rho_hat - rho, and every example of a unit gets the same one"))
+        if (
+            grad.shape == want.shape
+            and np.allclose(grad, want, rtol=GRADIENT_RTOL, atol=1e-7)
+            and got["same_for_each_example"] == expected["same_for_each_example"]
+        ):
+            return Verdict(
+                True,
+                "the gradient with respect to each activation is right"
+                + (
+                    " on hidden activations"
+                    if hidden
+                    else ": its sign follows rho_hat - rho, and every example of a unit gets the same one"
+                ),
+            )
         parts = []
         if got["follows_rho_hat_minus_rho"] != expected["follows_rho_hat_minus_rho"]:
-            parts.append("its sign does not follow rho_hat - rho (raising a unit's activations must raise the "
-                         "penalty when the unit's mean is above rho, and lower it when below)")
+            parts.append(
+                "its sign does not follow rho_hat - rho (raising a unit's activations must raise the "
+                "penalty when the unit's mean is above rho, and lower it when below)"
+            )
         if got["same_for_each_example"] != expected["same_for_each_example"]:
-            parts.append("it differs between the examples of a unit: rho_hat must be the mean over the batch "
-                         "(axis 0), so that every example of a unit counts alike")
+            parts.append(
+                "it differs between the examples of a unit: rho_hat must be the mean over the batch "
+                "(axis 0), so that every example of a unit counts alike"
+            )
         if not parts and grad.shape == want.shape and not hidden:
             scale = float(np.sum(grad * want) / max(np.sum(want * want), 1e-30))
             if np.allclose(grad, scale * want, rtol=GRADIENT_RTOL, atol=1e-7):
                 parts.append(f"it is {scale:.4g} times the expected gradient everywhere")
         if not parts:
             parts.append("its values differ from those of the penalty's formula")
-        return Verdict(False, ("on hidden activations, " if hidden else "the gradient with respect to the "
-                               "activations: ") + "; ".join(parts) + ".")
+        return Verdict(
+            False,
+            ("on hidden activations, " if hidden else "the gradient with respect to the activations: ")
+            + "; ".join(parts)
+            + ".",
+        )

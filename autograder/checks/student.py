@@ -16,16 +16,18 @@ student's feedback (worker.describe_error); in the student's kernel, the failing
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 Returns = Callable[[Any, str], Any]  # (value, what) -> the value to use; raises TypeError for a wrong kind
 
 
-def call_student(fn: Callable, /, *args: Any, returns: Returns | None = None, what: str = "the function",
-                 **kwargs: Any) -> Any:
+def call_student(
+    fn: Callable, /, *args: Any, returns: Returns | None = None, what: str = "the function", **kwargs: Any
+) -> Any:
     """`fn(*args, **kwargs)` with plain errors, its result checked by `returns`; `what` names it in messages."""
     with plain_errors():
         value = fn(*args, **kwargs)
@@ -128,3 +130,9 @@ def tensor_as_array(value, what: str) -> np.ndarray:
         return np.asarray(ops.convert_to_numpy(value), dtype="float64")
     except Exception:  # noqa: BLE001 - whatever it is, it is not a tensor of numbers
         raise TypeError(f"{what} returned a {type(value).__name__}, not a tensor of numbers") from None
+
+
+def as_sent(value: np.ndarray):
+    """An array as a probe sends it to the grader: a 0-d array as its Python number (plain's array encoding keeps
+    no 0-d shape), any other array as it is, so that the grader sees the shape the student's function gave."""
+    return value.tolist() if value.ndim == 0 else value

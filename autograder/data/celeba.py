@@ -138,8 +138,11 @@ def read_attributes(celeba_dir: str | os.PathLike) -> tuple[list[str], tuple[str
         )
     if len(set(files)) != len(files):
         seen: set[str] = set()
-        dup = next(f for f in files if f in seen or seen.add(f))
-        raise KitError(f"{path} lists {dup} twice; restore the original file.")
+        for repeated in files:  # the first file listed a second time
+            if repeated in seen:
+                break
+            seen.add(repeated)
+        raise KitError(f"{path} lists {repeated} twice; restore the original file.")
     table = np.frombuffer(bytes(plus), np.uint8).reshape(len(files), len(names)).astype(np.int8)
     return files, names, 2 * table - 1
 
@@ -199,13 +202,11 @@ def load_image(path: Path, image_size: int, crop: int | None = None) -> np.ndarr
             scale = image_size / side
             im.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
             k = im.size[0] / w  # draft may decode at 1/2, 1/4 or 1/8 scale
-            im = im.convert("RGB")
+            rgb = im.convert("RGB")
             s = side * k
-            left, top = (im.size[0] - s) / 2, (im.size[1] - s) / 2
-            im = im.resize(
-                (image_size, image_size), Image.Resampling.BICUBIC, box=(left, top, left + s, top + s)
-            )
-            arr = np.divide(np.asarray(im), np.float32(255), dtype=np.float32)  # exactly k/255
+            left, top = (rgb.size[0] - s) / 2, (rgb.size[1] - s) / 2
+            small = rgb.resize((image_size, image_size), Image.Resampling.BICUBIC, box=(left, top, left + s, top + s))
+            arr = np.divide(np.asarray(small), np.float32(255), dtype=np.float32)  # exactly k/255
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise KitError(
             f"the image {path} is corrupt or not a JPEG ({exc}); re-extract it from img_align_celeba.zip."
@@ -294,6 +295,6 @@ def load_celeba(
         return out
 
     def attrs(idx: np.ndarray) -> np.ndarray:
-        return (table[np.ix_(idx, cols)] > 0).astype(np.float32).reshape(len(idx), len(cols))
+        return (table[np.ix_(idx, np.asarray(cols))] > 0).astype(np.float32).reshape(len(idx), len(cols))
 
     return (images(train), attrs(train)), (images(test), attrs(test)), wanted

@@ -9,6 +9,8 @@ here changes the data and must bump `faces.GENERATOR_VERSION`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 _F32 = np.float32
@@ -26,7 +28,7 @@ def choose(cond: np.ndarray, yes, no) -> np.ndarray:
     return np.where(cond > 0, yes, no).astype(_F32, copy=False)
 
 
-def _on(g: np.ndarray, on) -> np.ndarray:
+def _on(g: np.ndarray | np.float32, on) -> np.ndarray | np.floating[Any]:
     return g + 0.5 if on is None else np.where(on > 0, g + 0.5, -1e4).astype(_F32)
 
 
@@ -103,4 +105,3 @@ class Canvas:
         diff = col.T[:, :, None, None] - sub
         diff *= m
         sub += diff
-

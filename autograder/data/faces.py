@@ -37,8 +37,7 @@ from autograder.files import cache_dir as data_cache_dir
 
 from .face_drawing import ATTRIBUTES, BLOCK, render, sample_block, take, to_float, to_uint8
 
-__all__ = ["ATTRIBUTES", "GENERATOR_VERSION", "derived_seeds", "generate_faces", "load_faces", "to_float",
-           "to_uint8"]
+__all__ = ["ATTRIBUTES", "GENERATOR_VERSION", "derived_seeds", "generate_faces", "load_faces", "to_float", "to_uint8"]
 
 # Bump when the drawing changes: it is part of every cache key.
 GENERATOR_VERSION = 1
@@ -139,10 +138,17 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write the arrays as 8-bit levels, atomically; a failure only warns."""
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **{k: to_uint8(v) if k[0] == "x" else v.astype(np.uint8) for k, v in arrays.items()})
+            np.savez(
+                fh,
+                **{
+                    k: to_uint8(v) if k[0] == "x" else v.astype(np.uint8)  # type: ignore[arg-type]
+                    for k, v in arrays.items()
+                },
+            )  # (numpy's stub types **kwds as its own keywords)
     except OSError as exc:
-        warnings.warn(f"could not write the face cache {path} ({exc}); the data will be made again next time",
-                      stacklevel=3)
+        warnings.warn(
+            f"could not write the face cache {path} ({exc}); the data will be made again next time", stacklevel=3
+        )
 
 
 def load_faces(
@@ -182,12 +188,13 @@ def load_faces(
             )
         n_train = _check_int("n_train", n_train, 0)
         n_test = _check_int("n_test", n_test, 0)
+        train_count, test_count = n_train, n_test  # checked whole numbers, for `make` below
         key = f"faces-generated-v{GENERATOR_VERSION}-b{BLOCK}-size{S}-train{n_train}-test{n_test}-seed{seed}"
 
         def make() -> dict[str, np.ndarray]:
             s_train, s_test = derived_seeds(seed)
-            x_tr, a_tr = generate_faces(n_train, seed=s_train, image_size=S)
-            x_te, a_te = generate_faces(n_test, seed=s_test, image_size=S)
+            x_tr, a_tr = generate_faces(train_count, seed=s_train, image_size=S)
+            x_te, a_te = generate_faces(test_count, seed=s_test, image_size=S)
             return dict(zip(_KEYS, (x_tr, a_tr, x_te, a_te)))
 
     elif source == "celeba":

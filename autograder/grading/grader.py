@@ -1,20 +1,22 @@
 """The grader of one assignment: a short orchestrator of the typed stages.
 
-    Grader.create(course, assignment, profile=...)   the source's spec, the release, the profile and its thresholds,
-                                                     the mistake catalogue, the worker limits: once per batch
-    prepare()                                        the expectations, computed (or read from the cache) up front
-    grade(path, student=)                            read + validate -> execute.run_student -> scoring -> result
+Grader.create(course, assignment, profile=...)   the source's spec, the release, the profile and its thresholds,
+                                                 the mistake catalogue, the worker limits: once per batch
+prepare()                                        the expectations, computed (or read from the cache) up front
+grade(path, student=)                            read + validate -> execute.run_student -> scoring -> result
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import datetime as dt
+import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..checks import validate_extra
@@ -22,7 +24,7 @@ from ..config import Course, Profile
 from ..files import profile_thresholds
 from ..mistakes import Mistake, load_mistakes
 from ..notebook import Spec, load_release, load_spec, read_submission
-from ..results import SubmissionResult
+from ..results import CheckResult, SubmissionResult
 from ..runtime import choose_backend, describe_runtime
 from ..sandbox import Limits
 from . import execute, expectations, scoring
@@ -38,22 +40,31 @@ class Grader:
     course: Course
     assignment: str
     spec: Spec
-    release: dict
+    release: dict[str, Any]
     profile: Profile
-    thresholds: dict
+    thresholds: dict[str, Any]
     mistakes: list[Mistake]
     limits: Limits
     hide: list[Path]
     backend: str = "tensorflow"
     calibrating: bool = False
-    environment: dict = field(default_factory=dict)  # where the workers run (backend, versions, device)
+    environment: dict[str, Any] = field(default_factory=dict)  # where the workers run (backend, versions, device)
     runner: Runner = field(default_factory=SandboxRunner, repr=False, compare=False)  # a fake in tests of scoring
     _expected: expectations.Expectations | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
-    def create(cls, course: Course, assignment: str, *, profile: str | None = None, backend: str | None = None,
-               hide_extra: list[Path] = (), calibrating: bool = False, runner: Runner | None = None) -> "Grader":
+    def create(
+        cls,
+        course: Course,
+        assignment: str,
+        *,
+        profile: str | None = None,
+        backend: str | None = None,
+        hide_extra: Sequence[Path] = (),
+        calibrating: bool = False,
+        runner: Runner | None = None,
+    ) -> Grader:
         """`profile`: a profile's name; None lets this machine choose (see `choose_profile`). `backend`: the
         workers' Keras backend; None: $AUTOGRADER_BACKEND, else course.yaml's. While `calibrating` the thresholds
         are not read (they are being made). `runner`: the workers (default: sandboxed processes)."""
@@ -61,18 +72,33 @@ class Grader:
         spec = load_spec(course.source_notebook(assignment), assignment)
         chosen = choose_profile(course, assignment, profile)
         for prof in course.assignment(assignment).profiles.values():  # each key read by this assignment's checks
-            validate_extra(prof.extra, names=[c.check for c in spec.training_calls],
-                           where=f"assignments.{assignment}.quality.profiles.{prof.name}.extra",
-                           file=course.paths.course_file)
+            validate_extra(
+                prof.extra,
+                names=[c.check for c in spec.training_calls],
+                where=f"assignments.{assignment}.quality.profiles.{prof.name}.extra",
+                file=course.paths.course_file,
+            )
         hide = [p for p in course.paths.private() if p.exists()] + [Path(p) for p in hide_extra]
         backend = choose_backend(course.backend, backend)
-        grader = cls(course, assignment, spec, load_release(course.root, assignment), chosen, {},
-                     load_mistakes(course.root, assignment), Limits(**course.limits), hide, backend, calibrating,
-                     describe_runtime(backend), runner=runner or SandboxRunner())
+        grader = cls(
+            course,
+            assignment,
+            spec,
+            load_release(course.root, assignment),
+            chosen,
+            {},
+            load_mistakes(course.root, assignment),
+            Limits(**course.limits),
+            hide,
+            backend,
+            calibrating,
+            describe_runtime(backend),
+            runner=runner or SandboxRunner(),
+        )
         grader.thresholds = grader._thresholds(chosen.name)
         return grader
 
-    def _thresholds(self, profile: str) -> dict:
+    def _thresholds(self, profile: str) -> dict[str, Any]:
         if not self.trains or self.calibrating:
             return {}
         return profile_thresholds(self.course.paths, self.assignment, profile)
@@ -82,21 +108,23 @@ class Grader:
         """Whether the assignment has training checks (they need a profile's thresholds, and a GPU if it has one)."""
         return bool(self.spec.training_calls)
 
-    def with_profile(self, name: str) -> "Grader":
+    def with_profile(self, name: str) -> Grader:
         """The same grader with another training profile and that profile's thresholds."""
         if name == self.profile.name:
             return self
         profile = choose_profile(self.course, self.assignment, name)
-        return dataclasses.replace(self, profile=profile, thresholds=self._thresholds(name), _expected=self._expected,
-                                   _lock=threading.Lock())
+        return dataclasses.replace(
+            self, profile=profile, thresholds=self._thresholds(name), _expected=self._expected, _lock=threading.Lock()
+        )
 
-    def with_backend(self, name: str) -> "Grader":
+    def with_backend(self, name: str) -> Grader:
         """The same grader with its workers on another Keras backend (its expectations are that backend's)."""
         backend = choose_backend(self.course.backend, name)
         if backend == self.backend:
             return self
-        return dataclasses.replace(self, backend=backend, environment=describe_runtime(backend), _expected=None,
-                                   _lock=threading.Lock())
+        return dataclasses.replace(
+            self, backend=backend, environment=describe_runtime(backend), _expected=None, _lock=threading.Lock()
+        )
 
     # ------------------------------------------------------------------------------------------ stages
 
@@ -105,22 +133,45 @@ class Grader:
         with self._lock:
             if self._expected is None:
                 self._expected = expectations.load_or_compute(
-                    self.spec, self.mistakes, seed=self.course.seed, backend=self.backend, profile=self.profile,
-                    limits=self.limits, hide=self.hide, cache=self.course.paths.grading_cache(self.assignment),
-                    runner=self.runner)
+                    self.spec,
+                    self.mistakes,
+                    seed=self.course.seed,
+                    backend=self.backend,
+                    profile=self.profile,
+                    limits=self.limits,
+                    hide=self.hide,
+                    cache=self.course.paths.grading_cache(self.assignment),
+                    runner=self.runner,
+                )
             return self._expected
 
     def setting(self) -> execute.Setting:
-        return execute.Setting(spec=self.spec, profile=self.profile, limits=self.limits, hide=tuple(self.hide),
-                               data=self.course.data, seed=self.course.seed, backend=self.backend,
-                               reference_dir=self.course.paths.reference_dir(self.assignment),
-                               models_dir=self.course.paths.models_dir(self.assignment, self.profile.name),
-                               budgets=not self.calibrating, runner=self.runner)
+        return execute.Setting(
+            spec=self.spec,
+            profile=self.profile,
+            limits=self.limits,
+            hide=tuple(self.hide),
+            data=self.course.data,
+            seed=self.course.seed,
+            backend=self.backend,
+            reference_dir=self.course.paths.reference_dir(self.assignment),
+            models_dir=self.course.paths.models_dir(self.assignment, self.profile.name),
+            budgets=not self.calibrating,
+            runner=self.runner,
+        )
 
-    def run_answers(self, answers: dict[str, str], *, seed: int, hide: list[Path] = (), keep: Path | None = None,
-                    only_training: bool = False) -> execute.StudentRun:
-        return execute.run_student(self.setting(), answers, seed=seed, hide=list(hide), keep=keep,
-                                   only_training=only_training)
+    def run_answers(
+        self,
+        answers: dict[str, str],
+        *,
+        seed: int,
+        hide: Sequence[Path] = (),
+        keep: Path | None = None,
+        only_training: bool = False,
+    ) -> execute.StudentRun:
+        return execute.run_student(
+            self.setting(), answers, seed=seed, hide=list(hide), keep=keep, only_training=only_training
+        )
 
     def grade(self, path: Path, *, student: str) -> SubmissionResult:
         start = time.monotonic()
@@ -129,19 +180,38 @@ class Grader:
         run = execute.StudentRun()
         if sub.readable:
             run = self.run_answers(sub.answers, seed=self.course.seed, hide=[Path(path).resolve().parent])
-            found += scoring.findings(run.outcomes, deaths=run.deaths, killed=run.killed,
-                                      sandbox_error=run.sandbox_error, machine_busy=run.machine_busy)
+            found += scoring.findings(
+                run.outcomes,
+                deaths=run.deaths,
+                killed=run.killed,
+                sandbox_error=run.sandbox_error,
+                machine_busy=run.machine_busy,
+            )
         return SubmissionResult(
-            assignment=self.assignment, student=student, checks=self.score(run), findings=found,
-            max_score=self.spec.max_score, execution_time=time.monotonic() - start, kit_version=__version__,
-            notebook_sha256=sub.sha256, timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            environment=dict(self.environment, profile=self.profile.name, load_average=_load_average()))
+            assignment=self.assignment,
+            student=student,
+            checks=self.score(run),
+            findings=found,
+            max_score=self.spec.max_score,
+            execution_time=time.monotonic() - start,
+            kit_version=__version__,
+            notebook_sha256=sub.sha256,
+            timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            environment=dict(self.environment, profile=self.profile.name, load_average=_load_average()),
+        )
 
-    def score(self, run: execute.StudentRun) -> list:
+    def score(self, run: execute.StudentRun) -> list[CheckResult]:
         """Every check's result, from what the workers gave back."""
         expected = self.prepare() if self.spec.value_calls else None
-        return scoring.score_checks(self.spec, outcomes=run.outcomes, measured=run.measured, expected=expected,
-                                    mistakes=self.mistakes, thresholds=self.thresholds, profile=self.profile.name)
+        return scoring.score_checks(
+            self.spec,
+            outcomes=run.outcomes,
+            measured=run.measured,
+            expected=expected,
+            mistakes=self.mistakes,
+            thresholds=self.thresholds,
+            profile=self.profile.name,
+        )
 
 
 def _load_average() -> float | None:

@@ -28,15 +28,17 @@ def cells(spec: Spec, answers: dict[str, str], *, run: str, wall_s: float) -> li
     """The source's setup cells and the given answer cells, in the notebook's order."""
     out = []
     for cell in spec.cells:
+        grade_id = cell.grade_id or ""  # a source cell without one: ItemId refuses the empty name
         if cell.kind == "setup":  # the course's own code: its time is TensorFlow's import on a busy machine
-            out.append(Cell(ItemId(run, SETUP, cell.grade_id), cell.code, max(wall_s, SETUP_TIMEOUT_S)))
-        elif cell.kind == "answer" and cell.grade_id in answers:
-            out.append(Cell(ItemId(run, ANSWER, cell.grade_id), answers[cell.grade_id]))
+            out.append(Cell(ItemId(run, SETUP, grade_id), cell.code, max(wall_s, SETUP_TIMEOUT_S)))
+        elif cell.kind == "answer" and grade_id in answers:
+            out.append(Cell(ItemId(run, ANSWER, grade_id), answers[grade_id]))
     return out
 
 
-def probes(spec: Spec, *, run: str, profile: Profile, seed: int, training: bool = True,
-           only_training: bool = False) -> list[Probe]:
+def probes(
+    spec: Spec, *, run: str, profile: Profile, seed: int, training: bool = True, only_training: bool = False
+) -> list[Probe]:
     """One probe per run_check call of the source's test cells. A training check's probe trains the model with
     the profile's recipe and exports it; `training=False` leaves those out (the reference's expectations)."""
     out, training_ids = [], {call.id for call in spec.training_calls}

@@ -22,6 +22,8 @@ def choose_profile(course: Course, assignment: str, requested: str | None = None
     wanted = profile_name(requested)
     profiles = course.assignment(assignment).profiles
     if wanted not in profiles:
-        raise KitError(f"'{wanted}' is not a training profile of '{assignment}' ({', '.join(profiles)}): pass "
-                       f"--profile with one of them (or set {ENV}).")
+        raise KitError(
+            f"'{wanted}' is not a training profile of '{assignment}' ({', '.join(profiles)}): pass "
+            f"--profile with one of them (or set {ENV})."
+        )
     return profiles[wanted]

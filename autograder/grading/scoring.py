@@ -1,19 +1,21 @@
 """Scoring and diagnosis: pure functions of plain data (no worker, no file, no TensorFlow).
 
-    points of a test cell -> split over its checks in cents, so the parts add up to the cell's points exactly
-    a value check's probe result + the reference's, or a training check's measured metrics + the profile's
-    thresholds -> a CheckResult
-    every check's result, and the catalogued mistake the whole answer cell agrees with -> its sentence, as the
-    diagnosis of the failing checks it explains (the rule: diagnosis.py)
-    what the workers reported about cells and deaths -> findings
+points of a test cell -> split over its checks in cents, so the parts add up to the cell's points exactly
+a value check's probe result + the reference's, or a training check's measured metrics + the profile's
+thresholds -> a CheckResult
+every check's result, and the catalogued mistake the whole answer cell agrees with -> its sentence, as the
+diagnosis of the failing checks it explains (the rule: diagnosis.py)
+what the workers reported about cells and deaths -> findings
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 from ..checks import Check, Thresholds, Verdict, get, training_check, value_check
+from ..errors import KitError
 from ..items import ANSWER, SETUP, STUDENT, ItemId
 from ..mistakes import Mistake
 from ..notebook import CheckCall, SourceCell, Spec
@@ -45,9 +47,16 @@ def check_name(call: CheckCall, cell: SourceCell) -> str:
     return f"{call.grade_id}: {label}" + (f" #{call.index + 1}" if len(cell.calls) > 1 else "")
 
 
-def score_checks(spec: Spec, *, outcomes: dict[ItemId, Outcome], measured: dict[ItemId, Outcome],
-                 expected: Expectations | None, mistakes: list[Mistake], thresholds: dict,
-                 profile: str) -> list[CheckResult]:
+def score_checks(
+    spec: Spec,
+    *,
+    outcomes: dict[ItemId, Outcome],
+    measured: dict[ItemId, Outcome],
+    expected: Expectations | None,
+    mistakes: list[Mistake],
+    thresholds: dict[str, Any],
+    profile: str,
+) -> list[CheckResult]:
     """Every check's result, in the order of the source's test cells, from what the workers gave back (`outcomes`:
     the student's probes; `measured`: the clean worker's measures), with the diagnoses of the failing ones."""
     results, calls = [], []
@@ -57,8 +66,16 @@ def score_checks(spec: Spec, *, outcomes: dict[ItemId, Outcome], measured: dict[
             calls.append(call)
             student, name = outcomes.get(plans.probe_id(STUDENT, call)), check_name(call, cell)
             if call.id in training_ids:
-                results.append(judge_training(call, share=share, name=name, student=student,
-                                              measured=measured.get(plans.measure_id(call)), thresholds=rules))
+                results.append(
+                    judge_training(
+                        call,
+                        share=share,
+                        name=name,
+                        student=student,
+                        measured=measured.get(plans.measure_id(call)),
+                        thresholds=rules,
+                    )
+                )
             else:
                 results.append(judge_value(call, share=share, name=name, student=student, expected=expected))
     if expected is not None and mistakes:
@@ -69,19 +86,29 @@ def score_checks(spec: Spec, *, outcomes: dict[ItemId, Outcome], measured: dict[
     return results
 
 
-def judge_value(call: CheckCall, *, share: float, name: str, student: Outcome | None,
-                expected: Expectations | None) -> CheckResult:
+def judge_value(
+    call: CheckCall, *, share: float, name: str, student: Outcome | None, expected: Expectations | None
+) -> CheckResult:
     """A value check's result: the student's probe result judged against the reference's."""
     check = value_check(call.check)
     result, out = _started(call, share=share, name=name, student=student)
     if out.ok:
-        ref = expected.reference(call).value
-        _scored(result, call, safe_judge(check, out.value, ref, hidden=call.hidden), share=share)
+        reference = expected.reference(call) if expected is not None else None
+        if reference is None:  # `Grader.score` prepares the expectations whenever the spec has value checks
+            raise KitError(f"no reference result for check {call.id}: the expectations are incomplete")
+        _scored(result, call, safe_judge(check, out.value, reference.value, hidden=call.hidden), share=share)
     return result
 
 
-def judge_training(call: CheckCall, *, share: float, name: str, student: Outcome | None, measured: Outcome | None,
-                   thresholds: Thresholds) -> CheckResult:
+def judge_training(
+    call: CheckCall,
+    *,
+    share: float,
+    name: str,
+    student: Outcome | None,
+    measured: Outcome | None,
+    thresholds: Thresholds,
+) -> CheckResult:
     """A training check's result: the metrics the clean worker measured, judged against the profile's thresholds."""
     check = training_check(call.check)
     result, out = _started(call, share=share, name=name, student=student)
@@ -93,8 +120,10 @@ def judge_training(call: CheckCall, *, share: float, name: str, student: Outcome
         return result
     verdict = check.judge(measured.value, thresholds)
     # NaN and inf are not JSON: results.json says null instead (the message still says nan)
-    result.metrics = {str(k): (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
-                      for k, v in dict(measured.value).items()}
+    result.metrics = {
+        str(k): (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
+        for k, v in dict(measured.value).items()
+    }
     _scored(result, call, verdict, share=share)
     return result
 
@@ -102,8 +131,16 @@ def judge_training(call: CheckCall, *, share: float, name: str, student: Outcome
 def _started(call: CheckCall, *, share: float, name: str, student: Outcome | None) -> tuple[CheckResult, Outcome]:
     """A check's result before its judge, and the student's probe outcome; a probe that failed is said here."""
     out = student or NOT_RUN
-    result = CheckResult(name=name, grade_id=call.grade_id, check=get(call.check).name, score=0.0, max_score=share,
-                         passed=False, message="", hidden=call.hidden)
+    result = CheckResult(
+        name=name,
+        grade_id=call.grade_id,
+        check=get(call.check).name,
+        score=0.0,
+        max_score=share,
+        passed=False,
+        message="",
+        hidden=call.hidden,
+    )
     if not out.ok:
         result.message = f"{call.function}: {hide_inputs(out) if call.hidden else out.error}"
     return result, out
@@ -116,15 +153,16 @@ def _scored(result: CheckResult, call: CheckCall, verdict: Verdict, *, share: fl
     result.message = f"{call.function}: {verdict.message}"[:MAX_MESSAGE]
 
 
-def safe_judge(check: Check, got, expected, *, hidden: bool) -> Verdict:
+def safe_judge(check: Check, got: Any, expected: Any, *, hidden: bool) -> Verdict:
     try:
         return check.judge(got, expected, hidden=hidden)
     except Exception as err:  # noqa: BLE001 - a forged result of any form is a failed check
         return Verdict(False, f"the result has an unexpected form ({type(err).__name__})")
 
 
-def diagnoses(spec: Spec, outcomes: dict[ItemId, Outcome], expected: Expectations,
-              mistakes: list[Mistake]) -> dict[str, str]:
+def diagnoses(
+    spec: Spec, outcomes: dict[ItemId, Outcome], expected: Expectations, mistakes: list[Mistake]
+) -> dict[str, str]:
     """Call id -> the sentence of the catalogued mistake that the student's whole answer cell agrees with, for the
     failing checks it explains (diagnosis.diagnose). Training checks take no part: no mistake is trained."""
     calls = list(spec.value_calls)
@@ -132,9 +170,15 @@ def diagnoses(spec: Spec, outcomes: dict[ItemId, Outcome], expected: Expectation
     def same(call: CheckCall, got: Outcome, want: Outcome) -> bool:
         return safe_judge(value_check(call.check), got.value, want.value, hidden=False).passed
 
-    return diagnosis.diagnose(calls, student={c.id: outcomes.get(plans.probe_id(STUDENT, c)) for c in calls},
-                              reference={c.id: expected.reference(c) for c in calls}, mistakes=mistakes,
-                              wrong=expected.mistake, cells=diagnosis.exercised_cells(spec), same=same)
+    return diagnosis.diagnose(
+        calls,
+        student={c.id: outcomes.get(plans.probe_id(STUDENT, c)) for c in calls},
+        reference={c.id: expected.reference(c) for c in calls},
+        mistakes=mistakes,
+        wrong=expected.mistake,
+        cells=diagnosis.exercised_cells(spec),
+        same=same,
+    )
 
 
 def hide_inputs(out: Outcome) -> str:
@@ -145,8 +189,14 @@ def hide_inputs(out: Outcome) -> str:
     return f"raised {out.raised} on a hidden input" + (f" ({out.where})" if out.where else "") + "."
 
 
-def findings(outcomes: dict[ItemId, Outcome], *, deaths: list[str], killed: list[ItemId],
-             sandbox_error: str | None, machine_busy: bool = False) -> list[Finding]:
+def findings(
+    outcomes: dict[ItemId, Outcome],
+    *,
+    deaths: list[str],
+    killed: list[ItemId],
+    sandbox_error: str | None,
+    machine_busy: bool = False,
+) -> list[Finding]:
     """What the workers reported about the submission as a whole: a sandbox that could not be set up (the
     grader's fault), workers that died, and each answer cell that failed to run (those that stopped a worker have
     a finding already), and setup cells, which are the course's own code: their failure is the grader's problem,
@@ -154,18 +204,30 @@ def findings(outcomes: dict[ItemId, Outcome], *, deaths: list[str], killed: list
     if sandbox_error:
         return [Finding(SANDBOX_UNAVAILABLE, sandbox_error)]
     if machine_busy:  # its items' outcomes are the machine's, not the code's: nothing of this grading is a verdict
-        return [Finding(MACHINE_BUSY, "The grading machine was too busy to grade this submission in time: an item "
-                                      "waited ten times its time limit for a CPU. This is not a verdict on your "
-                                      "work: it will be graded again.")]
+        return [
+            Finding(
+                MACHINE_BUSY,
+                "The grading machine was too busy to grade this submission in time: an item "
+                "waited ten times its time limit for a CPU. This is not a verdict on your "
+                "work: it will be graded again.",
+            )
+        ]
     found = [Finding("worker_stopped", d) for d in deaths]
     for item, out in outcomes.items():
         if item.run != STUDENT or out.ok or item in killed:
             continue
         if item.kind == ANSWER:
-            found.append(Finding("answer_cell_error", f"Answer cell '{item.name}' failed when run: {out.error}",
-                                 item.name))
+            found.append(
+                Finding("answer_cell_error", f"Answer cell '{item.name}' failed when run: {out.error}", item.name)
+            )
         elif item.kind == SETUP:
-            found.append(Finding("setup_cell_error", f"The course's setup cell '{item.name}' failed ({out.error}), "
-                                 "so the checks after it could not run. This is not a problem with your code: "
-                                 "please tell the course staff.", item.name))
+            found.append(
+                Finding(
+                    "setup_cell_error",
+                    f"The course's setup cell '{item.name}' failed ({out.error}), "
+                    "so the checks after it could not run. This is not a problem with your code: "
+                    "please tell the course staff.",
+                    item.name,
+                )
+            )
     return found

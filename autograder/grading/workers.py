@@ -16,13 +16,22 @@ from ..sandbox import Limits, fences
 
 
 class Runner(Protocol):
-    def run_plan(self, plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
-                 files: dict[str, Any] | None = None, standby: Standby | None = None) -> PlanRun:
+    def run_plan(
+        self,
+        plan: Plan,
+        *,
+        workdir: Path,
+        limits: Limits,
+        hide: list[Path],
+        files: dict[str, Any] | None = None,
+        standby: Standby | None = None,
+    ) -> PlanRun:
         """Run `plan` in the empty folder `workdir` and return one outcome per item (see `runner.run_plan`)."""
         ...
 
-    def standby(self, workdir: Path, *, backend: str, limits: Limits, hide: list[Path], wait_s: float,
-                run_s: float) -> Standby | None:
+    def standby(
+        self, workdir: Path, *, backend: str, limits: Limits, hide: list[Path], wait_s: float, run_s: float
+    ) -> Standby | None:
         """A clean worker started now in the empty folder `workdir`, to take a later plan; None when there is none."""
         ...
 
@@ -30,12 +39,21 @@ class Runner(Protocol):
 class SandboxRunner:
     """Sandboxed worker processes (docs/isolation.md)."""
 
-    def run_plan(self, plan: Plan, *, workdir: Path, limits: Limits, hide: list[Path],
-                 files: dict[str, Any] | None = None, standby: Standby | None = None) -> PlanRun:
+    def run_plan(
+        self,
+        plan: Plan,
+        *,
+        workdir: Path,
+        limits: Limits,
+        hide: list[Path],
+        files: dict[str, Any] | None = None,
+        standby: Standby | None = None,
+    ) -> PlanRun:
         return run_plan(plan, workdir=workdir, limits=limits, hide=hide, files=files, standby=standby)
 
-    def standby(self, workdir: Path, *, backend: str, limits: Limits, hide: list[Path], wait_s: float,
-                run_s: float) -> Standby | None:
+    def standby(
+        self, workdir: Path, *, backend: str, limits: Limits, hide: list[Path], wait_s: float, run_s: float
+    ) -> Standby | None:
         # Only where the student's worker has a mount namespace, whose private /tmp keeps the waiting worker's
         # folder out of its reach while both run.
         if not fences().get("mount_namespace"):

@@ -29,8 +29,16 @@ from .release import write_feedback, write_feedback_pages
 from .summary import write_summary
 from .tables import canvas_csv, class_csv, moodle_csv
 
-__all__ = ["write_reports", "write_student_feedback", "write_gradebook", "collect", "GradedSubmission", "class_csv",
-           "canvas_csv", "moodle_csv"]
+__all__ = [
+    "write_reports",
+    "write_student_feedback",
+    "write_gradebook",
+    "collect",
+    "GradedSubmission",
+    "class_csv",
+    "canvas_csv",
+    "moodle_csv",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +78,9 @@ def write_reports(
         subs = collect(course_root, assignment, due=due.get(assignment))
         folder = out_dir / assignment
         results = {s.student: s.result for s in subs if s.result is not None}
-        count, notes = fill_gradebook(course_root, assignment, results,
-                                      timestamps={s.student: s.time for s in subs if s.time is not None})
+        count, notes = fill_gradebook(
+            course_root, assignment, results, timestamps={s.student: s.time for s in subs if s.time is not None}
+        )
         grades, emails, more = read_grades(course_root, assignment)
         notes += more
         for sub in subs:
@@ -104,5 +113,7 @@ def _not_final(assignment: str, subs: list[GradedSubmission]) -> list[str]:
     pending = [f"{s.student} ({' '.join(s.totals.pending)})" for s in subs if s.totals and not s.totals.final]
     if not pending:
         return []
-    return [f"{assignment}: {len(pending)} submission(s) have written answers to grade in formgrader, so no final "
-            f"total yet (blank in canvas.csv, left out of moodle.csv): {', '.join(pending)}."]
+    return [
+        f"{assignment}: {len(pending)} submission(s) have written answers to grade in formgrader, so no final "
+        f"total yet (blank in canvas.csv, left out of moodle.csv): {', '.join(pending)}."
+    ]

@@ -22,8 +22,14 @@ BAR = "#54aeff"
 
 def figure(key: str, title: str, png: bytes, caption: str) -> dict:
     """A figure as the summary shows it (embedded as base64) and writes it beside (as `<key>.png`)."""
-    return {"id": f"fig-{key}", "title": title, "caption": caption, "file": f"{key}.png", "png": png,
-            "b64": base64.b64encode(png).decode("ascii")}
+    return {
+        "id": f"fig-{key}",
+        "title": title,
+        "caption": caption,
+        "file": f"{key}.png",
+        "png": png,
+        "b64": base64.b64encode(png).decode("ascii"),
+    }
 
 
 def plot_scores(scores: list[float], max_score: float | None) -> bytes:
@@ -73,7 +79,9 @@ def plot_metric(metric: str, values: list[tuple[str, float]], rules: list[tuple[
     from matplotlib.ticker import MaxNLocator
 
     xs = [v for _, v in values]
-    marks = [x for _, r in rules for x in (r.get("threshold"), r.get("fail")) if as_number(x) is not None]
+    marks = [
+        number for _, r in rules for x in (r.get("threshold"), r.get("fail")) if (number := as_number(x)) is not None
+    ]
     lo, hi = min(xs + marks), max(xs + marks)
     pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
     lo, hi = lo - pad, hi + pad
@@ -97,12 +105,24 @@ def plot_metric(metric: str, values: list[tuple[str, float]], rules: list[tuple[
     for i, (profile, rule) in enumerate(rules):
         where = f" ({profile})" if len(rules) > 1 else ""
         arrow = "\u2265" if rule.get("higher_is_better") else "\u2264"
-        ax.axvline(rule["threshold"], color=GREEN, linestyle=styles[i % 3], linewidth=2, zorder=3,
-                   label=f"full credit {arrow} {format_number(rule['threshold'])}{where}")
+        ax.axvline(
+            rule["threshold"],
+            color=GREEN,
+            linestyle=styles[i % 3],
+            linewidth=2,
+            zorder=3,
+            label=f"full credit {arrow} {format_number(rule['threshold'])}{where}",
+        )
         if as_number(rule.get("fail")) is not None:
             arrow = "\u2264" if rule.get("higher_is_better") else "\u2265"
-            ax.axvline(rule["fail"], color=RED, linestyle=styles[i % 3], linewidth=2, zorder=3,
-                       label=f"no credit {arrow} {format_number(rule['fail'])}{where}")
+            ax.axvline(
+                rule["fail"],
+                color=RED,
+                linestyle=styles[i % 3],
+                linewidth=2,
+                zorder=3,
+                label=f"no credit {arrow} {format_number(rule['fail'])}{where}",
+            )
     ax.set_xlim(lo, hi)
     ax.set_xlabel(_label(metric, 80))
     ax.set_ylabel("students")

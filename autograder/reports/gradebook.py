@@ -38,8 +38,13 @@ log = logging.getLogger(__name__)
 NO_RESPONSE = "No response."  # nbgrader's automatic comment on an answer left as released
 
 
-def write_gradebook(course_root: Path, assignment: str, results: Mapping[str, SubmissionResult | Mapping], *,
-                    timestamps: Mapping[str, datetime] = {}) -> int:
+def write_gradebook(
+    course_root: Path,
+    assignment: str,
+    results: Mapping[str, SubmissionResult | Mapping],
+    *,
+    timestamps: Mapping[str, datetime] = {},
+) -> int:
     """Put each student's scores into nbgrader's `gradebook.db`; returns how many students were written.
 
     `results` maps a student to their result (or its results.json as a dict), `timestamps` to the time of the
@@ -57,13 +62,18 @@ def write_gradebook(course_root: Path, assignment: str, results: Mapping[str, Su
 
 
 def fill_gradebook(
-    course_root: Path, assignment: str, results: Mapping[str, SubmissionResult | Mapping], *,
+    course_root: Path,
+    assignment: str,
+    results: Mapping[str, SubmissionResult | Mapping],
+    *,
     timestamps: Mapping[str, datetime] = {},
 ) -> tuple[int, list[str]]:
     """`write_gradebook` without the logging: (students written, notes on what was skipped and why)."""
     db = CoursePaths(Path(course_root)).gradebook
-    fix = f"run `autograder generate {assignment}` (which runs `nbgrader generate_assignment {assignment}`) in " \
-          f"{course_root} first"
+    fix = (
+        f"run `autograder generate {assignment}` (which runs `nbgrader generate_assignment {assignment}`) in "
+        f"{course_root} first"
+    )
     try:
         notes = record_assignment(course_root, assignment)
     except Exception as exc:  # noqa: BLE001 - a locked or corrupt database must not stop the other reports
@@ -128,8 +138,9 @@ def fill_gradebook(
                     grade.auto_score = 0.0 if blank else None
                     grade.needs_manual_grade = grade.auto_score is None and grade.manual_score is None
                     try:
-                        gb.find_comment(name, assignment, assignment, student).auto_comment = \
+                        gb.find_comment(name, assignment, assignment, student).auto_comment = (
                             NO_RESPONSE if blank else None
+                        )
                     except MissingEntry:  # a grade cell that is no solution cell has no comment
                         pass
                 gb.db.commit()
@@ -139,8 +150,10 @@ def fill_gradebook(
                     f"Gradebook: checks of {name!r} have no code grade cell in {assignment}.ipynb; not written."
                 )
             for name in sorted(mentioned_answers - written_answers):
-                notes.append(f"Gradebook: the written answer {name!r} has no markdown grade cell in {assignment}.ipynb"
-                             f" ({fix}); its grades cannot be entered in formgrader.")
+                notes.append(
+                    f"Gradebook: the written answer {name!r} has no markdown grade cell in {assignment}.ipynb"
+                    f" ({fix}); its grades cannot be entered in formgrader."
+                )
             for name in sorted(set(cells) - mentioned):
                 notes.append(f"Gradebook: grade cell {name!r} has no checks in any result; its auto_score is 0.")
     except Exception as exc:  # a locked or corrupt database must not stop the other reports
@@ -175,24 +188,51 @@ def record_assignment(course_root: Path, assignment: str) -> list[str]:
         return []
     source = CoursePaths(course_root).source_notebook(assignment)
     if not source.is_file():
-        return [(f"Gradebook skipped for {assignment}: {missing}, and there is no source notebook {source} to record "
-                 f"the assignment from (as `nbgrader generate_assignment {assignment}` does); copy the course's "
-                 "source/ folder here, or report in the course directory.")]
+        return [
+            (
+                f"Gradebook skipped for {assignment}: {missing}, and there is no source notebook {source} to record "
+                f"the assignment from (as `nbgrader generate_assignment {assignment}` does); copy the course's "
+                "source/ folder here, or report in the course directory."
+            )
+        ]
     log.info(f"Recording {assignment} in nbgrader's gradebook ({missing}), as `nbgrader generate_assignment` does.")
     # nbgrader runs the `alembic` script (from PATH) when it creates a database: this Python's scripts come first.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as scratch:
         try:
-            run = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-                                  "--log-level=WARN", f"--CourseDirectory.release_directory={scratch}"],
-                                 cwd=course_root, env=env, capture_output=True, text=True, timeout=600, check=False)
+            run = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "nbgrader",
+                    "generate_assignment",
+                    assignment,
+                    "--force",
+                    "--log-level=WARN",
+                    f"--CourseDirectory.release_directory={scratch}",
+                ],
+                cwd=course_root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return [(f"Gradebook skipped for {assignment}: {missing}, and recording it with `nbgrader "
-                     f"generate_assignment {assignment}` could not run ({exc.__class__.__name__}: {exc}).")]
+            return [
+                (
+                    f"Gradebook skipped for {assignment}: {missing}, and recording it with `nbgrader "
+                    f"generate_assignment {assignment}` could not run ({exc.__class__.__name__}: {exc})."
+                )
+            ]
     if run.returncode != 0:
         why = _nbgrader_reason(run.stderr + run.stdout) or f"exit status {run.returncode}"
-        return [(f"Gradebook skipped for {assignment}: {missing}, and `nbgrader generate_assignment {assignment}` "
-                 f"failed to record it: {why[:300]}. Run it in {course_root} to see the whole error.")]
+        return [
+            (
+                f"Gradebook skipped for {assignment}: {missing}, and `nbgrader generate_assignment {assignment}` "
+                f"failed to record it: {why[:300]}. Run it in {course_root} to see the whole error."
+            )
+        ]
     still = missing_from_gradebook(course_root, assignment)
     if still is not None:
         return [f"Gradebook skipped for {assignment}: `nbgrader generate_assignment {assignment}` ran but {still}."]
@@ -210,7 +250,8 @@ def _nbgrader_reason(output: str) -> str | None:
     errors = [line.split("| ERROR]", 1)[1].strip() for line in lines if "| ERROR]" in line]
     specific = [error for error in errors if error and not error.startswith(_GENERIC_ERRORS)]
     raised = [line for line in lines if _RAISED.match(line)]
-    return (specific or raised[-1:] or lines[-1:] or [None])[0]
+    reasons = specific or raised[-1:] or lines[-1:]
+    return reasons[0] if reasons else None
 
 
 def _set_auto_score(grade, score: float) -> None:
@@ -222,7 +263,9 @@ def _set_auto_score(grade, score: float) -> None:
         grade.auto_score = score
 
 
-def read_grades(course_root: Path, assignment: str) -> tuple[dict[str, dict[str, CellGrade]], dict[str, str], list[str]]:
+def read_grades(
+    course_root: Path, assignment: str
+) -> tuple[dict[str, dict[str, CellGrade]], dict[str, str], list[str]]:
     """The grades TAs entered in formgrader: (student -> grade_id -> manual score and extra credit, the students'
     email addresses where the gradebook has them, notes on what could not be read)."""
     db = CoursePaths(Path(course_root)).gradebook
@@ -244,7 +287,8 @@ def read_grades(course_root: Path, assignment: str) -> tuple[dict[str, dict[str,
                     emails[student.id] = student.email
                 grades[student.id] = {
                     grade.name: CellGrade(manual_score=grade.manual_score, extra_credit=grade.extra_credit)
-                    for notebook in submission.notebooks for grade in notebook.grades
+                    for notebook in submission.notebooks
+                    for grade in notebook.grades
                     if grade.manual_score is not None or grade.extra_credit
                 }
     except Exception as exc:  # a locked or corrupt database: the totals go without the manual grades, and say so

@@ -51,7 +51,9 @@ def _warn_without_secret(assignment: str, pages: Mapping[str, list[Path]]) -> No
     When no student has one, the class did not submit through nbgrader (an LMS class): no warning."""
     without = sorted(s for s, paths in pages.items() if not any(p.name == SECRET for p in paths))
     if without and len(without) < len(pages):
-        log.warning(f"{assignment}: nbgrader release_feedback stops at the first student without a "
-                    f"submission_secret.txt (not submitted through nbgrader's exchange): {', '.join(without)}. "
-                    f"Release the others with --CourseDirectory.student_id_exclude={','.join(without)} and "
-                    "return these pages another way.")
+        log.warning(
+            f"{assignment}: nbgrader release_feedback stops at the first student without a "
+            f"submission_secret.txt (not submitted through nbgrader's exchange): {', '.join(without)}. "
+            f"Release the others with --CourseDirectory.student_id_exclude={','.join(without)} and "
+            "return these pages another way."
+        )

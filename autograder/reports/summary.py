@@ -12,16 +12,18 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..feedback import environment, metric_values
 from ..files import atomic_write
 from . import figures as fig
-from .reading import MetricRules, GradedSubmission
+from .reading import GradedSubmission, MetricRules
 from .tables import ordered_union, usual_max_score, usual_max_total
 
 
-def write_summary(folder: Path, assignment: str, subs: Sequence[GradedSubmission], thresholds: MetricRules,
-                  gradebook: Mapping) -> list[Path]:
+def write_summary(
+    folder: Path, assignment: str, subs: Sequence[GradedSubmission], thresholds: MetricRules, gradebook: Mapping
+) -> list[Path]:
     """summary.html and its figures' PNGs in `folder`; returns the files written, the page first.
 
     `gradebook` is {"written": students written, "notes": [what went wrong]}.
@@ -37,32 +39,54 @@ def summary_view(
 ) -> tuple[dict, list[dict]]:
     """The values of summary.html and its figures (each with its PNG bytes)."""
     graded = [s for s in subs if s.result is not None]
-    scores = [s.score for s in graded]
+    scores = [s.result.score for s in graded if s.result is not None]  # all of `graded`
     max_score = usual_max_score(graded)
     ranked = _checks_worst_first(graded)
     questions = _questions(graded)
-    diagnoses = Counter()
+    diagnoses: Counter[str] = Counter()
     for sub in graded:
         diagnoses.update({c.diagnosis for c in sub.checks if c.diagnosis})
     common = sorted(diagnoses.items(), key=lambda kv: (-kv[1], kv[0]))
 
     figures = []
     if scores:
-        figures.append(fig.figure("score-distribution", "Score distribution", fig.plot_scores(scores, max_score),
-                                  "Total score of each graded submission; dashed: mean, dotted: median."))
+        figures.append(
+            fig.figure(
+                "score-distribution",
+                "Score distribution",
+                fig.plot_scores(scores, max_score),
+                "Total score of each graded submission; dashed: mean, dotted: median.",
+            )
+        )
     if ranked:
-        figures.append(fig.figure("pass-rate", "Pass rate per check, worst first", fig.plot_pass_rates(ranked),
-                                  "Share of students who passed each check (red below 50%, amber below 80%)."))
+        figures.append(
+            fig.figure(
+                "pass-rate",
+                "Pass rate per check, worst first",
+                fig.plot_pass_rates(ranked),
+                "Share of students who passed each check (red below 50%, amber below 80%).",
+            )
+        )
     for metric, values in _metric_values(graded).items():
         rules = thresholds.get(metric, [])
         what = "with its threshold (full credit) and failure level (no credit)" if rules else "(no threshold known)"
-        figures.append(fig.figure(f"metric-{fig.slug(metric)}", f"Quality metric: {metric}",
-                                  fig.plot_metric(metric, values, rules),
-                                  f"{metric} of each student's trained model, {what}."))
+        figures.append(
+            fig.figure(
+                f"metric-{fig.slug(metric)}",
+                f"Quality metric: {metric}",
+                fig.plot_metric(metric, values, rules),
+                f"{metric} of each student's trained model, {what}.",
+            )
+        )
     if common:
-        figures.append(fig.figure("diagnoses", "Most frequent diagnosed mistakes",
-                                  fig.plot_diagnoses(common[:12], len(graded)),
-                                  "Number of students whose submission showed each known mistake."))
+        figures.append(
+            fig.figure(
+                "diagnoses",
+                "Most frequent diagnosed mistakes",
+                fig.plot_diagnoses(common[:12], len(graded)),
+                "Number of students whose submission showed each known mistake.",
+            )
+        )
 
     findings = [
         {"student": s.student, "kind": f.kind, "message": f.message, "grade_id": f.grade_id}
@@ -95,7 +119,7 @@ def summary_view(
 def _checks_worst_first(graded: Sequence[GradedSubmission]) -> list[dict]:
     """Per check: how many of the students who have it passed it; lowest pass rate first, ties in check order."""
     order = ordered_union([c.name for c in s.checks] for s in graded)
-    stats = {name: {"name": name, "passed": 0, "n": 0, "hidden": False} for name in order}
+    stats: dict[str, dict[str, Any]] = {name: {"name": name, "passed": 0, "n": 0, "hidden": False} for name in order}
     for sub in graded:
         for c in sub.checks:
             st = stats[c.name]

@@ -43,16 +43,31 @@ def class_csv(subs: Sequence[GradedSubmission]) -> str:
     """The class table: student, checks, question subtotals, autograded, manual, total, max_score, percent, status,
     late, errors."""
     checks = ordered_union([c.name for c in s.checks] for s in subs)
-    questions = ordered_union([*(c.grade_id for c in s.checks), *(m.grade_id for m in s.result.manual)]
-                              for s in subs if s.result is not None)
-    rows = [["student", *checks, *questions, "autograded", "manual", "total", "max_score", "percent", "status", "late",
-             "errors"]]
+    questions = ordered_union(
+        [*(c.grade_id for c in s.checks), *(m.grade_id for m in s.result.manual)] for s in subs if s.result is not None
+    )
+    rows = [
+        [
+            "student",
+            *checks,
+            *questions,
+            "autograded",
+            "manual",
+            "total",
+            "max_score",
+            "percent",
+            "status",
+            "late",
+            "errors",
+        ]
+    ]
     for sub in subs:
         by_name = {c.name: c.score for c in sub.checks}
         totals = sub.totals
         by_question = totals.questions if totals is not None else {}
-        percent = 100 * totals.total / totals.max_score if totals and totals.total is not None and totals.max_score \
-            else None
+        percent = (
+            100 * totals.total / totals.max_score if totals and totals.total is not None and totals.max_score else None
+        )
         kinds = list(dict.fromkeys(f.kind for f in sub.findings))
         if sub.notes:
             kinds.append("bad_timestamp")
@@ -60,8 +75,10 @@ def class_csv(subs: Sequence[GradedSubmission]) -> str:
             [
                 sub.student,
                 *(_cell(by_name.get(name)) for name in checks),
-                *(PENDING if q in by_question and by_question[q] is None else _cell(by_question.get(q))
-                  for q in questions),
+                *(
+                    PENDING if q in by_question and by_question[q] is None else _cell(by_question.get(q))
+                    for q in questions
+                ),
                 _cell(sub.score),
                 _cell(totals.manual if totals else None),
                 _cell(totals.total if totals else None),
@@ -113,7 +130,7 @@ def usual_max_score(subs: Sequence[GradedSubmission]) -> float | None:
 
 def usual_max_total(subs: Sequence[GradedSubmission]) -> float | None:
     """The same for the total: the autograded points and the written answers'."""
-    maxima = Counter(s.totals.max_score for s in subs if s.result is not None)
+    maxima = Counter(t.max_score for t in (s.totals for s in subs if s.result is not None) if t is not None)
     return maxima.most_common(1)[0][0] if maxima else None
 
 

@@ -39,11 +39,12 @@ class Totals:
 
 def totals(result: SubmissionResult, grades: Mapping[str, CellGrade]) -> Totals:
     """The points of each question (test cells' grade_ids, then the written answers) and the total."""
-    questions: dict[str, float | None] = {}
+    autograded: dict[str, float] = {}
     for check in result.checks:
-        questions[check.grade_id] = questions.get(check.grade_id, 0.0) + check.score
+        autograded[check.grade_id] = autograded.get(check.grade_id, 0.0) + check.score
+    questions: dict[str, float | None] = {}
     adjustment = 0.0  # what the TAs' scores change in the autograded part
-    for gid, kit in list(questions.items()):
+    for gid, kit in autograded.items():
         score = _graded(grades.get(gid), kit)
         adjustment += score - kit
         questions[gid] = score

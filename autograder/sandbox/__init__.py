@@ -27,10 +27,10 @@ probe.py and is read there at each call: patch it on `autograder.sandbox.probe`,
 
 from __future__ import annotations
 
-from .cgroups import CGROUP_PREFIX, _cgroup_parents
+from .cgroups import CGROUP_PREFIX
 from .limits import Limits
 from .outcome import ProcessOutcome
-from .probe import _FENCE_TEXT, FENCE_NAMES, describe_fences, fences
+from .probe import FENCE_NAMES, describe_fences, fences
 from .run import run_limited
 
 __all__ = ["Limits", "ProcessOutcome", "fences", "describe_fences", "run_limited", "FENCE_NAMES", "CGROUP_PREFIX"]

@@ -15,7 +15,7 @@ from .limits import Limits
 
 log = logging.getLogger(__name__)
 
-CGROUP_PREFIX = "autograder-sb-"   # then the grader's pid, so a later grader can remove what a dead one left
+CGROUP_PREFIX = "autograder-sb-"  # then the grader's pid, so a later grader can remove what a dead one left
 
 
 class _Cgroup:
@@ -170,14 +170,13 @@ def _cgroup_parents() -> tuple[dict[str, Path], int]:
                 left, _, right = line.partition(" - ")
                 fields, rfields = left.split(), right.split()
                 if len(fields) >= 5 and len(rfields) >= 3 and rfields[0] in ("cgroup", "cgroup2"):
-                    mounts.append((rfields[0], _unescape(fields[3]), _unescape(fields[4]),
-                                   set(rfields[2].split(","))))
+                    mounts.append((rfields[0], _unescape(fields[3]), _unescape(fields[4]), set(rfields[2].split(","))))
         own: dict[str, str] = {}
         with open("/proc/self/cgroup") as fh:
             for line in fh:
                 parts = line.rstrip("\n").split(":", 2)
                 if len(parts) == 3:
-                    for controller in (parts[1].split(",") if parts[1] else [""]):
+                    for controller in parts[1].split(",") if parts[1] else [""]:
                         own[controller] = parts[2]
     except OSError:
         return {}, 0
@@ -221,7 +220,7 @@ def _remove_stale_cgroups() -> None:
         for entry in entries:
             if not entry.name.startswith(CGROUP_PREFIX):
                 continue
-            pid = entry.name[len(CGROUP_PREFIX):].split("-", 1)[0]
+            pid = entry.name[len(CGROUP_PREFIX) :].split("-", 1)[0]
             if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
                 try:
                     os.rmdir(entry.path)

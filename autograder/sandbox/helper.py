@@ -25,8 +25,8 @@ import resource
 import sys
 
 try:
-    import _signal as signal    # the C module: `signal` would import enum (and re), ~10 ms per run
-except ImportError:             # pragma: no cover
+    import _signal as signal  # the C module: `signal` would import enum (and re), ~10 ms per run
+except ImportError:  # pragma: no cover
     import signal
 
 CLONE_NEWNS = 0x00020000
@@ -44,9 +44,9 @@ PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 # SECBIT_NOROOT, NO_SETUID_FIXUP, KEEP_CAPS_LOCKED, NO_CAP_AMBIENT_RAISE and their locks
 SECUREBITS_LOCKED_DOWN = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
 
-HELPER_PROCS = 2           # the helper and the namespace's init are in the run's pids cgroup too
+HELPER_PROCS = 2  # the helper and the namespace's init are in the run's pids cgroup too
 DEV_NODES = ("null", "zero", "full", "random", "urandom")
-SETUP_FAILED = 125         # the helper's exit status when it gave up
+SETUP_FAILED = 125  # the helper's exit status when it gave up
 
 _libc = None
 
@@ -65,14 +65,16 @@ def _check(result: int, what: str) -> None:
 
 
 def _prctl(option: int, arg2: int = 0) -> int:
-    return _c().prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0),
-                      ctypes.c_ulong(0))
+    return _c().prctl(
+        ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)
+    )
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: None if s is None else s.encode())
-    _check(_c().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {target}")
+    def enc(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()
+
+    _check(_c().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
 class _Status:
@@ -112,7 +114,7 @@ def _helper_main(args: list[str]) -> None:
             except OSError as err:
                 st.fail(f"cannot join cgroup {path}: {err}")
         got = _unshare(spec, st)
-    except BaseException as err:     # a bug here must not run the student code unfenced
+    except BaseException as err:  # a bug here must not run the student code unfenced
         st.fail(f"helper: {type(err).__name__}: {err}")
     pid = os.fork()
     if pid == 0:
@@ -142,8 +144,7 @@ def _unshare(spec: dict, st: _Status) -> dict[str, bool]:
         except OSError as err:
             got["user"] = False
             st.fence("user", False, str(err))
-    for name, flag in (("mount", CLONE_NEWNS), ("pid", CLONE_NEWPID), ("net", CLONE_NEWNET),
-                       ("ipc", CLONE_NEWIPC)):
+    for name, flag in (("mount", CLONE_NEWNS), ("pid", CLONE_NEWPID), ("net", CLONE_NEWNET), ("ipc", CLONE_NEWIPC)):
         if not want.get(name):
             continue
         try:
@@ -179,8 +180,11 @@ def _init(spec: dict, st: _Status, got: dict) -> None:
             os._exit(0)
         if pid == child:
             break
-    report = [f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else f"signal {os.WTERMSIG(status)}",
-              f"cpu {usage.ru_utime + usage.ru_stime:.3f}", f"maxrss {usage.ru_maxrss}"]
+    report = [
+        f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else f"signal {os.WTERMSIG(status)}",
+        f"cpu {usage.ru_utime + usage.ru_stime:.3f}",
+        f"maxrss {usage.ru_maxrss}",
+    ]
     for line in report:
         st.say(line)
     os._exit(0)
@@ -188,8 +192,7 @@ def _init(spec: dict, st: _Status, got: dict) -> None:
 
 def _unescape(text: str) -> str:
     """Undo the octal escapes of /proc/self/mountinfo."""
-    return (text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
-            .replace("\\134", "\\"))
+    return text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
 def _mountinfo() -> list[tuple[str, set[str]]]:
@@ -204,8 +207,12 @@ def _mountinfo() -> list[tuple[str, set[str]]]:
 
 def _remount_flags(options: set[str]) -> int:
     flags = 0
-    for name, flag in (("nosuid", MS_NOSUID), ("nodev", MS_NODEV), ("noexec", MS_NOEXEC),
-                       ("nodiratime", MS_NODIRATIME)):
+    for name, flag in (
+        ("nosuid", MS_NOSUID),
+        ("nodev", MS_NODEV),
+        ("noexec", MS_NOEXEC),
+        ("nodiratime", MS_NODIRATIME),
+    ):
         if name in options:
             flags |= flag
     if "noatime" in options:
@@ -253,7 +260,7 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
         try:
             _make_readonly(path, options)
         except FileNotFoundError:
-            continue           # shadowed or unreachable
+            continue  # shadowed or unreachable
     # check: the topmost mount at each mount point must now be read-only
     top: dict[str, set[str]] = {}
     for path, options in _mountinfo():
@@ -284,8 +291,12 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
         else:
             open(path, "w").close()
             _mount(fd_path(fd), path, None, MS_BIND)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"/dev/{name}")
     tmp_size = f"size={int(spec['tmpfs_mb'])}m"
     os.mkdir("/dev/shm")
@@ -316,13 +327,13 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
             hide(path)
 
     ops = [(p, 1, "write") for p in keep] + [(p, 2, "hide") for p in spec["hide"]]
-    ops.sort(key=lambda op: (op[0].rstrip("/").count("/"), op[1]))    # parents before children
+    ops.sort(key=lambda op: (op[0].rstrip("/").count("/"), op[1]))  # parents before children
     for path, _, kind in ops:
         if kind == "hide":
             hide(path)
             continue
         fd = keep[path]
-        if not os.path.lexists(path):        # e.g. under /tmp, now a fresh tmpfs, or under a hidden directory
+        if not os.path.lexists(path):  # e.g. under /tmp, now a fresh tmpfs, or under a hidden directory
             if os.path.isdir(fd_path(fd)):
                 os.makedirs(path)
             else:
@@ -338,7 +349,7 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
 
 
 def _drop_caps() -> None:
-    _prctl(PR_SET_SECUREBITS, SECUREBITS_LOCKED_DOWN)     # fails without CAP_SETPCAP: fine, then no caps
+    _prctl(PR_SET_SECUREBITS, SECUREBITS_LOCKED_DOWN)  # fails without CAP_SETPCAP: fine, then no caps
     try:
         with open("/proc/sys/kernel/cap_last_cap") as fh:
             last = int(fh.read())
@@ -347,9 +358,9 @@ def _drop_caps() -> None:
     for cap in range(last + 1):
         if _prctl(PR_CAPBSET_DROP, cap) != 0:
             err = ctypes.get_errno()
-            if err == 1 and os.geteuid() != 0:   # EPERM: an unprivileged process has nothing to drop
+            if err == 1 and os.geteuid() != 0:  # EPERM: an unprivileged process has nothing to drop
                 break
-            if err != 22:                        # EINVAL: the kernel does not know this capability
+            if err != 22:  # EINVAL: the kernel does not know this capability
                 raise OSError(err, f"cannot drop capability {cap}: {os.strerror(err)}")
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
 
@@ -357,8 +368,7 @@ def _drop_caps() -> None:
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
     class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
     header, data = Header(0x20080522, 0), (Data * 2)()
     _check(_c().capset(ctypes.byref(header), ctypes.byref(data)), "capset")
@@ -395,4 +405,4 @@ def _exec_student(spec: dict, st: _Status) -> None:
 
 
 if __name__ == "__main__" and len(sys.argv) >= 4 and sys.argv[1] == "_enter":
-    _helper_main(sys.argv[2:])      # never returns
+    _helper_main(sys.argv[2:])  # never returns

@@ -13,10 +13,10 @@ from .helper import HELPER_PROCS
 class Limits:
     wall_s: float = 120.0
     cpu_s: int = 600
-    memory_mb: int = 4096      # TensorFlow on the CPU needs >= ~2 GB of address space
-    max_pids: int = 64         # processes and threads of the student's code
+    memory_mb: int = 4096  # TensorFlow on the CPU needs >= ~2 GB of address space
+    max_pids: int = 64  # processes and threads of the student's code
     file_size_mb: int = 256
-    output_kb: int = 256       # only the last output_kb of stdout+stderr is kept
+    output_kb: int = 256  # only the last output_kb of stdout+stderr is kept
 
 
 def _rlimits(limits: Limits, gpu: bool, plan: dict) -> list[list[int]]:

@@ -8,6 +8,7 @@ share another pipe, which a thread drains keeping only the last `output_kb`.
 from __future__ import annotations
 
 import fcntl
+import functools
 import marshal
 import os
 import select
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..owntime import OwnClock, process_tree
 from . import helper
@@ -28,9 +29,15 @@ from .outcome import ProcessOutcome, _outcome, _setup_failure
 HELPER_PATH = os.path.abspath(helper.__file__)
 
 
-def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes | None, start: float,
-         status_lines: list[str] | None = None,
-         watch: Callable[[OwnClock], str | None] | None = None) -> ProcessOutcome:
+def _run(
+    spec: dict,
+    limits: Limits,
+    cgroup: _Cgroup | None,
+    stdin_data: bytes | None,
+    start: float,
+    status_lines: list[str] | None = None,
+    watch: Callable[[OwnClock], str | None] | None = None,
+) -> ProcessOutcome:
     """Run the helper with `spec` (already in `cgroup`, when there is one) and return how the run ended.
     `status_lines`, when given, receives the helper's report as it came (the probe reads its fence lines).
     `watch` gets the own-time clock of the helper's process tree (owntime.py), for limits judged on it."""
@@ -48,8 +55,15 @@ def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes |
     try:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", HELPER_PATH, "_enter", str(spec_fd), str(status_w)],
-            stdin=stdin_fd, stdout=out_w, stderr=out_w, pass_fds=(spec_fd, status_w), env={},
-            cwd=spec["cwd"], start_new_session=True, close_fds=True)
+            stdin=stdin_fd,
+            stdout=out_w,
+            stderr=out_w,
+            pass_fds=(spec_fd, status_w),
+            env={},
+            cwd=spec["cwd"],
+            start_new_session=True,
+            close_fds=True,
+        )
     except OSError as err:
         for fd in (out_r, status_r):
             os.close(fd)
@@ -58,10 +72,12 @@ def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes |
         for fd in (spec_fd, stdin_fd, status_w, out_w):
             os.close(fd)
     drain.start()
-    timed_out, stopped = False, []
+    timed_out = False
+    stopped: list[str] = []
     clock = OwnClock(lambda: process_tree(proc.pid))
+    watch_tree = functools.partial(watch, clock) if watch is not None else None
     try:
-        timed_out = not _wait_exit(proc, start + limits.wall_s, watch and (lambda: watch(clock)), stopped)
+        timed_out = not _wait_exit(proc, start + limits.wall_s, watch_tree, stopped)
         wall = time.monotonic() - start
         _kill_everything(proc, cgroup)
         proc.wait()
@@ -83,7 +99,12 @@ def _run(spec: dict, limits: Limits, cgroup: _Cgroup | None, stdin_data: bytes |
     return _outcome(lines, proc.returncode, timed_out, wall, tail, limits, stats)
 
 
-def _wait_exit(proc: subprocess.Popen, deadline: float, watch=None, stopped: list | None = None) -> bool:
+def _wait_exit(
+    proc: subprocess.Popen[bytes],
+    deadline: float,
+    watch: Callable[[], str | None] | None = None,
+    stopped: list[str] | None = None,
+) -> bool:
     """Wait until the helper has exited (left as a zombie, so its process group stays reserved) or the deadline
     passes, or `watch` returns a reason (appended to `stopped`). True when it exited."""
     try:
@@ -115,7 +136,7 @@ def _wait_exit(proc: subprocess.Popen, deadline: float, watch=None, stopped: lis
     return proc.poll() is not None
 
 
-def _watch_says_stop(watch, stopped: list | None) -> bool:
+def _watch_says_stop(watch: Callable[[], str | None] | None, stopped: list[str] | None) -> bool:
     if watch is None:
         return False
     reason = watch()
@@ -131,7 +152,6 @@ def _kill_everything(proc: subprocess.Popen, cgroup: _Cgroup | None) -> None:
         pass
     if cgroup:
         cgroup.kill()
-
 
 
 def _readable(fd: int, timeout_s: float) -> bool:
@@ -179,14 +199,14 @@ class _Drain(threading.Thread):
                     return
                 self.buf += chunk
                 if len(self.buf) > 4 * self.keep + (1 << 20):
-                    del self.buf[:-self.keep]
+                    del self.buf[: -self.keep]
         except OSError:
             return
 
     def finish(self, *, deadline: float) -> None:
         """Wait for the end of the output; a writer that escaped every fence cannot hold us past `deadline`."""
         self._stop_at = deadline
-        self.join()          # returns by the deadline (+ one select period): only then is the fd closed
+        self.join()  # returns by the deadline (+ one select period): only then is the fd closed
         os.close(self.fd)
 
 
@@ -196,11 +216,12 @@ def _memfd(data: bytes) -> int:
         fd = os.memfd_create("sandbox", 0)
     except (AttributeError, OSError):
         import tempfile
+
         fd = os.dup(tempfile.TemporaryFile().fileno())
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         try:
             ro = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)
             os.close(fd)

@@ -20,31 +20,35 @@ class ProcessOutcome:
     """How one sandboxed process ended, as the operating system and the fences saw it (not what the code in it
     returned: that is `runner.Outcome`, one per item of a worker's plan)."""
 
-    returncode: int | None     # None when killed by a signal (or never started)
+    returncode: int | None  # None when killed by a signal (or never started)
     signal: int | None
     timed_out: bool
     wall_s: float
-    reason: str | None         # None on a normal exit; else a short sentence for a student
-    output_tail: str           # last bytes of combined stdout/stderr, decoded with errors="replace"
+    reason: str | None  # None on a normal exit; else a short sentence for a student
+    output_tail: str  # last bytes of combined stdout/stderr, decoded with errors="replace"
     # True when the grader could not set the sandbox up, so the command never ran: the grader's fault, not the
     # student's (`reason` then says so in words). The one field to test for it; never search `reason`.
     sandbox_failed: bool = False
 
 
 def _setup_sentence(detail: str) -> str:
-    return (f"the grader could not set up its sandbox ({detail}); this is not a problem with your code, "
-            "please tell the course staff")
+    return (
+        f"the grader could not set up its sandbox ({detail}); this is not a problem with your code, "
+        "please tell the course staff"
+    )
 
 
 def _setup_failure(message: str, start: float) -> ProcessOutcome:
     """A run stopped by the grader's side before the helper could report (no cgroup, no helper process)."""
     log.error("sandbox setup failed: %s", message)
-    return ProcessOutcome(None, None, False, time.monotonic() - start, _setup_sentence(message), "",
-                          sandbox_failed=True)
+    return ProcessOutcome(
+        None, None, False, time.monotonic() - start, _setup_sentence(message), "", sandbox_failed=True
+    )
 
 
-def _outcome(lines: list[str], helper_rc: int | None, timed_out: bool, wall: float, tail: str,
-             limits: Limits, stats: dict) -> ProcessOutcome:
+def _outcome(
+    lines: list[str], helper_rc: int | None, timed_out: bool, wall: float, tail: str, limits: Limits, stats: dict
+) -> ProcessOutcome:
     """The ProcessOutcome from the helper's status lines, its exit status and the cgroup's statistics."""
     info: dict[str, str] = {}
     for line in lines:
@@ -66,7 +70,7 @@ def _outcome(lines: list[str], helper_rc: int | None, timed_out: bool, wall: flo
     elif helper_rc is not None and helper_rc < 0:
         sig = -helper_rc
     else:
-        sig = signal.SIGKILL     # the helper died without a word: only a kill does that
+        sig = signal.SIGKILL  # the helper died without a word: only a kill does that
     cpu = float(info.get("cpu", 0) or 0)
     maxrss_mb = int(info.get("maxrss", 0) or 0) / 1024
     peak_mb = max(maxrss_mb, stats.get("memory_peak", 0) / 2**20)

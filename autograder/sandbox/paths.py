@@ -6,16 +6,25 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def _runtime_paths(readable: Sequence[str] = ()) -> list[str]:
     """The interpreter's prefixes and `readable` where the sandbox's private /tmp or /dev/shm would cover them (a
     virtual environment or a checkout under /tmp): the child is given these back, read-only."""
-    wanted = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
-              os.path.dirname(os.path.realpath(sys.executable)), *readable}
-    covered = [p for p in {os.path.realpath(p) for p in wanted if p}
-               if p.startswith(("/tmp/", "/dev/shm/")) and os.path.isdir(p)]
+    wanted = {
+        sys.prefix,
+        sys.exec_prefix,
+        sys.base_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        *readable,
+    }
+    covered = [
+        p
+        for p in {os.path.realpath(p) for p in wanted if p}
+        if p.startswith(("/tmp/", "/dev/shm/")) and os.path.isdir(p)
+    ]
     return sorted(p for p in covered if not any(p.startswith(q + "/") for q in covered))  # outermost only
 
 
@@ -35,7 +44,7 @@ def _unix_socket_paths() -> list[str]:
     out = []
     for path in sorted(paths):
         if path.startswith(("/tmp/", "/run/", "/dev/")):
-            continue      # those directories are replaced inside anyway
+            continue  # those directories are replaced inside anyway
         try:
             if stat.S_ISSOCK(os.lstat(path).st_mode):
                 out.append(os.path.realpath(path))

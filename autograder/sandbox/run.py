@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..hardware import gpu_device_paths, gpu_visible
+from ..owntime import OwnClock
 from . import probe
 from .cgroups import _Cgroup
 from .limits import Limits, _rlimits
 from .loop import _run
-from ..owntime import OwnClock
 from .outcome import ProcessOutcome, _setup_failure
 from .paths import _runtime_paths, _unix_socket_paths
 
 
-def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limits,
-                hide: Sequence[Path] = (), writable: Sequence[Path] = (), readable: Sequence[Path] = (),
-                stdin_data: bytes | None = None,
-                watch: Callable[[OwnClock], str | None] | None = None) -> ProcessOutcome:
+def run_limited(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    limits: Limits,
+    hide: Sequence[Path] = (),
+    writable: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
+    stdin_data: bytes | None = None,
+    watch: Callable[[OwnClock], str | None] | None = None,
+) -> ProcessOutcome:
     """Run `argv` in `cwd` (a scratch directory it may write) with exactly `env`, inside the fences that work
     here, and return how it ended. Never raises because of what the child does. `readable`: folders the command
     reads that may lie under /tmp (which the child sees as a private, empty tmpfs), such as the code it imports;
@@ -28,7 +36,7 @@ def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limi
     the own-time clock of the child's process tree (owntime.OwnClock); a sentence from it ends the run at once
     (killed, `timed_out`, with that sentence as the reason): the caller's own deadlines, e.g. per item of a plan."""
     probe.fences()
-    plan = dict(probe._plan_cache or {})   # read at each run: tests replace it
+    plan = dict(probe._plan_cache or {})  # read at each run: tests replace it
     argv = [os.fspath(a) for a in argv]
     if not argv:
         raise ValueError("run_limited needs a command")
@@ -49,8 +57,9 @@ def run_limited(argv: list[str], *, cwd: Path, env: dict[str, str], limits: Limi
     setup_error = None
     if plan.get("cgroup_memory") or plan.get("cgroup_pids"):
         try:
-            cgroup = _Cgroup.create(limits, memory=plan.get("cgroup_memory", False),
-                                    pids=plan.get("cgroup_pids", False), headroom=not gpu)
+            cgroup = _Cgroup.create(
+                limits, memory=plan.get("cgroup_memory", False), pids=plan.get("cgroup_pids", False), headroom=not gpu
+            )
         except OSError as err:
             setup_error = f"cannot create its cgroup: {err}"
     if setup_error:

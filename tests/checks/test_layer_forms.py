@@ -15,9 +15,20 @@ GLOROT = {"module": "keras.initializers", "class_name": "GlorotUniform", "config
 
 
 def conv(filters=6, activation="relu", padding="same", init=HE, **more):
-    return {"class": "Conv2D", "name": "conv2d_7", "trainable": True, "dtype": {"class_name": "DTypePolicy"},
-            "filters": filters, "kernel_size": [3, 3], "strides": [1, 1], "padding": padding,
-            "activation": activation, "kernel_initializer": init, "kernel_regularizer": None, **more}
+    return {
+        "class": "Conv2D",
+        "name": "conv2d_7",
+        "trainable": True,
+        "dtype": {"class_name": "DTypePolicy"},
+        "filters": filters,
+        "kernel_size": [3, 3],
+        "strides": [1, 1],
+        "padding": padding,
+        "activation": activation,
+        "kernel_initializer": init,
+        "kernel_regularizer": None,
+        **more,
+    }
 
 
 POOL = {"class": "MaxPooling2D", "name": "max_pooling2d", "pool_size": [2, 2], "strides": [2, 2], "padding": "valid"}
@@ -33,8 +44,13 @@ def test_equivalent_activation_steps_fold_into_the_linear_layer_they_follow():
     written = [
         [conv(activation="linear"), {"class": "Activation", "activation": "relu"}] * 2 + [POOL],
         [conv(activation="linear"), relu_layer, conv(activation="linear"), relu_layer, POOL],
-        [conv(activation="linear"), {"class": "ops.Relu"}, conv(activation="linear"), {"class": "ops.ReLU",
-         "negative_slope": 0.0, "max_value": None, "threshold": 0.0}, POOL],
+        [
+            conv(activation="linear"),
+            {"class": "ops.Relu"},
+            conv(activation="linear"),
+            {"class": "ops.ReLU", "negative_slope": 0.0, "max_value": None, "threshold": 0.0},
+            POOL,
+        ],
         [conv(), {"class": "Activation", "activation": "relu"}, conv(), {"class": "Identity"}, POOL],  # relu twice
     ]
     want = canonical(SOLUTION)
@@ -45,31 +61,43 @@ def test_equivalent_activation_steps_fold_into_the_linear_layer_they_follow():
 def test_an_activation_that_changes_the_function_stays_a_step_of_its_own():
     tanh_after_relu = canonical([conv(), {"class": "Activation", "activation": "tanh"}, POOL])
     assert kinds(tanh_after_relu) == ["Conv2D", "Activation", "MaxPooling2D"]
-    capped = canonical([conv(activation="linear"), {"class": "ReLU", "max_value": 3.0, "negative_slope": 0.0,
-                                                     "threshold": 0.0}])
+    capped = canonical(
+        [conv(activation="linear"), {"class": "ReLU", "max_value": 3.0, "negative_slope": 0.0, "threshold": 0.0}]
+    )
     assert kinds(capped) == ["Conv2D", "ReLU"] and capped[0].settings["activation"] == "linear"
 
 
 def test_initializers_are_named_by_what_they_draw():
-    variance_scaling = {"class_name": "VarianceScaling", "config": {"scale": 2.0, "mode": "fan_in",
-                                                                    "distribution": "normal", "seed": 3}}
-    assert initializer_name(HE) == initializer_name(variance_scaling) == initializer_name("he_normal") == \
-        initializer_name("HeNormal") == "he_normal"
+    variance_scaling = {
+        "class_name": "VarianceScaling",
+        "config": {"scale": 2.0, "mode": "fan_in", "distribution": "normal", "seed": 3},
+    }
+    assert (
+        initializer_name(HE)
+        == initializer_name(variance_scaling)
+        == initializer_name("he_normal")
+        == initializer_name("HeNormal")
+        == "he_normal"
+    )
     assert initializer_name(GLOROT) == "glorot_uniform"
-    assert initializer_name({"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": 1}}) == \
-        "random_normal(mean=0.0, stddev=0.05)"
+    assert (
+        initializer_name({"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": 1}})
+        == "random_normal(mean=0.0, stddev=0.05)"
+    )
 
 
 def test_names_dtypes_regularizers_and_nesting_do_not_matter_but_real_settings_do():
     renamed = [dict(conv(), name="enc_conv1", kernel_regularizer={"class_name": "L2"}), conv(), dict(POOL, name="p")]
     assert canonical(renamed) == canonical(SOLUTION)
-    assert canonical([conv(dilation_rate=[2, 2]), conv(), POOL]) != canonical([conv(dilation_rate=[1, 1]), conv(),
-                                                                                 POOL])
+    assert canonical([conv(dilation_rate=[2, 2]), conv(), POOL]) != canonical(
+        [conv(dilation_rate=[1, 1]), conv(), POOL]
+    )
 
 
 def test_an_axis_counts_from_the_front():
-    assert canonical([{"class": "Concatenate", "axis": -1, "rank": 4}]) == \
-        canonical([{"class": "Concatenate", "axis": 3, "rank": 4}])
+    assert canonical([{"class": "Concatenate", "axis": -1, "rank": 4}]) == canonical(
+        [{"class": "Concatenate", "axis": 3, "rank": 4}]
+    )
 
 
 def test_layer_checks_accept_equivalent_code_and_say_what_the_assignment_asks_for():
@@ -77,10 +105,10 @@ def test_layer_checks_accept_equivalent_code_and_say_what_the_assignment_asks_fo
     for check in (BlockLayers(), BlockLayerSettings()):
         assert check.judge(folded, summary(SOLUTION), hidden=True).passed
     one_conv = BlockLayers().judge(summary([conv(), POOL]), summary(SOLUTION), hidden=True)
-    assert one_conv.message == ("got the layers Conv2D, MaxPooling2D; the assignment asks for Conv2D, Conv2D, "
-                                "MaxPooling2D.")
-    padding = BlockLayerSettings().judge(summary([conv(padding="valid"), conv(), POOL]), summary(SOLUTION),
-                                         hidden=True)
+    assert one_conv.message == (
+        "got the layers Conv2D, MaxPooling2D; the assignment asks for Conv2D, Conv2D, MaxPooling2D."
+    )
+    padding = BlockLayerSettings().judge(summary([conv(padding="valid"), conv(), POOL]), summary(SOLUTION), hidden=True)
     assert padding.message == 'Conv2D #1 has padding="valid" where the assignment asks for padding="same".'
 
 
@@ -90,7 +118,9 @@ def test_hidden_structure_messages_tell_no_number_that_depends_on_the_input():
     doubled = summary([conv(filters=12), conv(filters=12), POOL], params=2000)
     settings = BlockLayerSettings().judge(doubled, summary(SOLUTION), hidden=True)
     params = BlockParamCount().judge(doubled, summary(SOLUTION), hidden=True)
-    assert settings.message == "Conv2D #1 does not have num_filters filters; Conv2D #2 does not have num_filters filters."
+    assert settings.message == (
+        "Conv2D #1 does not have num_filters filters; Conv2D #2 does not have num_filters filters."
+    )
     assert params.message.startswith("on a hidden input the block has more parameters")
     for verdict in (settings, params):
         assert not re.search(r"\d", re.sub(r"\w+2D( #\d)?", "", verdict.message)), verdict.message

@@ -30,8 +30,10 @@ def test_normalized_arrays_and_the_cache_hit(tmp_path, no_keras_cache, monkeypat
 def test_keras_cached_file_is_used(tmp_path, monkeypatch):
     keras_home = tmp_path / "keras"
     (keras_home / "datasets").mkdir(parents=True)
-    arrays = {k: np.zeros(s, np.uint8) for k, s in
-              [("x_train", (3, 28, 28)), ("y_train", (3,)), ("x_test", (2, 28, 28)), ("y_test", (2,))]}
+    arrays = {
+        k: np.zeros(s, np.uint8)
+        for k, s in [("x_train", (3, 28, 28)), ("y_train", (3,)), ("x_test", (2, 28, 28)), ("y_test", (2,))]
+    }
     np.savez(keras_home / "datasets" / "mnist.npz", **arrays)
     monkeypatch.setenv("KERAS_HOME", str(keras_home))
     (x, _), (xt, _) = mnist.load_mnist(source="keras", cache=tmp_path / "c", normalize=False)
@@ -39,8 +41,10 @@ def test_keras_cached_file_is_used(tmp_path, monkeypatch):
 
 
 def _tiny_mnist():
-    return ((np.full((3, 28, 28), 255, np.uint8), np.arange(3, dtype=np.uint8)),
-            (np.zeros((2, 28, 28), np.uint8), np.arange(2, dtype=np.uint8)))
+    return (
+        (np.full((3, 28, 28), 255, np.uint8), np.arange(3, dtype=np.uint8)),
+        (np.zeros((2, 28, 28), np.uint8), np.arange(2, dtype=np.uint8)),
+    )
 
 
 def test_an_online_machine_without_the_data_wheel_downloads_through_keras(tmp_path, no_keras_cache, monkeypatch):

@@ -17,8 +17,12 @@ LAYERS = CheckCall("enc_tests", 1, "layers", "define_encoder", {}, hidden=True)
 DEC = CheckCall("dec_tests", 0, "shape", "define_decoder", {}, hidden=False)
 MODEL = CheckCall("model_tests", 0, "model", "build", {}, hidden=False)  # runs both blocks
 CALLS = [SHAPE, LAYERS, DEC, MODEL]
-CELLS = {SHAPE.id: frozenset({"enc"}), LAYERS.id: frozenset({"enc"}), DEC.id: frozenset({"dec"}),
-         MODEL.id: frozenset({"enc", "dec"})}
+CELLS = {
+    SHAPE.id: frozenset({"enc"}),
+    LAYERS.id: frozenset({"enc"}),
+    DEC.id: frozenset({"dec"}),
+    MODEL.id: frozenset({"enc", "dec"}),
+}
 REFERENCE = {SHAPE.id: "14x14", LAYERS.id: "conv conv pool", DEC.id: "28x28", MODEL.id: "reads all"}
 
 
@@ -33,13 +37,25 @@ def same(call, got, want) -> bool:  # the judges of these fake checks: equal val
 def run(student: dict, mistakes: dict[Mistake, dict]) -> dict[str, str]:
     """The diagnoses of a student whose results differ from the reference's where `student` says, with catalogued
     mistakes whose results differ where theirs say (a value or an Outcome per call id)."""
+
     def results(changes):
-        return {c.id: changes.get(c.id) if isinstance(changes.get(c.id), Outcome)
-                else ok(changes.get(c.id, REFERENCE[c.id])) for c in CALLS}
+        return {
+            c.id: changes.get(c.id)
+            if isinstance(changes.get(c.id), Outcome)
+            else ok(changes.get(c.id, REFERENCE[c.id]))
+            for c in CALLS
+        }
 
     wrong = {m: results(changes) for m, changes in mistakes.items()}
-    return diagnose(CALLS, student=results(student), reference={k: ok(v) for k, v in REFERENCE.items()},
-                    mistakes=list(mistakes), wrong=lambda m, call: wrong[m].get(call.id), cells=CELLS, same=same)
+    return diagnose(
+        CALLS,
+        student=results(student),
+        reference={k: ok(v) for k, v in REFERENCE.items()},
+        mistakes=list(mistakes),
+        wrong=lambda m, call: wrong[m].get(call.id),
+        cells=CELLS,
+        same=same,
+    )
 
 
 ONE_CONV = Mistake("one_conv", "enc", "one convolution", "")
@@ -48,8 +64,10 @@ DEC_WRONG = Mistake("dec_wrong", "dec", "decoder wrong", "")
 
 
 def test_a_mistake_that_every_check_agrees_with_is_named_on_each_failure_it_explains():
-    got = run({LAYERS.id: "conv pool"}, {ONE_CONV: {LAYERS.id: "conv pool"}, NO_POOL: {SHAPE.id: "28x28",
-                                                                                      LAYERS.id: "conv conv"}})
+    got = run(
+        {LAYERS.id: "conv pool"},
+        {ONE_CONV: {LAYERS.id: "conv pool"}, NO_POOL: {SHAPE.id: "28x28", LAYERS.id: "conv conv"}},
+    )
     assert got == {LAYERS.id: "one convolution"}
 
 
@@ -72,8 +90,10 @@ def test_two_mistakes_that_the_checks_cannot_tell_apart_are_both_left_unnamed():
 
 
 def test_a_mistake_in_each_of_two_cells_is_named_and_a_shared_check_counts_only_when_the_other_cell_is_right():
-    enc_bad = {ONE_CONV: {LAYERS.id: "conv pool", MODEL.id: "ignores the encoder"},
-               DEC_WRONG: {DEC.id: "27x27", MODEL.id: "ignores the decoder"}}
+    enc_bad = {
+        ONE_CONV: {LAYERS.id: "conv pool", MODEL.id: "ignores the encoder"},
+        DEC_WRONG: {DEC.id: "27x27", MODEL.id: "ignores the decoder"},
+    }
     # both cells wrong: the model check fails because of both, so it neither confirms nor contradicts either one
     both = run({LAYERS.id: "conv pool", DEC.id: "27x27", MODEL.id: "ignores both"}, enc_bad)
     assert both == {LAYERS.id: "one convolution", DEC.id: "decoder wrong"}
@@ -88,8 +108,10 @@ def test_a_mistake_in_each_of_two_cells_is_named_and_a_shared_check_counts_only_
 def test_errors_agree_only_when_they_are_of_the_same_kind():
     raises = Outcome(False, error="ValueError: bad", raised="ValueError")
     mistake = {ONE_CONV: {SHAPE.id: raises, LAYERS.id: raises}}
-    assert run({SHAPE.id: raises, LAYERS.id: raises}, mistake) == {SHAPE.id: "one convolution",
-                                                                  LAYERS.id: "one convolution"}
+    assert run({SHAPE.id: raises, LAYERS.id: raises}, mistake) == {
+        SHAPE.id: "one convolution",
+        LAYERS.id: "one convolution",
+    }
     other = Outcome(False, error="NameError: define_encoder", raised="NameError")
     assert run({SHAPE.id: other, LAYERS.id: other}, mistake) == {}
 
@@ -99,8 +121,15 @@ def test_a_check_the_mistake_was_not_run_on_is_no_evidence():
         return None if call is SHAPE else ok("conv pool" if call is LAYERS else REFERENCE[call.id])
 
     student = {c.id: ok(REFERENCE[c.id]) for c in CALLS} | {LAYERS.id: ok("conv pool"), SHAPE.id: ok("13x13")}
-    got = diagnose(CALLS, student=student, reference={k: ok(v) for k, v in REFERENCE.items()}, mistakes=[ONE_CONV],
-                   wrong=not_run, cells=CELLS, same=same)
+    got = diagnose(
+        CALLS,
+        student=student,
+        reference={k: ok(v) for k, v in REFERENCE.items()},
+        mistakes=[ONE_CONV],
+        wrong=not_run,
+        cells=CELLS,
+        same=same,
+    )
     assert got == {LAYERS.id: "one convolution"}
 
 
@@ -112,16 +141,28 @@ def test_exercised_cells_follow_setup_functions_to_the_answer_cells_they_use():
     def test_cell(gid, function):
         return SourceCell("test", gid, "", 1.0, (CheckCall(gid, 0, "c", function, {}, hidden=False),))
 
-    spec = Spec("a", (
-        SourceCell("setup", "imports", "import numpy as np\nfrom keras import layers\n"),
-        SourceCell("answer", "enc", "def helper(x):\n    return x\n\ndef define_encoder(x):\n    return helper(x)\n"),
-        SourceCell("answer", "dec", "def define_decoder(x):\n    return layers.Dense(2)(x)\n"),
-        SourceCell("setup", "model", "def build():\n    return define_decoder(define_encoder(np.zeros(3)))\n"),
-        test_cell("enc_t", "define_encoder"), test_cell("dec_t", "define_decoder"), test_cell("model_t", "build"),
-        test_cell("np_t", "np"),
-    ), "0")
-    assert exercised_cells(spec) == {"enc_t/0": {"enc"}, "dec_t/0": {"dec"}, "model_t/0": {"enc", "dec"},
-                                     "np_t/0": set()}
+    spec = Spec(
+        "a",
+        (
+            SourceCell("setup", "imports", "import numpy as np\nfrom keras import layers\n"),
+            SourceCell(
+                "answer", "enc", "def helper(x):\n    return x\n\ndef define_encoder(x):\n    return helper(x)\n"
+            ),
+            SourceCell("answer", "dec", "def define_decoder(x):\n    return layers.Dense(2)(x)\n"),
+            SourceCell("setup", "model", "def build():\n    return define_decoder(define_encoder(np.zeros(3)))\n"),
+            test_cell("enc_t", "define_encoder"),
+            test_cell("dec_t", "define_decoder"),
+            test_cell("model_t", "build"),
+            test_cell("np_t", "np"),
+        ),
+        "0",
+    )
+    assert exercised_cells(spec) == {
+        "enc_t/0": {"enc"},
+        "dec_t/0": {"dec"},
+        "model_t/0": {"enc", "dec"},
+        "np_t/0": set(),
+    }
 
 
 def test_exercised_cells_of_the_cvae_notebook():

@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SOLUTION
 
 from autograder.grading import Grader, plans
 from autograder.items import PROBE, REFERENCE, STUDENT, ItemId
 from autograder.results import SANDBOX_UNAVAILABLE
 from autograder.runner import Outcome, PlanRun
-from conftest import SOLUTION
 
 A = "autoencoder"
 
@@ -28,8 +28,10 @@ class ScriptedRunner:
         self.plans.append(plan)
         if self.sandbox_error:
             return PlanRun({}, [], [], "", self.sandbox_error)
-        answered = {item: self.outcomes.get(item, Outcome(False, error="not run: the worker stopped before it"))
-                    for item in plan.timeouts()}
+        answered = {
+            item: self.outcomes.get(item, Outcome(False, error="not run: the worker stopped before it"))
+            for item in plan.timeouts()
+        }
         return PlanRun(answered, self.deaths, [], "", None)
 
     def standby(self, workdir, **settings):
@@ -55,7 +57,8 @@ def _grade(grader: Grader, runner: ScriptedRunner):
 def _cells_ok(grader: Grader) -> dict[ItemId, Outcome]:
     """Every setup and answer cell of the student's worker ran without an error."""
     answers = {c.grade_id: c.code for c in grader.spec.answers}
-    return {cell.id: Outcome(True) for cell in plans.cells(grader.spec, answers, run=STUDENT, wall_s=grader.limits.wall_s)}
+    cells = plans.cells(grader.spec, answers, run=STUDENT, wall_s=grader.limits.wall_s)
+    return {cell.id: Outcome(True) for cell in cells}
 
 
 def test_the_references_outputs_pass_every_value_check_without_a_worker(grader, recorded):
@@ -82,8 +85,11 @@ def test_a_dead_worker_and_an_error_on_a_hidden_input_become_findings_and_messag
     outcomes = {**_cells_ok(grader), **_as_student(recorded, REFERENCE)}
     hidden = next(c for c in grader.spec.calls if c.hidden and c.check == "block_output_shape")
     outcomes[ItemId(STUDENT, PROBE, hidden.id)] = Outcome(
-        False, error="ValueError: negative dimension (7, -1) (line 3 of answer cell encoder_block)",
-        raised="ValueError", where="line 3 of answer cell encoder_block")
+        False,
+        error="ValueError: negative dimension (7, -1) (line 3 of answer cell encoder_block)",
+        raised="ValueError",
+        where="line 3 of answer cell encoder_block",
+    )
     runner = ScriptedRunner(outcomes, deaths=["Check x stopped the worker: killed by signal 9."])
     result = _grade(grader, runner)
     check = next(c for c in result.checks if c.name.startswith(hidden.grade_id) and not c.passed)

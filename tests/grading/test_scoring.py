@@ -25,22 +25,37 @@ def test_one_point_over_three_checks():
 
 
 def test_error_on_a_hidden_input_keeps_only_the_kind_and_the_line():
-    out = Outcome(False, error="ValueError: shape (7, 3) is wrong (line 4 of answer cell enc)", raised="ValueError",
-                  where="line 4 of answer cell enc")
+    out = Outcome(
+        False,
+        error="ValueError: shape (7, 3) is wrong (line 4 of answer cell enc)",
+        raised="ValueError",
+        where="line 4 of answer cell enc",
+    )
     assert hide_inputs(out) == "raised ValueError on a hidden input (line 4 of answer cell enc)."
-    assert hide_inputs(Outcome(False, error="it ran past its time limit (an endless loop?)")) == \
-        "it ran past its time limit (an endless loop?)"
+    assert (
+        hide_inputs(Outcome(False, error="it ran past its time limit (an endless loop?)"))
+        == "it ran past its time limit (an endless loop?)"
+    )
 
 
 def test_findings_kinds():
-    outcomes = {ItemId(STUDENT, ANSWER, "enc"): Outcome(False, error="NameError: x"),
-                ItemId(STUDENT, SETUP, "imports"): Outcome(False, error="ImportError: keras"),
-                ItemId(STUDENT, PROBE, "t/0"): Outcome(False, error="not run"),
-                ItemId(STUDENT, ANSWER, "dec"): Outcome(False, error="it ran past its time limit")}
-    got = findings(outcomes, deaths=["Answer cell dec stopped the worker: killed."],
-                   killed=[ItemId(STUDENT, ANSWER, "dec")], sandbox_error=None)
-    assert [(f.kind, f.grade_id) for f in got] == [("worker_stopped", None), ("answer_cell_error", "enc"),
-                                                   ("setup_cell_error", "imports")]
+    outcomes = {
+        ItemId(STUDENT, ANSWER, "enc"): Outcome(False, error="NameError: x"),
+        ItemId(STUDENT, SETUP, "imports"): Outcome(False, error="ImportError: keras"),
+        ItemId(STUDENT, PROBE, "t/0"): Outcome(False, error="not run"),
+        ItemId(STUDENT, ANSWER, "dec"): Outcome(False, error="it ran past its time limit"),
+    }
+    got = findings(
+        outcomes,
+        deaths=["Answer cell dec stopped the worker: killed."],
+        killed=[ItemId(STUDENT, ANSWER, "dec")],
+        sandbox_error=None,
+    )
+    assert [(f.kind, f.grade_id) for f in got] == [
+        ("worker_stopped", None),
+        ("answer_cell_error", "enc"),
+        ("setup_cell_error", "imports"),
+    ]
     broken = findings(outcomes, deaths=[], killed=[], sandbox_error="the grader could not set up its sandbox (x)")
     assert [f.kind for f in broken] == ["sandbox_unavailable"] and broken[0].grader_fault
 

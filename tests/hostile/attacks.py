@@ -24,9 +24,9 @@ DECODER = '''def define_decoder_block(x, num_filters):
     return x
 '''
 
-WRONG_DECODER = '''def define_decoder_block(x, num_filters):
+WRONG_DECODER = """def define_decoder_block(x, num_filters):
     return x  # wrong: no upsampling, no convolutions
-'''
+"""
 
 
 def fill(code: str, **values) -> str:
@@ -39,7 +39,7 @@ def fill(code: str, **values) -> str:
 
 # Read what no worker may read. `__READS__` maps a two-letter tag to a path. Each entry reports `tag!N:text` (N
 # bytes read, the first of them) or `tag-errno`. A file hidden by a bind of /dev/null reads as 0 bytes.
-READS = '''
+READS = """
 import os as _os
 _report = []
 for _tag, _path in __READS__.items():
@@ -59,13 +59,13 @@ _report.append("tl%d" % len([n for n in _os.listdir("/tmp") if n.startswith("aut
 _marks = [_os.path.exists(__TMP_MARK__), _os.path.exists(__SITE_MARK__), "HOSTILE_MARK" in _os.environ]
 _report.append("mk!" if any(_marks) else "mk-")
 raise RuntimeError("R:" + " ".join(_report))
-'''
+"""
 
 # Write where no worker may write, connect where no worker may connect, and leave marks for a later grading.
 # `__CREATE__` maps a tag to a new file's path (created with inert content), `__TOUCH__` a tag to an existing
 # file (opened for update, nothing written: harmless if it works, and it must not), `__OVERWRITE__` a tag to a file
 # of the test's scratch copy of the course (written for real).
-WRITES = '''
+WRITES = """
 import os as _os, socket as _socket
 _report = []
 for _tag, _path in __CREATE__.items():
@@ -107,13 +107,13 @@ _net("dn", lambda: _socket.getaddrinfo("example.com", 80))
 _os.environ["HOSTILE_MARK"] = "1"      # for a later worker, if environments leaked
 _os.putenv("HOSTILE_MARK", "1")
 raise RuntimeError("W:" + " ".join(_report))
-'''
+"""
 
 # ------------------------------------------------------------------------------------------------ forgery
 
 # Forged results from a function that only knows the right answers: a private, correct decoder block run through
 # the kit's own probes, for every decoder check of the plan. `_forged` is a list of event lines.
-FORGE_VALUES = '''
+FORGE_VALUES = """
 import json as _json, os as _os
 from autograder import checks as _checks
 from autograder.plain import encode as _encode
@@ -131,12 +131,12 @@ _forged = [_json.dumps({"done": p["id"], "value": _encode(_checks.get(p["check"]
            for p in _plan["probes"] if p["function"] == "define_decoder_block"]
 _forged.append(_json.dumps({"done": _forged and _json.loads(_forged[0])["done"],
                             "value": {"__ndarray__": "AAAA", "dtype": "float32", "shape": [2 ** 62, 4]}}))
-'''
+"""
 
 # The encoder cell of the forgery notebook: a 70 MB junk line in the events file (a runner that read only the
 # first 64 MB lost every real event after it), the checker, numpy and builtins patched in the worker, and the
 # quality probe replaced by one that exports links to the reference model (and a disk filler) without training.
-FORGE_ENCODER = '''
+FORGE_ENCODER = """
 import builtins as _builtins, json as _json, os as _os, pathlib as _pathlib
 import numpy as _np
 from autograder import checks as _checks
@@ -161,11 +161,13 @@ def _linked_export(self, fn, *, recipe, data, export_dir, seed=0):
     return {"train_loss": [0.0], "export_dir": str(out)}
 
 type(_checks.get("reconstruction_quality")).probe = _linked_export
-'''
+"""
 
 # The decoder cell of the forgery notebook (after a wrong decoder): fake results on stdout and on disk, forged
 # events now, at exit, and from a forked child that answers each decoder check's `start` with a forged `done`.
-FORGE_DECODER = FORGE_VALUES + '''
+FORGE_DECODER = (
+    FORGE_VALUES
+    + """
 import atexit as _atexit, sys as _sys, time as _time
 
 _fake = _json.dumps({"score": 14, "max_score": 14, "tests": [{"name": "all", "score": 14, "max_score": 14,
@@ -205,21 +207,25 @@ if _os.fork() == 0:  # a child that outlives this cell, if the worker lets it
             pass
         _time.sleep(0.005)
     _os._exit(0)
-'''
+"""
+)
 
 # Exit early with status 0 after forging: right values for every decoder check, then `finished`.
-EXIT0_DECODER = FORGE_VALUES + '''
+EXIT0_DECODER = (
+    FORGE_VALUES
+    + """
 with open(_events, "a") as _fh:
     _fh.write("\\n".join(_forged[:-1]) + "\\n" + _json.dumps({"finished": True}) + "\\n")
 _os._exit(0)
-'''
+"""
+)
 
 # ------------------------------------------------------------------------------------------------ quality
 
 # Memorise the training set: the quality probe is replaced by one that exports a nearest-neighbour lookup (the
 # encoder finds the closest training image and emits its random 16-value code; the decoder maps the code back to
 # the stored image). Standard layers only, a real 16-value bottleneck, perfect on the training images.
-MEMORISE = '''
+MEMORISE = """
 import pathlib as _pathlib
 import numpy as _np
 from autograder import checks as _checks
@@ -252,11 +258,11 @@ def _memorise(self, fn, *, recipe, data, export_dir, seed=0):
     return {"train_loss": [train_mse], "export_dir": str(out)}
 
 type(_checks.get("reconstruction_quality")).probe = _memorise
-'''
+"""
 
 # Copy the input past the bottleneck: the encoder block remembers the autoencoder's image, and the decoder block
 # concatenates it to its output (a skip connection around the 16-value code).
-COPY_ENCODER = '''
+COPY_ENCODER = """
 _seen = {}
 
 def define_encoder_block(x, num_filters):
@@ -265,9 +271,9 @@ def define_encoder_block(x, num_filters):
     x = layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     x = layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     return layers.MaxPooling2D()(x)
-'''
+"""
 
-COPY_DECODER = '''
+COPY_DECODER = """
 def define_decoder_block(x, num_filters):
     x = layers.UpSampling2D()(x)
     x = layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
@@ -276,61 +282,61 @@ def define_decoder_block(x, num_filters):
     if image is not None and tuple(x.shape[1:3]) == tuple(image.shape[1:3]):
         x = layers.Concatenate()([x, image])
     return x
-'''
+"""
 
 # ------------------------------------------------------------------------------------------------ resources
 
-FORK_BOMB = '''
+FORK_BOMB = """
 import os as _os
 while True:
     _os.fork()
-'''
+"""
 
-PRINT_GIGABYTE = '''
+PRINT_GIGABYTE = """
 import sys as _sys
 _chunk = "x" * (1 << 20)
 for _ in range(1024):
     _sys.stdout.write(_chunk)
 _sys.stdout.flush()
-'''
+"""
 
-HUGE_FILE = '''
+HUGE_FILE = """
 with open("huge.bin", "wb") as _fh:
     for _ in range(300):
         _fh.write(b"\\0" * (1 << 20))
-'''
+"""
 
-CATCH_THE_TIMER = '''
+CATCH_THE_TIMER = """
 while True:
     try:
         while True:
             pass
     except BaseException:
         pass
-'''
+"""
 
-C_CRASH = '''
+C_CRASH = """
 import ctypes as _ctypes
 _ctypes.string_at(0)
-'''
+"""
 
-SLEEP = '''
+SLEEP = """
 import time as _time
 _time.sleep(10 ** 6)
-'''
+"""
 
 # Attacks inside a checked function: `define_*_block` misbehaves for one hidden input only (recognised by its
 # input shape and filter count), so every other check of the same function still runs and scores.
-INSIDE_ENCODER = '''
+INSIDE_ENCODER = """
 def define_encoder_block(x, num_filters):
     key = tuple(x.shape[1:]) + (num_filters,)
     __ATTACKS__
     x = layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     x = layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     return layers.MaxPooling2D()(x)
-'''
+"""
 
-INSIDE_DECODER = '''
+INSIDE_DECODER = """
 def define_decoder_block(x, num_filters):
     key = tuple(x.shape[1:]) + (num_filters,)
     __ATTACKS__
@@ -338,7 +344,7 @@ def define_decoder_block(x, num_filters):
     x = layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     x = layers.Conv2D(num_filters, 3, activation="relu", padding="same", kernel_initializer="he_normal")(x)
     return x
-'''
+"""
 
 # one statement each, run when `key` matches
 INSIDE = {
@@ -351,7 +357,7 @@ INSIDE = {
     # the loop body on its own line: CPython 3.11 attributes a signal raised in a one-line `while True: pass`
     # to the loop's own jump, outside the `try`, so that form cannot catch the timer
     "catch_timer": "while True:\n            try:\n                while True:\n                    pass\n"
-                   "            except BaseException:\n                pass",
+    "            except BaseException:\n                pass",
     "timer_off_sleep": "import signal, time; signal.setitimer(signal.ITIMER_REAL, 0); time.sleep(10 ** 6)",
     "print_gigabyte": "import sys\n        for _ in range(1024): sys.stdout.write('x' * (1 << 20))",
 }

@@ -42,8 +42,11 @@ def solution() -> dict:
 
 
 def cell(nb: dict, grade_id: str) -> dict:
-    return next(c for c in nb["cells"] if isinstance(c, dict) and
-                c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(
+        c
+        for c in nb["cells"]
+        if isinstance(c, dict) and c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id
+    )
 
 
 def answers(encoder: str = A.ENCODER, decoder: str = A.DECODER) -> dict:
@@ -57,56 +60,154 @@ def graded_notebooks(ctx: dict, item_s: float) -> list[Hostile]:
     """Every notebook graded whole. `item_s` is the course's per-item limit (a timed-out item costs that)."""
     watchdog_s = item_s + 5.0
     out = []
-    reads = A.fill(A.READS, reads=ctx["reads"], grader_pid=ctx["grader_pid"], token=ctx["token"],
-                   tmp_mark=ctx["tmp_mark"], site_mark=ctx["site_mark"])
-    writes = A.fill(A.WRITES, create=ctx["create"], touch=ctx["touch"], overwrite=ctx["overwrite"],
-                    tcp_port=ctx["tcp_port"],
-                    udp_port=ctx["udp_port"], abstract=ctx["abstract"], token=ctx["token"])
-    out.append(Hostile("escape", answers(A.ENCODER + reads, A.DECODER + writes), [
-        "read reference_weights/", "read solutions/", "read source/", "read another student's submission",
-        "read the grader's reference cache (hidden checks' answers)", "read the gradebook",
-        "read autograded/ and feedback/", "read another grading's scratch in the grader's /tmp",
-        "see or signal the grader's process", "read the grader's environment",
-        "write autograded/, feedback/ or a fake results.json there", "write the gradebook",
-        "write the venv's site-packages or the data cache (read by later gradings)",
-        "write the course files or the submission", "leave files in /tmp or env variables for a later grading",
-        "TCP to loopback", "UDP to loopback", "abstract unix socket", "connect outside / DNS"],
-        needs=("mount_namespace", "read_only_root", "network_namespace", "pid_namespace")))
+    reads = A.fill(
+        A.READS,
+        reads=ctx["reads"],
+        grader_pid=ctx["grader_pid"],
+        token=ctx["token"],
+        tmp_mark=ctx["tmp_mark"],
+        site_mark=ctx["site_mark"],
+    )
+    writes = A.fill(
+        A.WRITES,
+        create=ctx["create"],
+        touch=ctx["touch"],
+        overwrite=ctx["overwrite"],
+        tcp_port=ctx["tcp_port"],
+        udp_port=ctx["udp_port"],
+        abstract=ctx["abstract"],
+        token=ctx["token"],
+    )
+    out.append(
+        Hostile(
+            "escape",
+            answers(A.ENCODER + reads, A.DECODER + writes),
+            [
+                "read reference_weights/",
+                "read solutions/",
+                "read source/",
+                "read another student's submission",
+                "read the grader's reference cache (hidden checks' answers)",
+                "read the gradebook",
+                "read autograded/ and feedback/",
+                "read another grading's scratch in the grader's /tmp",
+                "see or signal the grader's process",
+                "read the grader's environment",
+                "write autograded/, feedback/ or a fake results.json there",
+                "write the gradebook",
+                "write the venv's site-packages or the data cache (read by later gradings)",
+                "write the course files or the submission",
+                "leave files in /tmp or env variables for a later grading",
+                "TCP to loopback",
+                "UDP to loopback",
+                "abstract unix socket",
+                "connect outside / DNS",
+            ],
+            needs=("mount_namespace", "read_only_root", "network_namespace", "pid_namespace"),
+        )
+    )
     forge_enc = A.ENCODER + A.fill(A.FORGE_ENCODER, course=ctx["course"])
-    out.append(Hostile("forge", answers(forge_enc, A.WRONG_DECODER + A.FORGE_DECODER), [
-        "junk flood of the events file (70 MB line)", "monkey-patch the checker, numpy and builtins",
-        "export links to the reference model and /dev/zero", "fake results payload on stdout",
-        "fake results.json in the worker's folder", "forged events for later checks",
-        "forged events after the worker finished (atexit)", "a forked child forging events for later checks",
-        "a forged result that cannot be decoded"], needs=("pid_namespace",)))
-    out.append(Hostile("exit0", answers(A.ENCODER + A.MEMORISE, A.WRONG_DECODER + A.EXIT0_DECODER), [
-        "exit early with status 0 after forging results and `finished`",
-        "memorise the training set (nearest-neighbour lookup export)"]))
-    out.append(Hostile("import_crash_fork", answers(A.ENCODER + A.C_CRASH, A.DECODER + A.FORK_BOMB), [
-        "C-level crash (ctypes) in an answer cell", "fork bomb in an answer cell"], needs=("cgroup_pids",)))
-    out.append(Hostile("import_timer_print_file",
-                       answers(A.ENCODER + A.CATCH_THE_TIMER, A.DECODER + A.PRINT_GIGABYTE + A.HUGE_FILE), [
-        "catch the timer's exception in an endless loop (answer cell)", "print a gigabyte in an answer cell",
-        "write a 300 MB file"], limits_hit_s=watchdog_s))
+    out.append(
+        Hostile(
+            "forge",
+            answers(forge_enc, A.WRONG_DECODER + A.FORGE_DECODER),
+            [
+                "junk flood of the events file (70 MB line)",
+                "monkey-patch the checker, numpy and builtins",
+                "export links to the reference model and /dev/zero",
+                "fake results payload on stdout",
+                "fake results.json in the worker's folder",
+                "forged events for later checks",
+                "forged events after the worker finished (atexit)",
+                "a forked child forging events for later checks",
+                "a forged result that cannot be decoded",
+            ],
+            needs=("pid_namespace",),
+        )
+    )
+    out.append(
+        Hostile(
+            "exit0",
+            answers(A.ENCODER + A.MEMORISE, A.WRONG_DECODER + A.EXIT0_DECODER),
+            [
+                "exit early with status 0 after forging results and `finished`",
+                "memorise the training set (nearest-neighbour lookup export)",
+            ],
+        )
+    )
+    out.append(
+        Hostile(
+            "import_crash_fork",
+            answers(A.ENCODER + A.C_CRASH, A.DECODER + A.FORK_BOMB),
+            ["C-level crash (ctypes) in an answer cell", "fork bomb in an answer cell"],
+            needs=("cgroup_pids",),
+        )
+    )
+    out.append(
+        Hostile(
+            "import_timer_print_file",
+            answers(A.ENCODER + A.CATCH_THE_TIMER, A.DECODER + A.PRINT_GIGABYTE + A.HUGE_FILE),
+            [
+                "catch the timer's exception in an endless loop (answer cell)",
+                "print a gigabyte in an answer cell",
+                "write a 300 MB file",
+            ],
+            limits_hit_s=watchdog_s,
+        )
+    )
     enc = A.inside(A.INSIDE_ENCODER, {ENC_HIDDEN_A: "crash", ENC_HIDDEN_B: "memory", ENC_STRUCTURE: "sleep"})
     dec = A.inside(A.INSIDE_DECODER, {DEC_HIDDEN_A: "fork_bomb", DEC_HIDDEN_B: "loop"})
-    out.append(Hostile("inside_1", answers(enc, dec), [
-        "C-level crash inside a checked function", "memory bomb inside a checked function",
-        "sleep past the time limit inside a checked function", "fork bomb inside a checked function",
-        "endless loop inside a checked function"],
-        needs=("cgroup_pids", "pid_namespace"), limits_hit_s=2 * item_s))
+    out.append(
+        Hostile(
+            "inside_1",
+            answers(enc, dec),
+            [
+                "C-level crash inside a checked function",
+                "memory bomb inside a checked function",
+                "sleep past the time limit inside a checked function",
+                "fork bomb inside a checked function",
+                "endless loop inside a checked function",
+            ],
+            needs=("cgroup_pids", "pid_namespace"),
+            limits_hit_s=2 * item_s,
+        )
+    )
     enc = A.inside(A.INSIDE_ENCODER, {ENC_HIDDEN_A: "exit0", ENC_HIDDEN_B: "catch_timer"})
     dec = A.inside(A.INSIDE_DECODER, {DEC_HIDDEN_A: "print_gigabyte", DEC_HIDDEN_B: "timer_off_sleep"})
-    out.append(Hostile("inside_2", answers(enc, dec), [
-        "exit with status 0 inside a checked function", "catch the timer inside a checked function",
-        "print a gigabyte inside a checked function", "switch the timer off and sleep inside a checked function"],
-        limits_hit_s=3 * watchdog_s, slow=True))
-    out.append(Hostile("copy_input", answers(A.COPY_ENCODER, A.COPY_DECODER), [
-        "copy the input past the bottleneck (skip connection)"]))
-    out.append(Hostile("pretend", answers(A.PRETEND_ENCODER, A.PRETEND_DECODER), [
-        "a made-up KerasTensor of the right shape", "an enormous (symbolic) tensor",
-        "a class of the student's named like a Keras layer", "an object claiming to be a KerasTensor",
-        "NaN outputs of the trained model"]))
+    out.append(
+        Hostile(
+            "inside_2",
+            answers(enc, dec),
+            [
+                "exit with status 0 inside a checked function",
+                "catch the timer inside a checked function",
+                "print a gigabyte inside a checked function",
+                "switch the timer off and sleep inside a checked function",
+            ],
+            limits_hit_s=3 * watchdog_s,
+            slow=True,
+        )
+    )
+    out.append(
+        Hostile(
+            "copy_input",
+            answers(A.COPY_ENCODER, A.COPY_DECODER),
+            ["copy the input past the bottleneck (skip connection)"],
+        )
+    )
+    out.append(
+        Hostile(
+            "pretend",
+            answers(A.PRETEND_ENCODER, A.PRETEND_DECODER),
+            [
+                "a made-up KerasTensor of the right shape",
+                "an enormous (symbolic) tensor",
+                "a class of the student's named like a Keras layer",
+                "an object claiming to be a KerasTensor",
+                "NaN outputs of the trained model",
+            ],
+        )
+    )
     out.append(Hostile("tampered", tampered(), list(TAMPER_CASES)))
     return out
 
@@ -141,7 +242,8 @@ def tampered() -> dict:
     nb["cells"].remove(cell(nb, "encoder_block_structure"))
     cell(nb, "decoder_block_structure")["source"] = (
         '### BEGIN HIDDEN TESTS\nrun_check("block_output_shape", define_decoder_block, input_shape=(1, 1, 1), '
-        'num_filters=1, expected={"shape": [2, 2, 1]})\n### END HIDDEN TESTS\n')
+        'num_filters=1, expected={"shape": [2, 2, 1]})\n### END HIDDEN TESTS\n'
+    )
     nbg("reconstruction_quality").update(points=400, grade=False)
     nbg("decoder_block").update(grade_id="decoder_block_v2", points=50)
     dup = copy.deepcopy(cell(nb, "decoder_block_shapes"))
@@ -155,20 +257,45 @@ def tampered() -> dict:
     nbg("plot_reconstructions")["locked"] = False
     nbg("load_data").update(solution=True, locked=False)
     cell(nb, "load_data")["source"] = "raise SystemExit\n"
-    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "bonus", "outputs": [],
-                        "metadata": {"nbgrader": {"grade": True, "grade_id": "bonus", "locked": True,
-                                                  "points": 100, "schema_version": 3, "solution": False,
-                                                  "task": False}},
-                        "source": 'run_check("block_output_shape", define_encoder_block, input_shape=(2, 2, 1), '
-                                  'num_filters=1, expected={"shape": [1, 1, 1]})\n'})
+    nb["cells"].append(
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "bonus",
+            "outputs": [],
+            "metadata": {
+                "nbgrader": {
+                    "grade": True,
+                    "grade_id": "bonus",
+                    "locked": True,
+                    "points": 100,
+                    "schema_version": 3,
+                    "solution": False,
+                    "task": False,
+                }
+            },
+            "source": 'run_check("block_output_shape", define_encoder_block, input_shape=(2, 2, 1), '
+            'num_filters=1, expected={"shape": [1, 1, 1]})\n',
+        }
+    )
     nb["metadata"].pop("kernelspec")
-    nb["cells"] += [42, {"cell_type": "markdown", "metadata": {}, "source": [1, None]},
-                    {"cell_type": "code", "id": ["x"], "metadata": {"nbgrader": {"grade_id": ["setup"]}},
-                     "source": "", "outputs": [], "execution_count": None}]
+    nb["cells"] += [
+        42,
+        {"cell_type": "markdown", "metadata": {}, "source": [1, None]},
+        {
+            "cell_type": "code",
+            "id": ["x"],
+            "metadata": {"nbgrader": {"grade_id": ["setup"]}},
+            "source": "",
+            "outputs": [],
+            "execution_count": None,
+        },
+    ]
     return nb
 
 
 # ------------------------------------------------------------------------------------------------ broken files
+
 
 def broken_files(folder: Path) -> dict[str, tuple[Path, str]]:
     """Malformed submissions: name -> (path, the finding expected). None of them reaches a worker."""
@@ -198,8 +325,11 @@ def broken_files(folder: Path) -> dict[str, tuple[Path, str]]:
     big = json.loads(text)
     big["cells"][0]["source"] = "x" * (21 * 1024 * 1024)
     put("enormous notebook (21 MB)", json.dumps(big), "notebook_too_large")
-    for name, kind in (("symlink to the solutions", "not_a_file"), ("FIFO named .ipynb", "not_a_file"),
-                       ("directory named .ipynb", "not_a_file")):
+    for name, kind in (
+        ("symlink to the solutions", "not_a_file"),
+        ("FIFO named .ipynb", "not_a_file"),
+        ("directory named .ipynb", "not_a_file"),
+    ):
         path = folder / name / "submission.ipynb"
         path.parent.mkdir()
         if name.startswith("symlink"):

@@ -27,8 +27,9 @@ GAN's two), `parts`, `published`, `assets` with `train_assets`, `higher_is_bette
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -111,8 +112,7 @@ def require_inputs(model, part: str, shapes: list[tuple], rule: str) -> None:
     """Refuse a loaded `part` (encoder, decoder) whose inputs are not `shapes`; `rule` says what they must be."""
     found = input_shapes(model)
     if found != shapes:
-        raise ValueError(f"the {part} takes inputs of shape{'s' if len(found) > 1 else ''} {shapes_of(found)}; "
-                         f"{rule}")
+        raise ValueError(f"the {part} takes inputs of shape{'s' if len(found) > 1 else ''} {shapes_of(found)}; {rule}")
 
 
 def require_images(decoded, x: np.ndarray) -> None:
@@ -154,7 +154,7 @@ def mean_squared_error(a: np.ndarray, b: np.ndarray) -> float:
 def trivial_reconstructions(x: np.ndarray) -> dict[str, float]:
     """What a model that ignores its input scores on reconstruction: all zeros, and the mean image."""
     x = x.astype("float64")
-    return {"all_zeros": float(np.mean(x ** 2)), "mean_image": float(np.mean((x - x.mean(axis=0)) ** 2))}
+    return {"all_zeros": float(np.mean(x**2)), "mean_image": float(np.mean((x - x.mean(axis=0)) ** 2))}
 
 
 # ----------------------------------------------------------------------------------------- the base
@@ -192,8 +192,9 @@ class TrainingCheck(CheckBase):
         (`compute_loss`) needs nothing else. A check whose model takes more inputs, or learns targets, says so."""
         return x, None
 
-    def measure(self, models: dict, *, x: np.ndarray, y, recipe: dict, settings: dict,
-                assets: Path | None) -> dict[str, float]:
+    def measure(
+        self, models: dict, *, x: np.ndarray, y, recipe: dict, settings: dict, assets: Path | None
+    ) -> dict[str, float]:
         raise NotImplementedError
 
     def baselines(self, test: dict, *, assets) -> dict[str, dict[str, float]]:
@@ -205,8 +206,16 @@ class TrainingCheck(CheckBase):
         """Keyword arguments for the grader's subset of `dataset` besides its size and seed (e.g. image_size)."""
         return {}
 
-    def train_assets(self, out_dir: Path, *, train: dict, test: dict, recipe: dict, seed: int,
-                     source_builder: SourceBuilder | None = None) -> list[Path]:
+    def train_assets(
+        self,
+        out_dir: Path,
+        *,
+        train: dict,
+        test: dict,
+        recipe: dict,
+        seed: int,
+        source_builder: SourceBuilder | None = None,
+    ) -> list[Path]:
         """Calibration hook (runs in the instructor's process): train and save `assets` into `out_dir`, return
         the paths written. `source_builder` gives the source notebook's builder of this check, for a check whose
         assets are measured on the source's own model. Training checks that measure with a reference model (a
@@ -233,8 +242,13 @@ class TrainingCheck(CheckBase):
             out.mkdir(parents=True, exist_ok=True)
             self.export(model, out)
         # The wall time of training alone and the images it went through, for the grader's images per second.
-        return {"train_loss": trained.history.get(self.reported_loss, []), "history": trained.history,
-                "export_dir": str(out), "train_seconds": float(train_seconds), "train_images": int(trained.images)}
+        return {
+            "train_loss": trained.history.get(self.reported_loss, []),
+            "history": trained.history,
+            "export_dir": str(out),
+            "train_seconds": float(train_seconds),
+            "train_images": int(trained.images),
+        }
 
     def build(self, fn, args: dict):
         """The notebook's builder called with `args` (student code inside): the model that `train` trains."""
@@ -245,11 +259,13 @@ class TrainingCheck(CheckBase):
         a new seeded permutation of the rows. A model that `fit` cannot train overrides it."""
         import keras
 
-        model.compile(optimizer=keras.optimizers.Adam(recipe["learning_rate"]),
-                      **({"loss": self.loss} if self.loss else {}))
+        model.compile(
+            optimizer=keras.optimizers.Adam(recipe["learning_rate"]), **({"loss": self.loss} if self.loss else {})
+        )
         inputs, targets = self.fit_data(x, y)
-        history = fit_shuffled(model, inputs, targets, batch_size=recipe["batch_size"], epochs=recipe["epochs"],
-                               seed=seed)
+        history = fit_shuffled(
+            model, inputs, targets, batch_size=recipe["batch_size"], epochs=recipe["epochs"], seed=seed
+        )
         return Trained(history, int(len(x)) * int(recipe["epochs"]))
 
     def export(self, model, out: Path) -> None:
@@ -266,17 +282,27 @@ class TrainingCheck(CheckBase):
         models = self.load_export(Path(export_dir))
         params = sum(int(m.count_params()) for m in models.values())
         if max_params is not None and params > max_params:
-            raise ValueError(f"the model has {params:,} parameters, more than {self.param_factor:g} times the "
-                             f"reference model's: {self.model_kind} must compress {self.material}, not store them")
-        return self.measure(models, x=x, y=y, recipe=recipe, settings=self.settings(recipe),
-                            assets=None if assets is None else Path(assets))
+            raise ValueError(
+                f"the model has {params:,} parameters, more than {self.param_factor:g} times the "
+                f"reference model's: {self.model_kind} must compress {self.material}, not store them"
+            )
+        return self.measure(
+            models,
+            x=x,
+            y=y,
+            recipe=recipe,
+            settings=self.settings(recipe),
+            assets=None if assets is None else Path(assets),
+        )
 
     def load_export(self, export: Path) -> dict:
         try:
             return {name: load_safely(export / f"{name}.keras") for name in self.parts}
         except Exception as err:  # noqa: BLE001 - any failure to load is the same sentence for the student
-            raise ValueError(f"the {' or '.join(self.parts)} could not be loaded with standard Keras layers only "
-                             f"({err})" + (f"; {self.load_hint}" if self.load_hint else "")) from None
+            raise ValueError(
+                f"the {' or '.join(self.parts)} could not be loaded with standard Keras layers only "
+                f"({err})" + (f"; {self.load_hint}" if self.load_hint else "")
+            ) from None
 
     def load_asset(self, assets: Path | None, name: str):
         """A reference model that calibration trained (a classifier), copied into the clean worker."""
@@ -296,15 +322,15 @@ class TrainingCheck(CheckBase):
             value = metrics.get(metric)
             if not isinstance(value, float):
                 return Verdict(False, f"{metric} could not be measured.", 0.0)
-            frac = score_metric(value, threshold=rule.threshold, fail=rule.fail,
-                                higher_is_better=rule.higher_is_better)
+            frac = score_metric(value, threshold=rule.threshold, fail=rule.fail, higher_is_better=rule.higher_is_better)
             fractions.append(frac)
             better, worse = "at or above", "at or below"
             if not rule.higher_is_better:
                 better, worse = worse, better
             where = self.measured_on.get(metric, "on held-out images")
-            parts.append(f"{metric} {value:.4f} {where} (full marks {better} {rule.threshold:.4f}, "
-                         f"none {worse} {rule.fail:.4f})")
+            parts.append(
+                f"{metric} {value:.4f} {where} (full marks {better} {rule.threshold:.4f}, none {worse} {rule.fail:.4f})"
+            )
         fraction = float(np.mean(fractions)) if fractions else 0.0
         message = "; ".join(parts) + f" after the kit's {thresholds.profile} training recipe."
         return Verdict(fraction >= 1.0, message, fraction)

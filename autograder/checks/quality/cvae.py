@@ -7,6 +7,7 @@ once per pair: 0.5."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,8 +16,17 @@ from ...errors import KitError
 from ...files import atomic_path, write_json
 from ..base import register
 from ..conditioning import attribute_names
-from .base import TrainingCheck, blurred, fit_shuffled, mean_squared_error, predict, require_images, require_inputs, \
-    shape_of, trivial_reconstructions
+from .base import (
+    TrainingCheck,
+    blurred,
+    fit_shuffled,
+    mean_squared_error,
+    predict,
+    require_images,
+    require_inputs,
+    shape_of,
+    trivial_reconstructions,
+)
 from .extra import ExtraSetting
 
 CLASSIFIER = "attribute_classifier.keras"
@@ -83,10 +93,12 @@ class CVAEQuality(TrainingCheck):
         "image_size": ExtraSetting(int, 64, "side of the square faces, in pixels (the data set and the classifier)"),
         "beta": ExtraSetting(float, 1.0, "weight of the KL term in the loss the model trains with"),
         "control_images": ExtraSetting(int, 200, "held-out codes decoded with each attribute on and off"),
-        "control_attributes": ExtraSetting(list, None, "the attributes whose control is measured (default: all)",
-                                           item=str, choices=tuple(ATTRIBUTES)),
-        "classifier_images": ExtraSetting(int, None, "the first training faces the reference classifier learns from "
-                                                     "(default: all of them)"),
+        "control_attributes": ExtraSetting(
+            list, None, "the attributes whose control is measured (default: all)", item=str, choices=tuple(ATTRIBUTES)
+        ),
+        "classifier_images": ExtraSetting(
+            int, None, "the first training faces the reference classifier learns from (default: all of them)"
+        ),
         "classifier_epochs": ExtraSetting(int, 3, "epochs of the reference classifier's training"),
     }
 
@@ -94,8 +106,13 @@ class CVAEQuality(TrainingCheck):
         return {"image_size": int(self.settings(recipe)["image_size"])}
 
     def builder_args(self, *, x, y, recipe, settings, seed):
-        return {"image_size": int(x.shape[1]), "n_attributes": int(y.shape[1]), "latent_dim": recipe["latent_dim"],
-                "filters": tuple(recipe["filters"]), "beta": float(settings["beta"])}
+        return {
+            "image_size": int(x.shape[1]),
+            "n_attributes": int(y.shape[1]),
+            "latent_dim": recipe["latent_dim"],
+            "filters": tuple(recipe["filters"]),
+            "beta": float(settings["beta"]),
+        }
 
     def fit_data(self, x, y):
         return (x, y.astype("float32")), None  # the model's input is the pair (images, attributes)
@@ -105,24 +122,33 @@ class CVAEQuality(TrainingCheck):
         y = y.astype("float32")
         latent = int(recipe["latent_dim"])
         image_shape, n_attr = tuple(x.shape[1:]), int(y.shape[1])
-        require_inputs(encoder, "encoder", [image_shape, (n_attr,)],
-                       f"it must take the images and their {n_attr} attributes")
-        require_inputs(decoder, "decoder", [(latent,), (n_attr,)],
-                       f"it must take a code of latent_dim={latent} values and the {n_attr} attributes")
+        require_inputs(
+            encoder, "encoder", [image_shape, (n_attr,)], f"it must take the images and their {n_attr} attributes"
+        )
+        require_inputs(
+            decoder,
+            "decoder",
+            [(latent,), (n_attr,)],
+            f"it must take a code of latent_dim={latent} values and the {n_attr} attributes",
+        )
         codes = predict(encoder, [x, y])
         z_mean = np.asarray(codes[0] if isinstance(codes, (list, tuple)) else codes)
         if z_mean.shape != (len(x), latent):
-            raise ValueError(f"the encoder's first output (z_mean) has shape {shape_of(z_mean)} per image; it must "
-                             f"be latent_dim={latent} values")
+            raise ValueError(
+                f"the encoder's first output (z_mean) has shape {shape_of(z_mean)} per image; it must "
+                f"be latent_dim={latent} values"
+            )
         decoded = predict(decoder, [z_mean, y])
         require_images(decoded, x)
         control = attribute_control(decoder, self.load_asset(assets, CLASSIFIER), z_mean, y, settings)
         return {"test_mse": mean_squared_error(decoded, x), "attribute_control": float(np.mean(list(control.values())))}
 
     def baselines(self, test, *, assets):
-        return {"test_mse": trivial_reconstructions(test["x"]),
-                # The same face for "on" and "off" is read right once in each pair, whatever the classifier says.
-                "attribute_control": {"decoder_ignores_condition": 0.5}}
+        return {
+            "test_mse": trivial_reconstructions(test["x"]),
+            # The same face for "on" and "off" is read right once in each pair, whatever the classifier says.
+            "attribute_control": {"decoder_ignores_condition": 0.5},
+        }
 
     def train_assets(self, out_dir, *, train, test, recipe, seed, source_builder=None):
         """The reference attribute classifier, trained on the first `classifier_images` training faces (a prefix of
@@ -143,16 +169,18 @@ class CVAEQuality(TrainingCheck):
         fit_shuffled(classifier, x_all, y_all, batch_size=64, epochs=int(settings["classifier_epochs"]), seed=seed)
         names = attribute_names(int(y.shape[1]))
         truth = test["y"] > 0.5
-        report = {"sharp": {}, "blurred": {}, "trained_on": int(len(x_all)), "blur_sizes": soft}
+        report: dict[str, Any] = {"sharp": {}, "blurred": {}, "trained_on": int(len(x_all)), "blur_sizes": soft}
         for kind, images in (("sharp", test["x"]), ("blurred", blurred(test["x"], soft[0]))):
             read = predict(classifier, images) > 0.5
             report[kind] = {n: round(float(np.mean(read[:, i] == truth[:, i])), 4) for i, n in enumerate(names)}
         weak = [n for n in controlled(settings, names) if report["blurred"][n] < CLASSIFIER_MIN_ACCURACY]
         if weak:
-            raise KitError(f"the reference attribute classifier reads {', '.join(weak)} right on fewer than "
-                           f"{CLASSIFIER_MIN_ACCURACY:.0%} of blurred held-out faces ({report['blurred']}); it cannot "
-                           "judge attribute control. Give the profile more training images, or leave those "
-                           "attributes out of extra.control_attributes.")
+            raise KitError(
+                f"the reference attribute classifier reads {', '.join(weak)} right on fewer than "
+                f"{CLASSIFIER_MIN_ACCURACY:.0%} of blurred held-out faces ({report['blurred']}); it cannot "
+                "judge attribute control. Give the profile more training images, or leave those "
+                "attributes out of extra.control_attributes."
+            )
         out = Path(out_dir)
         with atomic_path(out / CLASSIFIER, suffix=".keras") as tmp:
             classifier.save(tmp)

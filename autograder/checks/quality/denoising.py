@@ -29,7 +29,7 @@ def mean_psnr(images: np.ndarray, clean: np.ndarray) -> float:
     """The mean over images of the peak signal-to-noise ratio, in dB, of each image against its clean version:
     10 log10(1 / MSE), the peak being 1 (pixels in [0, 1])."""
     diff = np.asarray(images, dtype="float64") - clean
-    mse = np.mean(diff ** 2, axis=tuple(range(1, diff.ndim)))
+    mse = np.mean(diff**2, axis=tuple(range(1, diff.ndim)))
     return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, MSE_FLOOR))))
 
 
@@ -46,8 +46,11 @@ class DenoisingQuality(TrainingCheck):
     model_kind, material = "a denoiser", "the digits"
 
     def builder_args(self, *, x, y, recipe, settings, seed):
-        return {"input_shape": tuple(x.shape[1:]), "latent_dim": int(recipe["latent_dim"]),
-                "filters": tuple(recipe["filters"])}
+        return {
+            "input_shape": tuple(x.shape[1:]),
+            "latent_dim": int(recipe["latent_dim"]),
+            "filters": tuple(recipe["filters"]),
+        }
 
     def fit_data(self, x, y):
         return noisy_copy(x, NOISE_STD, TRAIN_NOISE_SEED), x  # noisy inputs, clean targets
@@ -55,8 +58,8 @@ class DenoisingQuality(TrainingCheck):
     def measure(self, models, *, x, y, recipe, settings, assets):
         encoder, decoder = models["encoder"], models["decoder"]
         latent, steps = int(recipe["latent_dim"]), len(recipe["filters"])
-        code_shape = (x.shape[1] // 2 ** steps, x.shape[2] // 2 ** steps, latent)
-        rule = f"the code must be {latent} feature maps at 1/{2 ** steps} of the image's height and width"
+        code_shape = (x.shape[1] // 2**steps, x.shape[2] // 2**steps, latent)
+        rule = f"the code must be {latent} feature maps at 1/{2**steps} of the image's height and width"
         require_inputs(decoder, "decoder", [code_shape], rule)
         noisy = noisy_copy(x, NOISE_STD, TEST_NOISE_SEED)
         denoised = encode_decode(encoder, decoder, noisy, x, code_shape=code_shape, rule=rule)
@@ -66,5 +69,9 @@ class DenoisingQuality(TrainingCheck):
         """Trivial denoisers on the held-out set: give back the noisy input, or the mean image whatever the input."""
         x = test["x"].astype("float32")
         mean = np.broadcast_to(x.mean(axis=0), x.shape)
-        return {"test_psnr": {"noisy_input": mean_psnr(noisy_copy(x, NOISE_STD, TEST_NOISE_SEED), x),
-                              "mean_image": mean_psnr(mean, x)}}
+        return {
+            "test_psnr": {
+                "noisy_input": mean_psnr(noisy_copy(x, NOISE_STD, TEST_NOISE_SEED), x),
+                "mean_image": mean_psnr(mean, x),
+            }
+        }

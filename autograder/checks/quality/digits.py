@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,13 +30,16 @@ MAX_CLASS_SHARE = 0.15  # of the prior samples, the most that one digit class ma
 # The profile's `extra:` settings of every check whose samples this classifier reads (the VAE's, the GAN's): one
 # reference classifier serves them all, so they share the names and the meanings.
 SAMPLE_SETTINGS = {
-    "prior_samples": ExtraSetting(int, 1000, "codes drawn from N(0, I), turned into images by the model and read by "
-                                             "the classifier"),
+    "prior_samples": ExtraSetting(
+        int, 1000, "codes drawn from N(0, I), turned into images by the model and read by the classifier"
+    ),
     "prior_seed": ExtraSetting(int, 0, "seed of those codes"),
-    "confidence": ExtraSetting(float, 0.9, "the classifier's probability for one digit that makes a sample "
-                                           "recognizable"),
-    "classifier_images": ExtraSetting(int, 60000, "MNIST training digits (and as many blurred copies) for the "
-                                                  "reference classifier"),
+    "confidence": ExtraSetting(
+        float, 0.9, "the classifier's probability for one digit that makes a sample recognizable"
+    ),
+    "classifier_images": ExtraSetting(
+        int, 60000, "MNIST training digits (and as many blurred copies) for the reference classifier"
+    ),
     "classifier_epochs": ExtraSetting(int, 2, "epochs of the reference classifier's training"),
 }
 
@@ -83,20 +87,29 @@ def sample_baselines(out_dir) -> dict:
     try:
         return dict(json.loads(report.read_text())["sample_baselines"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise KitError(f"the sample baselines are not in {report}: run `autograder calibrate vae`, which "
-                       "trains the reference classifier and measures them.") from None
+        raise KitError(
+            f"the sample baselines are not in {report}: run `autograder calibrate vae`, which "
+            "trains the reference classifier and measures them."
+        ) from None
 
 
 def train_digit_classifier(out_dir, *, test: dict, settings: dict, seed: int) -> list[Path]:
     """Train (or reuse) the classifier in `out_dir`, check it on held-out digits, and measure in its report what
     it reads in trivial image sets. `settings` are the VAE check's extra settings."""
     out = Path(out_dir)
-    trained = {"classifier_images": int(settings["classifier_images"]),
-               "classifier_epochs": int(settings["classifier_epochs"]), "seed": int(seed), "blur_size": BLUR_SIZE,
-               "version": CLASSIFIER_VERSION}
+    trained = {
+        "classifier_images": int(settings["classifier_images"]),
+        "classifier_epochs": int(settings["classifier_epochs"]),
+        "seed": int(seed),
+        "blur_size": BLUR_SIZE,
+        "version": CLASSIFIER_VERSION,
+    }
     report_file = out / CLASSIFIER_REPORT
-    if (out / CLASSIFIER).is_file() and report_file.is_file() and \
-            json.loads(report_file.read_text()).get("settings") == trained:
+    if (
+        (out / CLASSIFIER).is_file()
+        and report_file.is_file()
+        and json.loads(report_file.read_text()).get("settings") == trained
+    ):
         import keras
 
         classifier = keras.models.load_model(out / CLASSIFIER, compile=False)  # the instructor's own file
@@ -104,14 +117,16 @@ def train_digit_classifier(out_dir, *, test: dict, settings: dict, seed: int) ->
         classifier = _train(trained)
         with atomic_path(out / CLASSIFIER, suffix=".keras") as tmp:
             classifier.save(tmp)
-    report = {"settings": trained, "trained_on": 2 * trained["classifier_images"]}
+    report: dict[str, Any] = {"settings": trained, "trained_on": 2 * trained["classifier_images"]}
     for kind, images in (("sharp", test["x"]), ("blurred", blurred(test["x"], BLUR_SIZE))):
         read = predict(classifier, images).argmax(axis=1)
         report[f"accuracy_{kind}"] = round(float(np.mean(read == test["y"])), 4)
     if report["accuracy_sharp"] < CLASSIFIER_MIN_ACCURACY:
-        raise KitError(f"the reference digit classifier reads only {report['accuracy_sharp']:.1%} of held-out "
-                       f"digits right (at least {CLASSIFIER_MIN_ACCURACY:.0%} needed to judge samples); give "
-                       "extra.classifier_images or classifier_epochs more.")
+        raise KitError(
+            f"the reference digit classifier reads only {report['accuracy_sharp']:.1%} of held-out "
+            f"digits right (at least {CLASSIFIER_MIN_ACCURACY:.0%} needed to judge samples); give "
+            "extra.classifier_images or classifier_epochs more."
+        )
     rng = np.random.default_rng([seed, 9])
     n_samples = int(settings["prior_samples"])
     xt = test["x"].astype("float64")
@@ -125,8 +140,9 @@ def train_digit_classifier(out_dir, *, test: dict, settings: dict, seed: int) ->
     }
     confidence = settings["confidence"]
     per_set = {name: sample_metrics(images, classifier, confidence=confidence) for name, images in sets.items()}
-    report["sample_baselines"] = {m: {name: values[m] for name, values in per_set.items()}
-                                  for m in ("sample_recognizable", "sample_classes")}
+    report["sample_baselines"] = {
+        m: {name: values[m] for name, values in per_set.items()} for m in ("sample_recognizable", "sample_classes")
+    }
     report["test_images"] = sample_metrics(test["x"], classifier, confidence=confidence)
     write_json(report_file, report)
     return [out / CLASSIFIER, report_file]
@@ -139,10 +155,16 @@ def _train(settings: dict):
 
     keras.utils.set_random_seed(settings["seed"])
     (x_all, y_all), _ = load_mnist()
-    order = np.random.default_rng([settings["seed"], 5]).permutation(len(x_all))[:settings["classifier_images"]]
+    order = np.random.default_rng([settings["seed"], 5]).permutation(len(x_all))[: settings["classifier_images"]]
     x, y = x_all[order], y_all[order]
     classifier = build_classifier()
     classifier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    fit_shuffled(classifier, np.concatenate([x, blurred(x, settings["blur_size"])]), np.concatenate([y, y]),
-                 batch_size=64, epochs=settings["classifier_epochs"], seed=settings["seed"])
+    fit_shuffled(
+        classifier,
+        np.concatenate([x, blurred(x, settings["blur_size"])]),
+        np.concatenate([y, y]),
+        batch_size=64,
+        epochs=settings["classifier_epochs"],
+        seed=settings["seed"],
+    )
     return classifier

@@ -12,9 +12,10 @@ This module needs neither NumPy nor Keras: config.py imports it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ...errors import KitError
 
@@ -36,8 +37,10 @@ class ExtraSetting:
         if self.kind is list:
             if not isinstance(value, list):
                 _wrong(where, file, f"must be a list of {self.item.__name__ if self.item else 'values'}", value)
-            return [ExtraSetting(self.item, None, choices=self.choices).read(v, where, file) if self.item else v
-                    for v in value]
+            return [
+                ExtraSetting(self.item, None, choices=self.choices).read(v, where, file) if self.item else v
+                for v in value
+            ]
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind in (int, float) and isinstance(value, bool)):
@@ -55,8 +58,15 @@ def _prefix(file) -> str:
     return f"{file}: " if file else ""
 
 
-def read_extra(extra: Mapping[str, Any] | None, schema: Mapping[str, ExtraSetting], *, where: str = "extra",
-               file: Path | str | None = None, defaults: bool = True, unknown: bool = False) -> dict[str, Any]:
+def read_extra(
+    extra: Mapping[str, Any] | None,
+    schema: Mapping[str, ExtraSetting],
+    *,
+    where: str = "extra",
+    file: Path | str | None = None,
+    defaults: bool = True,
+    unknown: bool = False,
+) -> dict[str, Any]:
     """Validate `extra` against `schema`: each value read as its declared type; with `defaults`, every declared key
     is there (its default where `extra` lacks it). A key the schema does not declare is a KitError, or, with
     `unknown=True`, left out (a key that another training check of the assignment reads)."""
@@ -83,8 +93,10 @@ def merge_schemas(schemas: Mapping[str, Mapping[str, ExtraSetting]]) -> dict[str
     for name, schema in schemas.items():
         for key, setting in schema.items():
             if key in merged and (merged[key].kind, merged[key].item) != (setting.kind, setting.item):
-                raise TypeError(f"extra setting {key!r} is declared as {merged[key].kind.__name__} by "
-                                f"{owner[key]} and as {setting.kind.__name__} by {name}")
+                raise TypeError(
+                    f"extra setting {key!r} is declared as {merged[key].kind.__name__} by "
+                    f"{owner[key]} and as {setting.kind.__name__} by {name}"
+                )
             merged.setdefault(key, setting)
             owner.setdefault(key, name)
     return merged

@@ -36,10 +36,13 @@ def gan_trainer(value, what: str):
     """What `build_gan` must return: an object with a Keras model `generator` and a method `train_step`."""
     import keras
 
-    if not isinstance(getattr(value, "generator", None), keras.Model) or not callable(getattr(value, "train_step",
-                                                                                             None)):
-        raise TypeError(f"{what} returned a {type(value).__name__}, not a GAN with a Keras model `generator` and a "
-                        "method `train_step(real_images, codes)`")
+    if not isinstance(getattr(value, "generator", None), keras.Model) or not callable(
+        getattr(value, "train_step", None)
+    ):
+        raise TypeError(
+            f"{what} returned a {type(value).__name__}, not a GAN with a Keras model `generator` and a "
+            "method `train_step(real_images, codes)`"
+        )
     return value
 
 
@@ -55,14 +58,19 @@ class GANQuality(TrainingCheck):
     published = "generator"  # what the notebook loads as the course's trained generator
     reported_loss = "g_loss"
     param_factor = 10.0  # a generator that stores digits instead of drawing them is refused
-    measured_on = {"sample_recognizable": "of the generator's samples",
-                   "sample_classes": "digits among the recognized samples"}
+    measured_on = {
+        "sample_recognizable": "of the generator's samples",
+        "sample_classes": "digits among the recognized samples",
+    }
     model_kind, material = "a generator", "the digits"
     extra = dict(SAMPLE_SETTINGS)  # the VAE's names and meanings: one reference classifier serves both
 
     def builder_args(self, *, x, y, recipe, settings, seed):
-        return {"latent_dim": int(recipe["latent_dim"]), "filters": tuple(recipe["filters"]),
-                "learning_rate": float(recipe["learning_rate"])}
+        return {
+            "latent_dim": int(recipe["latent_dim"]),
+            "filters": tuple(recipe["filters"]),
+            "learning_rate": float(recipe["learning_rate"]),
+        }
 
     def build(self, fn, args):
         return call_student(fn, **args, returns=gan_trainer, what="build_gan")
@@ -79,7 +87,7 @@ class GANQuality(TrainingCheck):
             totals: dict[str, float] = {}
             for i in range(steps):
                 codes = rng.standard_normal((batch, latent)).astype("float32")
-                losses = model.train_step(x[order[i * batch:(i + 1) * batch]], codes)
+                losses = model.train_step(x[order[i * batch : (i + 1) * batch]], codes)
                 for key, value in dict(losses or {}).items():
                     totals[str(key)] = totals.get(str(key), 0.0) + float(value)
             for key, total in totals.items():
@@ -90,8 +98,9 @@ class GANQuality(TrainingCheck):
         generator = models["generator"]
         samples = generated(generator, latent_dim=int(recipe["latent_dim"]), settings=settings)
         if samples.shape[1:] != x.shape[1:]:
-            raise ValueError(f"the generator draws images of shape {fmt_shape(samples.shape[1:])}, expected "
-                             f"{fmt_shape(x.shape[1:])}")
+            raise ValueError(
+                f"the generator draws images of shape {fmt_shape(samples.shape[1:])}, expected {fmt_shape(x.shape[1:])}"
+            )
         return sample_metrics(samples, self.load_asset(assets, CLASSIFIER), confidence=settings["confidence"])
 
     def judge(self, metrics, thresholds):
@@ -99,15 +108,21 @@ class GANQuality(TrainingCheck):
         level than full marks, it names mode collapse."""
         verdict = super().judge(metrics, thresholds)
         classes, rule = metrics.get("sample_classes"), thresholds.metrics.get("sample_classes")
-        if verdict.passed or not isinstance(classes, float) or rule is None or \
-                classes >= (rule.threshold + rule.fail) / 2:
+        if (
+            verdict.passed
+            or not isinstance(classes, float)
+            or rule is None
+            or classes >= (rule.threshold + rule.fail) / 2
+        ):
             return verdict
         if classes == 0.0:
             words = " The classifier recognizes none of the samples as a digit."
         else:
-            words = (f" The recognized samples cover about {classes:.1f} of the ten digits: the generator draws few "
-                     "kinds of digit whatever the code (mode collapse). Check that the generator's loss pushes its "
-                     "fakes towards \"real\" from the logits, and that the discriminator's does not overpower it.")
+            words = (
+                f" The recognized samples cover about {classes:.1f} of the ten digits: the generator draws few "
+                "kinds of digit whatever the code (mode collapse). Check that the generator's loss pushes its "
+                'fakes towards "real" from the logits, and that the discriminator\'s does not overpower it.'
+            )
         return Verdict(False, verdict.message + words, verdict.fraction)
 
     def baselines(self, test, *, assets):
@@ -118,8 +133,10 @@ class GANQuality(TrainingCheck):
         try:
             untrained = json.loads(report.read_text())["metrics"]
         except (OSError, ValueError, KeyError, TypeError):
-            raise KitError(f"the untrained generator's scores are not in {report}: run `autograder calibrate`, "
-                           "which measures them.") from None
+            raise KitError(
+                f"the untrained generator's scores are not in {report}: run `autograder calibrate`, "
+                "which measures them."
+            ) from None
         for metric in self.metrics:
             out[metric] = {**out[metric], UNTRAINED: float(untrained[metric])}
         return out
@@ -130,17 +147,19 @@ class GANQuality(TrainingCheck):
         settings are this check's (a fresh training with the same settings does not reproduce its weights).
         `source_builder` gives the source notebook's `build_gan`, which makes the untrained generator."""
         if source_builder is None:
-            raise KitError("the untrained generator is built with the source notebook's build_gan, which "
-                           "calibration hands to this check; none was given.")
+            raise KitError(
+                "the untrained generator is built with the source notebook's build_gan, which "
+                "calibration hands to this check; none was given."
+            )
         settings = self.settings(recipe)
         out = Path(out_dir)
         written = train_digit_classifier(out, test=test, settings=settings, seed=seed)
-        written.append(self._measure_untrained(out, source_builder, test=test, recipe=recipe, settings=settings,
-                                               seed=seed))
+        written.append(
+            self._measure_untrained(out, source_builder, test=test, recipe=recipe, settings=settings, seed=seed)
+        )
         return written
 
-    def _measure_untrained(self, out_dir: Path, source_builder: SourceBuilder, *, test, recipe, settings,
-                           seed) -> Path:
+    def _measure_untrained(self, out_dir: Path, source_builder: SourceBuilder, *, test, recipe, settings, seed) -> Path:
         import keras
 
         build_gan = source_builder()
@@ -150,11 +169,16 @@ class GANQuality(TrainingCheck):
         samples = generated(generator, latent_dim=int(recipe["latent_dim"]), settings=settings)
         classifier = keras.models.load_model(out_dir / CLASSIFIER, compile=False)  # the instructor's own file
         metrics = sample_metrics(samples, classifier, confidence=settings["confidence"])
-        return write_json(out_dir / UNTRAINED_REPORT, {
-            "about": "samples of the source notebook's generator before any training, read by the reference "
-                     "digit classifier: one of the sample metrics' baselines",
-            "recipe": {k: recipe[k] for k in ("latent_dim", "filters", "learning_rate")}, "seed": int(seed),
-            "metrics": metrics})
+        return write_json(
+            out_dir / UNTRAINED_REPORT,
+            {
+                "about": "samples of the source notebook's generator before any training, read by the reference "
+                "digit classifier: one of the sample metrics' baselines",
+                "recipe": {k: recipe[k] for k in ("latent_dim", "filters", "learning_rate")},
+                "seed": int(seed),
+                "metrics": metrics,
+            },
+        )
 
 
 def generated(generator, *, latent_dim: int, settings: dict) -> np.ndarray:

@@ -21,8 +21,11 @@ class ReconstructionQuality(TrainingCheck):
     loss = "binary_crossentropy"
 
     def builder_args(self, *, x, y, recipe, settings, seed):
-        return {"input_shape": tuple(x.shape[1:]), "latent_dim": recipe["latent_dim"],
-                "filters": tuple(recipe["filters"])}
+        return {
+            "input_shape": tuple(x.shape[1:]),
+            "latent_dim": recipe["latent_dim"],
+            "filters": tuple(recipe["filters"]),
+        }
 
     def fit_data(self, x, y):
         return x, x  # an autoencoder learns to give back its input
@@ -30,10 +33,12 @@ class ReconstructionQuality(TrainingCheck):
     def measure(self, models, *, x, y, recipe, settings, assets):
         encoder, decoder = models["encoder"], models["decoder"]
         latent = int(recipe["latent_dim"])
-        require_inputs(decoder, "decoder", [(latent,)],
-                       f"the bottleneck must be a vector of latent_dim={latent} values")
-        decoded = encode_decode(encoder, decoder, x, x, code_shape=(latent,),
-                                rule=f"the bottleneck must be latent_dim={latent} values")
+        require_inputs(
+            decoder, "decoder", [(latent,)], f"the bottleneck must be a vector of latent_dim={latent} values"
+        )
+        decoded = encode_decode(
+            encoder, decoder, x, x, code_shape=(latent,), rule=f"the bottleneck must be latent_dim={latent} values"
+        )
         return {"test_mse": mean_squared_error(decoded, x)}
 
     def baselines(self, test, *, assets):

@@ -3,8 +3,9 @@ metric's value into partial credit between the failure level and full marks."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +27,13 @@ class Thresholds:
     metrics: Mapping[str, MetricRule] = field(default_factory=dict)
 
     @classmethod
-    def from_entry(cls, entry: Mapping[str, Any], *, profile: str) -> "Thresholds":
+    def from_entry(cls, entry: Mapping[str, Any], *, profile: str) -> Thresholds:
         """A profile's entry of thresholds.json ({"metrics": {"test_mse": {"threshold", "fail",
         "higher_is_better", ...}}}, as `files.profile_thresholds` reads it); an empty entry has no rule."""
-        rules = {str(metric): MetricRule(float(rule["threshold"]), float(rule["fail"]), bool(rule["higher_is_better"]))
-                 for metric, rule in dict(entry.get("metrics", {})).items()}
+        rules = {
+            str(metric): MetricRule(float(rule["threshold"]), float(rule["fail"]), bool(rule["higher_is_better"]))
+            for metric, rule in dict(entry.get("metrics", {})).items()
+        }
         return cls(profile, rules)
 
 

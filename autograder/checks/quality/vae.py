@@ -7,8 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import register
-from .base import TrainingCheck, mean_squared_error, predict, require_images, require_inputs, shape_of, \
-    trivial_reconstructions
+from .base import (
+    TrainingCheck,
+    mean_squared_error,
+    predict,
+    require_images,
+    require_inputs,
+    shape_of,
+    trivial_reconstructions,
+)
 from .digits import CLASSIFIER, SAMPLE_SETTINGS, sample_baselines, sample_metrics, train_digit_classifier
 from .extra import ExtraSetting
 
@@ -27,8 +34,11 @@ class VAEQuality(TrainingCheck):
     higher_is_better = ("sample_recognizable", "sample_classes")
     assets = (CLASSIFIER,)
     param_factor = 10.0  # see TrainingCheck: a model that stores digits instead of compressing them is refused
-    measured_on = {"kl": "nats per held-out image", "sample_recognizable": "of the samples from the prior",
-                   "sample_classes": "among the recognized samples from the prior"}
+    measured_on = {
+        "kl": "nats per held-out image",
+        "sample_recognizable": "of the samples from the prior",
+        "sample_classes": "among the recognized samples from the prior",
+    }
     model_kind, material = "a VAE", "the digits"
     extra = {
         "beta": ExtraSetting(float, 1.0, "weight of the KL term in the loss the model trains with"),
@@ -36,8 +46,13 @@ class VAEQuality(TrainingCheck):
     }
 
     def builder_args(self, *, x, y, recipe, settings, seed):
-        return {"input_shape": tuple(x.shape[1:]), "latent_dim": int(recipe["latent_dim"]),
-                "filters": tuple(recipe["filters"]), "beta": float(settings["beta"]), "seed": int(seed)}
+        return {
+            "input_shape": tuple(x.shape[1:]),
+            "latent_dim": int(recipe["latent_dim"]),
+            "filters": tuple(recipe["filters"]),
+            "beta": float(settings["beta"]),
+            "seed": int(seed),
+        }
 
     def measure(self, models, *, x, y, recipe, settings, assets):
         encoder, decoder = models["encoder"], models["decoder"]
@@ -48,18 +63,19 @@ class VAEQuality(TrainingCheck):
             raise ValueError("the encoder must have two outputs, z_mean and z_log_var")
         z_mean, z_log_var = (np.asarray(c, dtype="float64") for c in codes)
         if z_mean.shape != (len(x), latent) or z_log_var.shape != (len(x), latent):
-            raise ValueError(f"the encoder gives z_mean of shape {shape_of(z_mean)} and z_log_var of shape "
-                             f"{shape_of(z_log_var)} per image; both must be latent_dim={latent} values")
+            raise ValueError(
+                f"the encoder gives z_mean of shape {shape_of(z_mean)} and z_log_var of shape "
+                f"{shape_of(z_log_var)} per image; both must be latent_dim={latent} values"
+            )
         decoded = predict(decoder, z_mean.astype("float32"))
         require_images(decoded, x)
         with np.errstate(over="ignore", invalid="ignore"):
-            kl = float(np.mean(np.sum(-0.5 * (1 + z_log_var - z_mean ** 2 - np.exp(z_log_var)), axis=1)))
+            kl = float(np.mean(np.sum(-0.5 * (1 + z_log_var - z_mean**2 - np.exp(z_log_var)), axis=1)))
         rng = np.random.default_rng([int(settings["prior_seed"]), latent])
         prior = rng.standard_normal((int(settings["prior_samples"]), latent)).astype("float32")
         samples = predict(decoder, prior)
         measured = {"reconstruction_mse": mean_squared_error(decoded, x), "kl": kl}
-        measured.update(sample_metrics(samples, self.load_asset(assets, CLASSIFIER),
-                                       confidence=settings["confidence"]))
+        measured.update(sample_metrics(samples, self.load_asset(assets, CLASSIFIER), confidence=settings["confidence"]))
         return measured
 
     def baselines(self, test, *, assets):

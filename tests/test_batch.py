@@ -374,3 +374,27 @@ def test_class_csv_and_gradebook_of_the_graded_class(graded_class, roomy_course,
         "dan": float(rows["dan"]["autograded"]),
     }
     assert book["ada"][spec_cells[0][0]][0] == spec_cells[0][1]
+
+
+def test_a_grading_the_machine_was_too_busy_for_is_retried_and_counted(tmp_path):
+    """A MACHINE_BUSY result is thrown away and the submission graded again after each pause; the retries are
+    recorded in the result, and the last grading stands."""
+    from autograder.batch.jobs import grade_safely
+    from autograder.results import MACHINE_BUSY
+
+    class Busy:
+        assignment, calls = A, 0
+
+        def grade(self, path, *, student):
+            self.calls += 1
+            findings = [Finding(MACHINE_BUSY, "too busy")] if self.calls < 3 else []
+            return SubmissionResult(A, student, [], findings, 14.0, 1.0, "test")
+
+    grader = Busy()
+    result = grade_safely(grader, tmp_path / "x.ipynb", student="ada", backoff=(0.0, 0.0))
+    assert grader.calls == 3 and result.retries == 2 and result.findings == []
+    assert SubmissionResult.from_dict(result.to_dict()).retries == 2
+    always = Busy()
+    always.calls = -10  # busy every time: the last grading stands, as the grader fault it is
+    last = grade_safely(always, tmp_path / "x.ipynb", student="ada", backoff=(0.0, 0.0))
+    assert always.calls == -7 and last.retries == 2 and [f.kind for f in last.findings] == [MACHINE_BUSY]

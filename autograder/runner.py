@@ -32,7 +32,7 @@ from typing import Any
 
 from .files import atomic_write
 from .items import ItemId, Plan
-from .owntime import OwnClock
+from .owntime import CONTENTION_MARGIN, OwnClock
 from .plain import decode
 from .runtime import worker_environment
 from .sandbox import Limits, ProcessOutcome, run_limited
@@ -313,7 +313,7 @@ class EventLog:
             self.own_changed = own
         waited, waited_own = time.monotonic() - self.changed, own - self.own_changed
         limit = self.timeouts[self.in_flight] if self.in_flight is not None else IDLE_S
-        if waited_own > limit + GRACE_S:
+        if waited_own > limit * CONTENTION_MARGIN + GRACE_S:
             self.stopped = (
                 f"it ran past its {limit:g} s time limit and did not stop when asked"
                 if self.in_flight is not None

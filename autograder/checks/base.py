@@ -60,34 +60,6 @@ def register(cls: type[AnyCheck]) -> type[AnyCheck]:
     return cls
 
 
-class PropertiesCheck(Check):
-    """A check judged on yes/no properties of what the student's code returned, against the reference's: SAYS maps
-    each property to (what holding it means, what to fix when the reference has it and the submission does not).
-
-    The probe returns the student's raw outputs; `properties` works the yes/no answers out of them in the grader,
-    where patching numpy in the student's process changes nothing. `expected` is the reference's raw outputs, or,
-    in a public check's `expected=`, the properties themselves."""
-
-    SAYS: dict[str, tuple[str, str]] = {}
-
-    def properties(self, raw: dict) -> dict[str, bool]:
-        raise NotImplementedError
-
-    def _as_properties(self, value: dict) -> dict[str, bool]:
-        if set(value) == set(self.SAYS) and all(isinstance(v, bool) for v in value.values()):
-            return dict(value)
-        return self.properties(value)
-
-    def judge(self, got, expected, *, hidden):
-        got, expected = self.properties(got), self._as_properties(expected)
-        wrong = [k for k in self.SAYS if bool(got[k]) != bool(expected[k])]
-        if not wrong:
-            return Verdict(True, "; ".join(self.SAYS[k][0] for k in self.SAYS if expected[k]))
-        return Verdict(
-            False, "; ".join(self.SAYS[k][1] if expected[k] else f"unexpected: {self.SAYS[k][0]}" for k in wrong) + "."
-        )
-
-
 class SummaryCheck(Check):
     """A check judged on a summary of what the student's code returned (statistics, shares, slopes), against the
     reference's summary. The probe returns the student's raw outputs (and the arguments it was given); `summary`
@@ -111,3 +83,28 @@ class SummaryCheck(Check):
 
     def judge(self, got, expected, *, hidden):
         return self.judge_summary(self.summary(got), self._as_summary(expected), hidden=hidden)
+
+
+class PropertiesCheck(SummaryCheck):
+    """A summary check whose summary is yes/no properties: SAYS maps each property to (what holding it means, what
+    to fix when the reference has it and the submission does not); `properties` works them out in the grader."""
+
+    SAYS: dict[str, tuple[str, str]] = {}
+
+    @property
+    def SUMMARY_KEYS(self) -> tuple[str, ...]:  # type: ignore[override]  # the properties SAYS names
+        return tuple(self.SAYS)
+
+    def properties(self, raw: dict) -> dict[str, bool]:
+        raise NotImplementedError
+
+    def summary(self, raw: dict) -> dict:
+        return self.properties(raw)
+
+    def judge_summary(self, got: dict, expected: dict, *, hidden: bool) -> Verdict:
+        wrong = [k for k in self.SAYS if bool(got[k]) != bool(expected[k])]
+        if not wrong:
+            return Verdict(True, "; ".join(self.SAYS[k][0] for k in self.SAYS if expected[k]))
+        return Verdict(
+            False, "; ".join(self.SAYS[k][1] if expected[k] else f"unexpected: {self.SAYS[k][0]}" for k in wrong) + "."
+        )

@@ -43,9 +43,10 @@ MAX_DEATHS = 4
 MAX_LINE = 128 * 1024 * 1024  # one event: an array of plain.MAX_ARRAY_BYTES in base64, and then some
 GRACE_S = 5.0  # past an item's own limit, before the watchdog kills a worker whose timer did not end the item
 IDLE_S = 60.0  # longest time with no item in flight: start-up, between items, exit after `finished`
-# Limits are judged on the worker's own time (owntime.py); wall time only backs them up, at this multiple of a limit,
-# so that a machine up to this many times slower than a quiet one never turns a correct item into a timeout. When
-# the backstop ends an item that had not used its own limit, the machine stopped it: a grader fault, never a score.
+# Limits are judged on the worker's own time (owntime.py); wall time only backs them up, at this multiple of the own
+# time an item is allowed, so that on a machine up to this many times slower than a quiet one a correct item is never
+# a timeout and an endless loop is still stopped by its own time and named. When the backstop ends an item that had
+# not used its own time, the machine stopped it: a grader fault, never a score.
 BACKSTOP = 10.0
 MACHINE_BUSY = (
     "the grading machine was too busy to run it: it had used {own:.0f} s of its {limit:g} s after "
@@ -131,8 +132,10 @@ def run_plan(
     `standby`: a worker already waiting in `workdir` (started with the same hide list), used as the first one."""
     scratch = Path(workdir)
     _write_files(scratch, files or {})
-    limits = replace(limits, wall_s=plan.wall_s() * BACKSTOP)  # a backstop: each item's own time is watched
     timeouts = {str(k): v for k, v in plan.timeouts().items()}
+    # A backstop for the whole worker: each item's own time is watched (EventLog.watch), this only ends a worker that
+    # the machine held back past BACKSTOP times everything it is allowed.
+    limits = replace(limits, wall_s=BACKSTOP * (sum(map(own_allowance, timeouts.values())) + IDLE_S))
     items = list(timeouts)
     outcomes: dict[str, Outcome] = {}
     deaths: list[str] = []
@@ -281,11 +284,16 @@ def _temp_root() -> list[Path]:
     return [] if root == Path("/tmp") or Path("/tmp") in root.parents else [root]
 
 
+def own_allowance(limit: float) -> float:
+    """The own time after which the watchdog stops an item whose limit is `limit` (its own timer fires first)."""
+    return limit * CONTENTION_MARGIN + GRACE_S
+
+
 class EventLog:
     """A worker's events file, read as it grows, and believed only as far as the protocol goes: a `start` of a
     plan item not started before, then a `done` of that same item, ..., then `finished`. `watch` (called by the
     sandbox about once a second) stops a worker whose item runs past its limit or that stops making progress,
-    judged on the worker's own time; past `BACKSTOP` times a limit in wall time, it stops it as `busy`."""
+    judged on the worker's own time; past `BACKSTOP` times that allowance in wall time, it stops it as `busy`."""
 
     def __init__(self, path: Path, timeouts: dict[str, float], *, skip=()):
         self.path, self.timeouts = Path(path), timeouts
@@ -313,13 +321,14 @@ class EventLog:
             self.own_changed = own
         waited, waited_own = time.monotonic() - self.changed, own - self.own_changed
         limit = self.timeouts[self.in_flight] if self.in_flight is not None else IDLE_S
-        if waited_own > limit * CONTENTION_MARGIN + GRACE_S:
+        allowed = own_allowance(limit)
+        if waited_own > allowed:
             self.stopped = (
                 f"it ran past its {limit:g} s time limit and did not stop when asked"
                 if self.in_flight is not None
                 else f"it did nothing that the grader could see for {IDLE_S:g} s"
             )
-        elif waited > BACKSTOP * limit + GRACE_S:
+        elif waited > BACKSTOP * allowed:  # a machine under BACKSTOP times slower still names an endless loop
             self.busy = True
             self.stopped = MACHINE_BUSY.format(own=waited_own, limit=limit, wall=waited)
         return self.stopped

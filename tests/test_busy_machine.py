@@ -21,7 +21,7 @@ from test_standby import PLANT
 from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
 from autograder.owntime import OwnClock, process_tree
 from autograder.results import MACHINE_BUSY
-from autograder.runner import BACKSTOP, GRACE_S, run_plan
+from autograder.runner import BACKSTOP, own_allowance, run_plan
 from autograder.sandbox import Limits
 
 pytestmark = pytest.mark.slow
@@ -100,7 +100,7 @@ def test_an_endless_loop_is_still_stopped_and_named_on_a_busy_machine(tmp_path, 
     out = run.outcomes[ItemId(STUDENT, ANSWER, "loop")]
     assert not out.ok and "time limit" in out.error, out.error
     assert not run.machine_busy
-    assert took < BACKSTOP * (ITEM_S + GRACE_S) + 60, took  # plus the worker's start on a loaded machine
+    assert took < BACKSTOP * own_allowance(ITEM_S) + 60, took  # plus the worker's start on a loaded machine
 
 
 def test_own_time_leaves_out_the_wait_for_a_cpu_but_not_sleep():

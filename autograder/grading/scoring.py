@@ -96,8 +96,19 @@ def judge_value(
         reference = expected.reference(call) if expected is not None else None
         if reference is None:  # `Grader.score` prepares the expectations whenever the spec has value checks
             raise KitError(f"no reference result for check {call.id}: the expectations are incomplete")
-        _scored(result, call, safe_judge(check, out.value, reference.value, hidden=call.hidden), share=share)
+        got = with_call_args(out.value, reference.value)
+        _scored(result, call, safe_judge(check, got, reference.value, hidden=call.hidden), share=share)
     return result
+
+
+def with_call_args(got: Any, trusted: Any) -> Any:
+    """The student's probe result with the arguments of the call taken from a trusted probe result of the same
+    call (the reference's, or a catalogued mistake's). A probe sends back the arguments it ran with, and a summary
+    remakes inputs from them (seeds, sizes, draws); the student's worker could send other ones, so they are never
+    read from it."""
+    if isinstance(got, dict) and isinstance(trusted, dict) and "args" in trusted:
+        return {**got, "args": trusted["args"]}
+    return got
 
 
 def judge_training(
@@ -168,7 +179,9 @@ def diagnoses(
     calls = list(spec.value_calls)
 
     def same(call: CheckCall, got: Outcome, want: Outcome) -> bool:
-        return safe_judge(value_check(call.check), got.value, want.value, hidden=False).passed
+        return safe_judge(
+            value_check(call.check), with_call_args(got.value, want.value), want.value, hidden=False
+        ).passed
 
     return diagnosis.diagnose(
         calls,

@@ -67,3 +67,32 @@ def test_item_ids_round_trip_and_reject_junk():
     for junk in ("student", "student|enc", "student|bogus:x", "|answer:"):
         with pytest.raises(ValueError):
             ItemId.parse(junk)
+
+
+def test_a_probe_result_is_judged_with_the_arguments_of_the_call_not_those_the_worker_sends():
+    """The sampler's statistics are remade in the grader from the call's arguments. A worker that ran other inputs
+    (seed 7 instead of 0) and says so in its result's `args` is judged on the inputs asked for, and fails."""
+    import numpy as np
+
+    from autograder.checks import get
+    from autograder.checks.sampler import latent_inputs
+    from autograder.grading.scoring import judge_value
+    from autograder.notebook import CheckCall
+
+    def draws(seed: int, n: int = 4000, latent_dim: int = 3) -> dict:
+        z_mean, z_log_var = latent_inputs(1, latent_dim, seed)
+        noise = np.random.default_rng(seed + 100).standard_normal((n, latent_dim))
+        z = z_mean + np.exp(0.5 * z_log_var) * noise
+        return {"z": z.astype("float32"), "args": {"latent_dim": latent_dim, "draws": n, "seed": seed}}
+
+    class Reference:
+        def reference(self, call):
+            return Outcome(True, value=draws(0))
+
+    call = CheckCall("sampling_stats", 0, "sampler_statistics", "Sampling", {"latent_dim": 3, "draws": 4000}, False)
+    honest = judge_value(call, share=1.0, name="n", student=Outcome(True, value=draws(0)), expected=Reference())
+    assert honest.passed, honest.message
+    other = draws(7)
+    assert get("sampler_statistics").judge(other, draws(0), hidden=False).passed  # believed, it would pass
+    forged = judge_value(call, share=1.0, name="n", student=Outcome(True, value=other), expected=Reference())
+    assert not forged.passed and forged.score == 0 and "sample mean" in forged.message

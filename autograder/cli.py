@@ -64,6 +64,17 @@ def generate(assignments, check_only, course_root):
     help="Grade on this Dask scheduler's workers (e.g. tcp://host:8786) instead of here; --workers is then ignored.",
 )
 @click.option(
+    "--certs",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="The course's TLS certificates (`autograder cluster-certs DIR`), for a --scheduler tls://HOST:PORT.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow a --scheduler off this machine without TLS (anyone who can reach its port can run code on it).",
+)
+@click.option(
     "--profile",
     type=click.Choice(["cpu", "gpu"]),
     default=None,
@@ -72,7 +83,7 @@ def generate(assignments, check_only, course_root):
 )
 @click.option("--progress/--no-progress", default=None, help="The progress bar (default: on a terminal).")
 @course_option
-def grade(paths, assignment, out, workers, force, scheduler, profile, progress, course_root):
+def grade(paths, assignment, out, workers, force, scheduler, certs, insecure, profile, progress, course_root):
     """Grade notebooks, or nbgrader submitted/ trees. Skips submissions graded already with the same notebook, kit
     and course files. Exits 0 when grading completed, whatever the scores (130 when interrupted)."""
     from .batch import grade_paths
@@ -87,6 +98,8 @@ def grade(paths, assignment, out, workers, force, scheduler, profile, progress, 
         workers=workers,
         force=force,
         scheduler=scheduler,
+        certs=Path(certs) if certs else None,
+        insecure=insecure,
         profile=profile,
         log=click.echo,
         progress=progress,
@@ -185,6 +198,23 @@ def calibrate(assignment, profile, seeds, course_root):
             f"(reference {', '.join(f'{v:.4f}' for v in rule['reference'])})"
         )
     click.echo(f"wrote {path}")
+
+
+@cli.command("cluster-certs")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--days", type=int, default=365, show_default=True, help="How long the certificates are valid.")
+def cluster_certs(directory, days):
+    """Make the course's Dask cluster certificates in DIRECTORY: ca.pem, node.pem, node-key.pem (for the scheduler,
+    the workers and `autograder grade --certs DIRECTORY`; docs/class-grading.md)."""
+    from .batch.certs import write_certs
+
+    for path in write_certs(Path(directory), days=days):
+        click.echo(f"wrote {path}")
+    click.echo(
+        "copy the folder to the scheduler's, each worker's and the grader's machine (node-key.pem is the key to the "
+        "cluster: keep it private), then start them with --tls-ca-file ca.pem --tls-cert node.pem --tls-key "
+        "node-key.pem."
+    )
 
 
 def main() -> None:

@@ -17,20 +17,31 @@ The profile: one per batch, so a class is never graded against two sets of thres
 else $AUTOGRADER_PROFILE) when it gave one; else gpu when a worker declares a GPU (`dask worker --resources GPU=1`),
 else cpu. It is passed to every grader as an argument, never through the environment. With the gpu profile the
 tasks of assignments that train ask for GPU=1, so only GPU workers run them, one per GPU at a time.
+
+The connection: a scheduler off this machine is reached with TLS only (`--certs`, certs.py), unless the user says
+`--insecure`; decided from the address as written, before connecting (`connection_security`).
+
+A worker that dies (SIGKILL included) loses its gradings in flight, which Dask runs again on another worker; their
+sandboxes die with it (the sandbox's parent-death signal), and their scratch folders, all in the worker process's
+own temporary folder, are removed by a janitor process that waits for the worker's end (`_own_scratch`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import os
 import socket
+import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Course, load_course
 from ..errors import KitError
@@ -40,7 +51,72 @@ from ..grading.profile import profile_name
 from ..results import SubmissionResult
 from .jobs import Job, error_result, grade_safely, graded_with, kit_fingerprint
 
+if TYPE_CHECKING:
+    from distributed.security import Security
+
 GPU = "GPU"  # the Dask resource that GPU workers declare
+TLS_DOCS = 'docs/class-grading.md, section "TLS between the machines"'
+
+
+def connection_security(
+    address: str, *, certs: Path | None = None, insecure: bool = False, log: Callable[[str], object] = print
+) -> Security | None:
+    """How to connect to the scheduler at `address`, decided from the address as written, before any connection:
+    TLS with the course's certificates (`certs`) for tls://; nothing for a scheduler on this machine (a loopback
+    address or `localhost`) or in this process; a KitError for any other unencrypted address, unless `insecure`.
+    Dask's scheduler runs whatever a client sends it, so an open port on a network lets anyone run code on every
+    grading machine."""
+    from distributed.comm import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host = "" if scheme == "inproc" else parse_host_port(location)[0]
+    except ValueError as err:
+        raise KitError(f"--scheduler {address} is not a Dask address such as tcp://host:8786 ({err}).") from None
+    if scheme in ("tls", "wss"):
+        if certs is not None:
+            from .certs import security
+
+            return security(certs)
+        import dask
+
+        if dask.config.get("distributed.comm.tls.ca-file", None):
+            from distributed.security import Security
+
+            return Security()  # the TLS files that Dask's own configuration names
+        raise KitError(
+            f"--scheduler {address} uses TLS: pass --certs DIR, the folder `autograder cluster-certs DIR` wrote "
+            f"({TLS_DOCS})."
+        )
+    if certs is not None:
+        raise KitError(
+            f"--certs is for a TLS scheduler, and {address} is not one: start the scheduler with the certificates "
+            f"and grade with --scheduler tls://HOST:PORT ({TLS_DOCS})."
+        )
+    if scheme == "inproc" or _loopback(host):
+        return None
+    if insecure:
+        log(
+            f"warning: --insecure: the connection to {address} is neither encrypted nor authenticated; anyone who "
+            "can reach the scheduler's port can run code on every grading machine."
+        )
+        return None
+    raise KitError(
+        f"refusing to send work to the Dask scheduler at {address} without TLS: it is not on this machine, and "
+        "anyone who can reach its port could run code on every grading machine. Make certificates with "
+        "`autograder cluster-certs DIR`, start the scheduler and workers with them, and grade with "
+        f"--scheduler tls://{host}:PORT --certs DIR ({TLS_DOCS}); on a network you trust, pass --insecure."
+    )
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host`, as written, names this machine: `localhost`, or an address in 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: where it points is not decided by resolving it
+        return False
 
 
 def task_resources(grader: Grader, profile: str) -> dict[str, int] | None:
@@ -59,18 +135,22 @@ class DaskPool:
         profile: str | None = None,
         log: Callable[[str], object] = print,
         timeout: float = 30,
+        certs: Path | None = None,
+        insecure: bool = False,
     ):
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - installed with the kit
             raise KitError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'.") from None
         self.course, self.log = course, log
+        security = connection_security(address, certs=certs, insecure=insecure, log=log)
         try:
-            self.client = Client(address, timeout=timeout)
+            self.client = Client(address, timeout=timeout, security=security)
         except (OSError, TimeoutError) as err:
             raise KitError(
                 f"cannot reach the Dask scheduler at {address}: {err}. Start one with `dask scheduler` "
-                "(see docs/class-grading.md)."
+                + ("with the same certificates " if security is not None else "")
+                + "(see docs/class-grading.md)."
             ) from None
         try:
             self.client.wait_for_workers(1, timeout=60)
@@ -213,6 +293,7 @@ def grade_remote(
 ) -> SubmissionResult:
     """Runs on a Dask worker: grade one submission's bytes with the grader built from the client's archive, with
     the client's profile and Keras backend."""
+    _own_scratch()
     grader = _worker_grader(bundle, bundle_id, assignment, profile, backend, hide)
     mine = graded_with(grader)
     if mine != expected:
@@ -228,6 +309,56 @@ def grade_remote(
         path.parent.mkdir()
         path.write_bytes(content)
         return grade_safely(grader, path, student=student)
+
+
+# Runs apart from the worker, in its own session (a kill of the worker's process group spares it): waits for the end
+# of its standard input, whose only writer is the worker process, then removes the worker's temporary folder, again
+# while the sandboxes (killed with their parent) may still be letting go of their files.
+_JANITOR = """
+import os, shutil, sys, time
+sys.stdin.buffer.read()
+for _ in range(60):
+    shutil.rmtree(sys.argv[1], ignore_errors=True)
+    if not os.path.lexists(sys.argv[1]):
+        break
+    time.sleep(0.5)
+"""
+
+_system_tmp = Path(tempfile.gettempdir())  # where the course archive is unpacked: shared by a machine's workers
+_janitor: subprocess.Popen[bytes] | None = None
+
+
+def _own_scratch() -> None:
+    """In a Dask worker process of its own, once: a temporary folder for this process alone
+    (`autograder-worker-<pid>-*`), made the process's default one, so that every scratch folder its gradings make
+    (the sandboxes' among them) is inside it; and a janitor that removes it when the process ends, however it ends.
+    A worker in the client's process (an in-process LocalCluster) keeps that process's temporary folder."""
+    global _janitor
+    try:
+        from distributed import get_worker
+
+        if get_worker().address.startswith("inproc://"):
+            return
+    except ValueError:  # not on a Dask worker: a direct call
+        return
+    with _lock:
+        if _janitor is not None:
+            return
+        root = tempfile.mkdtemp(prefix=f"autograder-worker-{os.getpid()}-", dir=_system_tmp)
+        _janitor = remove_when_gone(root)
+        tempfile.tempdir = root  # this process is a grading worker: all its temporary files are scratch
+
+
+def remove_when_gone(folder: str) -> subprocess.Popen[bytes]:
+    """Start the janitor that removes `folder` when this process ends (SIGKILL included); keep the returned object
+    for the life of the process: its open pipe is what the janitor watches."""
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _JANITOR, folder],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _worker_grader(
@@ -249,7 +380,7 @@ def _unpack(bundle: bytes, bundle_id: str) -> Path:
     """The archive's files in this machine's temporary folder, one folder per archive. Each file is written with
     `atomic_write` and course.yaml last, so a folder with a course.yaml is complete; two processes unpacking the
     same archive at once write the same bytes, and either may finish first."""
-    root = Path(tempfile.gettempdir()) / f"autograder-course-{bundle_id}"
+    root = _system_tmp / f"autograder-course-{bundle_id}"
     root.mkdir(mode=0o700, exist_ok=True)
     info = root.lstat()
     if not root.is_dir() or root.is_symlink() or info.st_uid != os.getuid():

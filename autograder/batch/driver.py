@@ -60,6 +60,8 @@ def grade_paths(
     progress: bool | None = None,
     pool: Pool | None = None,
     graded_notebooks: bool = True,
+    certs: Path | None = None,
+    insecure: bool = False,
 ) -> BatchSummary:
     """Grade every submission under `paths` that has no current result (all with `force`) and write each result as
     it arrives. The pool: `pool` when given (the caller closes it), else `workers` threads here or the Dask cluster
@@ -67,14 +69,16 @@ def grade_paths(
     choice). `graders` replaces the graders made from `course` (tests pass fakes); `progress` forces the progress
     bar on or off (default: on a terminal). `graded_notebooks=False` writes results alone, without the notebooks for
     nbgrader's formgrader (Gradescope has no formgrader, and its image no nbgrader): every written answer is then
-    left to a person."""
+    left to a person. `certs` and `insecure`: how to reach the scheduler (TLS, or plain off loopback; dask_pool.py)."""
     start = time.monotonic()
     summary = BatchSummary()
     tasks = find_tasks(course, paths, assignment=assignment, out=out, notes=summary.notes)
     summary.submissions = len(tasks)
     own = pool is None
     if pool is None:
-        pool = open_pool(course, workers=workers, scheduler=scheduler, profile=profile, log=log)
+        pool = open_pool(
+            course, workers=workers, scheduler=scheduler, profile=profile, log=log, certs=certs, insecure=insecure
+        )
     try:
         ready = _graders(course, tasks, pool, dict(graders or {}), profile)
         summary.pool = pool.describe()

@@ -13,9 +13,11 @@ on a first Ctrl-C (the pool then stops starting new gradings and returns True).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from ..config import Course
+from ..errors import KitError
 from ..grading import Grader
 from ..owntime import usable_cpus
 from ..results import SubmissionResult
@@ -46,11 +48,16 @@ def open_pool(
     scheduler: str | None = None,
     profile: str | None = None,
     log: Callable[[str], object] = print,
+    certs: Path | None = None,
+    insecure: bool = False,
 ) -> Pool:
     """The Dask cluster at `scheduler` when there is one (`workers` is then unused), else `workers` threads here.
-    `profile` is the caller's choice of training profile; without one, the Dask pool decides it from its workers."""
+    `profile` is the caller's choice of training profile; without one, the Dask pool decides it from its workers.
+    `certs` (the course's TLS certificates) and `insecure` say how to reach the scheduler (dask_pool.py)."""
     if scheduler:
-        return DaskPool(scheduler, course=course, profile=profile, log=log)
+        return DaskPool(scheduler, course=course, profile=profile, log=log, certs=certs, insecure=insecure)
+    if certs is not None or insecure:
+        raise KitError("--certs and --insecure are for grading on a Dask cluster: pass --scheduler too.")
     cpus = usable_cpus()
     if workers > cpus:  # scores stay right (limits are judged on each worker's own time), but nothing is gained
         log(

@@ -183,6 +183,48 @@ def test_conditioning_layers_judge():
     )
 
 
+def test_conditioning_layers_are_compared_in_their_canonical_forms():
+    """As the block checks do: the configuration Keras writes (names, dtypes, initializers, -1 for the last axis)
+    does not matter, and an activation step after a linear Dense layer is that layer's activation."""
+    check = ConditioningLayers()
+    glorot = {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": None}}
+
+    def dense(activation="linear", **more):
+        return {
+            "class": "Dense",
+            "name": "dense_3",
+            "units": 60,
+            "activation": activation,
+            "use_bias": True,
+            "kernel_initializer": glorot,
+            "kernel_regularizer": None,
+            **more,
+        }
+
+    def described(*first):
+        return {
+            "layers": [
+                *first,
+                {"class": "Reshape", "name": "r", "target_shape": [10, 6, 1]},
+                {"class": "Concatenate", "name": "c", "axis": -1, "rank": 4},
+            ],
+            "params": 300,
+            "args": {"input_shape": [10, 6, 3], "n_attributes": 4},
+        }
+
+    ref = described(dense())
+    other_spelling = described(dense(kernel_initializer="he_normal", name="condition"))
+    other_spelling["layers"][2] = {"class": "Concatenate", "axis": 3, "rank": 4}
+    assert check.judge(other_spelling, ref, hidden=False).passed
+    relu_step = described(dense(), {"class": "ReLU", "negative_slope": 0.0, "threshold": 0.0, "max_value": None})
+    relu_argument = described(dense("relu"))
+    assert check.judge(relu_step, relu_argument, hidden=False).passed  # the catalogued mistake's judge agrees
+    verdict = check.judge(relu_step, ref, hidden=False)
+    assert not verdict.passed and 'Dense has activation="relu", expected activation="linear"' in verdict.message
+    no_bias = described(dense(use_bias=False))
+    assert "use_bias=False, expected use_bias=True" in check.judge(no_bias, ref, hidden=False).message
+
+
 def test_attribute_control_is_one_for_an_obedient_decoder_and_one_half_for_one_that_ignores():
     z = np.zeros((10, 2), "float32")
     y = np.random.default_rng(0).integers(0, 2, size=(10, 8)).astype("float32")
@@ -292,8 +334,8 @@ def test_notebook_settings_match_the_reference_weights_recipe():
 
 
 def test_the_published_weights_load_into_the_notebooks_model(ns):
-    weights = ROOT / "reference_weights" / "cvae" / "cvae.weights.h5"
-    assert weights.is_file() and (ROOT / "release" / "cvae" / "cvae.weights.h5").is_file()
+    weights = ROOT / "reference_weights" / "cvae" / "cvae.reference.weights.h5"
+    assert weights.is_file() and (ROOT / "release" / "cvae" / "cvae.reference.weights.h5").is_file()
     settings: dict = {}
     exec("".join(cell(notebook(SOURCE), "settings")["source"]), settings)
     model = ns["build_cvae"](
@@ -484,7 +526,7 @@ def test_the_solution_notebook_runs_and_its_sliders_redraw_the_face(tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
-    shutil.copy(ROOT / "release" / "cvae" / "cvae.weights.h5", tmp_path / "cvae.weights.h5")
+    shutil.copy(ROOT / "release" / "cvae" / "cvae.reference.weights.h5", tmp_path / "cvae.reference.weights.h5")
     nb = nbformat.read(SOLUTION, as_version=4)
     nb.cells.append(
         nbformat.v4.new_code_cell(
@@ -502,5 +544,5 @@ def test_the_solution_notebook_runs_and_its_sliders_redraw_the_face(tmp_path):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
-    assert any("loaded cvae.weights.h5" in o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert any("loaded cvae.reference.weights.h5" in o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "SLIDERS True True True 8 16" in "".join(o.get("text", "") for o in nb.cells[-1]["outputs"])

@@ -458,3 +458,87 @@ def test_under_jax_every_catalogued_mistake_is_diagnosed_by_name(checks_grader):
         named = {r.diagnosis for r in results if not r.passed}
         assert mistake.says in named and named <= {mistake.says, None}, (mistake.id, named)
         assert {r.grade_id for r in results if not r.passed} <= set(CELLS[mistake.grade_id]), mistake.id
+
+
+# --------------------------------------------------------------------------------------- advice only where shown
+
+
+def test_noise_range_says_not_clipped_only_when_no_pixel_is_held_at_the_edges(ns):
+    """The symptom (the shares of pixels at exactly 0 and 1 are not clipping's) without the cause (no clipping):
+    an answer that clips, but adds noise of the wrong mean, is told the shares it measured, not to clip."""
+    args = dict(n_images=32, image_shape=(28, 28, 1), noise_std=0.5, seed=0)
+    clips_wrong_noise = with_code(
+        ns,
+        "def add_noise(images, noise_std, seed):\n"
+        "    rng = np.random.default_rng(seed)\n"
+        "    return np.clip(images + noise_std * rng.random(images.shape), 0, 1)\n",
+        "add_noise",
+    )
+    verdict = probe_and_judge("noise_range", clips_wrong_noise, ns["add_noise"], **args)
+    assert not verdict.passed and "0% of the black pixels are exactly 0" in verdict.message, verdict.message
+    assert "not by clipping" not in verdict.message and "rescaled" not in verdict.message
+    hidden = NoiseRange().judge(
+        NoiseRange().probe(clips_wrong_noise, **args), NoiseRange().probe(ns["add_noise"], **args), hidden=True
+    )
+    assert "not what clipping" in hidden.message and "%" not in hidden.message
+    rescaled = with_code(ns, MISTAKES["noise_rescaled_not_clipped"].code, "add_noise")
+    assert "not by clipping" in probe_and_judge("noise_range", rescaled, ns["add_noise"], **args).message
+
+
+def test_noise_randomness_says_what_it_saw_without_guessing_why(ns):
+    args = dict(n_images=16, image_shape=(28, 28, 1), noise_std=0.1, seed=0)
+    # The same noise for every image, from a generator of the full shape drawn once and broadcast: the old advice
+    # ("draw the noise with the images' full shape, from one generator") would describe this very answer.
+    broadcast = with_code(
+        ns,
+        "def add_noise(images, noise_std, seed):\n"
+        "    rng = np.random.default_rng(seed)\n"
+        "    noise = rng.standard_normal(images.shape) * noise_std\n"
+        "    return np.clip(images + noise[:1], 0, 1)\n",
+        "add_noise",
+    )
+    verdict = probe_and_judge("noise_randomness", broadcast, ns["add_noise"], **args)
+    assert not verdict.passed and "every image gets the same noise" in verdict.message
+    assert "full shape" not in verdict.message and "generator" not in verdict.message
+
+
+def test_the_penalty_is_told_to_clip_with_a_small_eps_only_when_it_is_flat_at_the_edges(ns):
+    """Stopping short of the edges has several causes; only a penalty that is flat there and responds further in
+    shows a large eps. One that already clips with 1e-7 and fails for another reason is not told to clip."""
+    args = dict(batch_size=6, units=6, rho=0.05)
+    already_clips = with_code(ns, MISTAKES["rho_hat_over_units"].code, "sparsity_penalty")
+    assert "1e-7" in MISTAKES["rho_hat_over_units"].code
+    verdict = probe_and_judge("sparsity_penalty_limits", already_clips, ns["sparsity_penalty"], **args)
+    assert not verdict.passed and "stops growing before the edges" in verdict.message
+    assert "clip" not in verdict.message, verdict.message
+    large_eps = with_code(
+        ns,
+        "def sparsity_penalty(activations, rho):\n"
+        "    rho_hat = ops.clip(ops.mean(activations, axis=0), 0.01, 0.99)\n"
+        "    kl = rho * ops.log(rho / rho_hat) + (1 - rho) * ops.log((1 - rho) / (1 - rho_hat))\n"
+        "    return ops.sum(kl)\n",
+        "sparsity_penalty",
+    )
+    verdict = probe_and_judge("sparsity_penalty_limits", large_eps, ns["sparsity_penalty"], **args)
+    assert "flat there" in verdict.message and "small eps (1e-7, say)" in verdict.message
+    # An infinite penalty is told why (a log or division meets 0), and not also that it stops growing.
+    unclipped = with_code(ns, MISTAKES["rho_hat_not_clipped"].code, "sparsity_penalty")
+    verdict = probe_and_judge("sparsity_penalty_limits", unclipped, ns["sparsity_penalty"], **args)
+    assert "meets 0" in verdict.message and "stops growing" not in verdict.message
+
+
+def test_the_penalty_checks_say_what_is_measured_and_expected_without_a_remedy(ns):
+    args = dict(batch_size=6, units=6, rho=0.05)
+    said = {
+        m: probe_and_judge(
+            "sparsity_penalty_limits",
+            with_code(ns, MISTAKES[m].code, "sparsity_penalty"),
+            ns["sparsity_penalty"],
+            **args,
+        ).message
+        for m in ("kl_first_term_only", "cross_entropy_not_kl")
+    }
+    # A penalty negative above rho, with both terms kept but one sign flipped, would not be helped by "keep both
+    # terms"; a penalty not zero at rho, by "check both terms". The messages state the KL divergence's property.
+    assert "keep both terms" not in said["kl_first_term_only"] and "positive there" in said["kl_first_term_only"]
+    assert "check both terms" not in said["cross_entropy_not_kl"] and "it is " in said["cross_entropy_not_kl"]

@@ -17,7 +17,6 @@ import yaml
 from conftest import (
     ROOT,
     by_grade_id,
-    calibrated_course,
     catalogue,
     cell,
     copy_course,
@@ -30,6 +29,7 @@ from conftest import (
     without_quality,
 )
 
+from autograder import checks
 from autograder.checks import CheckFailed, Thresholds
 from autograder.checks.gan_loss import GeneratorLossProperties, logits
 from autograder.checks.quality.digits import CLASSIFIER, sample_metrics
@@ -83,7 +83,7 @@ def test_losses_written_otherwise_pass_on_several_batches(ns, variant):
         (
             "discriminator_log_of_sigmoid",
             "discriminator_loss_properties",
-            "sure and wrong (logits of +-50) it gives inf",
+            "sure and wrong (logits of +-50, +-100 and +-120) it gives inf or NaN, inf or NaN and inf or NaN",
         ),
         ("discriminator_summed_over_batch", "discriminator_loss_properties", "summed over the batch, not averaged"),
         (
@@ -99,6 +99,101 @@ def test_each_loss_mistake_fails_with_the_message_meant(ns, mistake, check, word
     m = MISTAKES[mistake]
     verdict = probe_and_judge(check, with_code(ns, m.code, m.grade_id), ns[m.grade_id], batch_size=8, seed=0)
     assert not verdict.passed and words in verdict.message, verdict.message
+
+
+# Losses exact at +-50 that float32 breaks further out: a log of sigmoid underflows to log(0) below about -88.7, and
+# exp overflows above 88.7 (softplus written as log(1 + exp(x))).
+BROKEN_FURTHER_OUT = {
+    "discriminator_loss": [
+        "def discriminator_loss(real_logits, fake_logits):\n"
+        "    return ops.mean(-ops.log(ops.sigmoid(real_logits))) + ops.mean(-ops.log(ops.sigmoid(-fake_logits)))\n",
+        "def discriminator_loss(real_logits, fake_logits):\n"
+        "    return ops.mean(ops.log1p(ops.exp(-real_logits))) + ops.mean(ops.log1p(ops.exp(fake_logits)))\n",
+    ],
+    "generator_loss": [
+        "def generator_loss(fake_logits):\n    return ops.mean(-ops.log(ops.sigmoid(fake_logits)))\n",
+        "def generator_loss(fake_logits):\n    return ops.mean(ops.log(1.0 + ops.exp(-fake_logits)))\n",
+    ],
+}
+
+
+@pytest.mark.parametrize("loss, code", [(loss, code) for loss, codes in BROKEN_FURTHER_OUT.items() for code in codes])
+def test_a_loss_exact_at_fifty_but_not_where_float32_breaks_fails_the_properties(ns, loss, code):
+    naive = with_code(ns, code, loss)
+    check = f"{loss}_properties"
+    summary = checks.get(check).summary(checks.get(check).probe(naive, batch_size=8, seed=0))
+    assert summary["confident_wrong"] == pytest.approx(100.0 if loss == "discriminator_loss" else 50.0, rel=1e-5)
+    verdict = probe_and_judge(check, naive, ns[loss], batch_size=8, seed=0)
+    assert not verdict.passed and "(logits of +-100 and +-120) it gives inf or NaN" in verdict.message
+    assert "overflows there or takes the log of 0" in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        "discriminator_labels_swapped",
+        "discriminator_summed_over_batch",
+        "discriminator_mean_of_both_batches",
+        "discriminator_real_labels_smoothed",
+        "generator_summed_over_batch",
+        "generator_target_zero",
+    ],
+)
+def test_a_loss_from_the_logits_wrong_otherwise_is_not_told_to_compute_it_from_the_logits(ns, mistake):
+    """The symptom (wrong where the discriminator is sure) without the cause (a formula that loses exactness): each
+    of these already uses from_logits=True, and is wrong on moderate logits too."""
+    m = MISTAKES[mistake]
+    assert "from_logits=True" in m.code
+    verdict = probe_and_judge(
+        f"{m.grade_id}_properties", with_code(ns, m.code, m.grade_id), ns[m.grade_id], batch_size=8
+    )
+    assert not verdict.passed and "where the discriminator is sure" in verdict.message, verdict.message
+    assert "from_logits" not in verdict.message and "stable" not in verdict.message, verdict.message
+
+
+def test_a_loss_exact_on_moderate_logits_only_is_told_it_loses_exactness(ns):
+    """Logits clipped before a cross-entropy from the logits: exact within +-6, finite and wrong beyond."""
+    clipped = with_code(
+        ns,
+        "def generator_loss(fake_logits):\n"
+        "    t = ops.clip(fake_logits, -10.0, 10.0)\n"
+        "    return ops.mean(ops.binary_crossentropy(ops.ones_like(t), t, from_logits=True))\n",
+        "generator_loss",
+    )
+    verdict = probe_and_judge("generator_loss_properties", clipped, ns["generator_loss"], batch_size=8)
+    assert "on the moderate logits it is exact" in verdict.message and "logits as they are" in verdict.message
+
+
+def test_only_a_vanishing_gradient_is_called_saturating(ns):
+    """A wrong gradient where the fakes are rejected is the saturating loss's only when it is small and of the right
+    sign; summed over the batch it is large, through clipped probabilities it is none at all."""
+    said = {
+        m: probe_and_judge(
+            "generator_loss_properties",
+            with_code(ns, MISTAKES[m].code, "generator_loss"),
+            ns["generator_loss"],
+            batch_size=8,
+        ).message
+        for m in ("generator_saturating_loss", "generator_summed_over_batch", "generator_logits_as_probabilities")
+    }
+    assert "its gradient per example is" in said["generator_summed_over_batch"]
+    assert "saturating" in said["generator_saturating_loss"]
+    for m in ("generator_summed_over_batch", "generator_logits_as_probabilities"):
+        assert "saturating" not in said[m] and "non-saturating" not in said[m], said[m]
+
+
+def test_the_public_checks_literal_expectation_still_judges(ns):
+    """A public check's `expected=` written before the far extremes were probed holds +-50 only: it still judges."""
+    literal = {
+        "scalar": True,
+        "batch_twice_ratio": 1.0,
+        "confident_right": 1.928749893e-22,
+        "confident_wrong": 50.0,
+        "push": {"fake_logits": "up"},
+        "rejected_gradient": -0.9933072031,
+    }
+    check = checks.get("generator_loss_properties")
+    assert check.judge(check.probe(ns["generator_loss"], batch_size=6, seed=0), literal, hidden=False).passed
 
 
 def test_the_saturating_loss_has_almost_no_gradient_where_the_discriminator_rejects_the_fakes(ns):
@@ -325,28 +420,69 @@ def test_the_solution_gets_full_marks_and_the_release_zero(committed_grader):
     assert solution["extra_data"]["environment"]["backend"] == "tensorflow"
 
 
-@pytest.fixture(scope="module")
-def jax_calibrated_grader(tmp_path_factory):
-    """A copy of the course calibrated on JAX (one seed). A GAN's training follows another trajectory on each
-    backend, and JAX's runs of this recipe score lower than TensorFlow's (docs/gan.md): a course that grades on JAX
-    calibrates on JAX."""
-    pytest.importorskip("jax")
-    from autograder.grading import Grader
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AUTOGRADER_BACKEND", "jax")
-        course = calibrated_course(tmp_path_factory.mktemp("gan-jax"), "gan", PROFILE, wall_s=60)
-        grader = Grader.create(course, "gan", profile="cpu")
-    return replace(grader.with_backend("jax"), mistakes=[])
-
-
 @pytest.mark.slow
-def test_under_jax_calibrated_on_jax_the_solution_gets_full_marks_and_the_release_zero(jax_calibrated_grader):
-    thresholds = json.loads(jax_calibrated_grader.course.paths.thresholds_file("gan").read_text())
-    assert thresholds["profiles"]["cpu"]["calibrated_on"]["backend"] == "jax"
-    solution, release = graded(jax_calibrated_grader, SOLUTION), graded(jax_calibrated_grader, RELEASE)
+def test_under_jax_with_the_committed_jax_calibration_the_solution_gets_full_marks_and_the_release_zero(
+    committed_grader,
+):
+    """A GAN's training follows another trajectory on each backend (docs/gan.md): thresholds.json holds a JAX
+    calibration of the cpu profile beside TensorFlow's, and a grader on JAX judges by it, with no recalibration."""
+    pytest.importorskip("jax")
+    on_jax = replace(committed_grader.with_backend("jax"), mistakes=[])
+    entry = json.loads(on_jax.course.paths.thresholds_file("gan").read_text())["profiles"]["cpu"]
+    assert entry["backends"]["jax"]["calibrated_on"]["backend"] == "jax"
+    assert on_jax.thresholds == {"metrics": entry["backends"]["jax"]["metrics"]}
+    solution, release = graded(on_jax, SOLUTION), graded(on_jax, RELEASE)
     _assert_full_and_zero(solution, release)
     assert solution["extra_data"]["environment"]["backend"] == "jax"
+
+
+# --------------------------------------------------------------------------------------- thresholds per backend
+
+
+def _calibration(backend: str, threshold: float) -> dict:
+    return {
+        "calibrated_on": {"backend": backend, "backend_version": "1", "device": "cpu"},
+        "metrics": {"sample_classes": {"threshold": threshold, "fail": 2.0, "higher_is_better": True}},
+    }
+
+
+def test_a_calibration_on_another_backend_goes_beside_the_profiles_own():
+    from autograder.calibrate import owns, place_calibration
+    from autograder.files import calibration
+
+    profiles: dict = {}
+    place_calibration(profiles, "cpu", _calibration("tensorflow", 5.8))
+    assert owns(profiles["cpu"], "tensorflow") and not owns(profiles["cpu"], "jax")
+    place_calibration(profiles, "cpu", _calibration("jax", 5.1))
+    entry = profiles["cpu"]
+    assert entry["metrics"]["sample_classes"]["threshold"] == 5.8  # TensorFlow's stays as it was
+    assert entry["backends"]["jax"]["metrics"]["sample_classes"]["threshold"] == 5.1
+    assert calibration(entry, "jax") is entry["backends"]["jax"]
+    assert calibration(entry, "tensorflow") is entry and calibration(entry, "torch") is entry
+    assert calibration(entry, None) is entry
+    # Calibrating the profile's own backend again keeps the other backends' calibrations.
+    place_calibration(profiles, "cpu", _calibration("tensorflow", 6.0))
+    assert profiles["cpu"]["metrics"]["sample_classes"]["threshold"] == 6.0
+    assert profiles["cpu"]["backends"]["jax"]["metrics"]["sample_classes"]["threshold"] == 5.1
+
+
+def test_thresholds_are_chosen_by_the_grading_backend_and_old_files_still_load(tmp_path):
+    from autograder.files import CoursePaths, profile_thresholds
+
+    paths = CoursePaths(tmp_path)
+    paths.reference_dir("gan").mkdir(parents=True)
+    old = {"assignment": "gan", "profiles": {"cpu": _calibration("tensorflow", 5.8)}}
+    paths.thresholds_file("gan").write_text(json.dumps(old))
+    for backend in (None, "tensorflow", "jax"):  # a file without backend keys: its one calibration for all
+        assert profile_thresholds(paths, "gan", "cpu", backend=backend)["metrics"]["sample_classes"]["threshold"] == 5.8
+    committed = json.loads((REFERENCE / "thresholds.json").read_text())
+    paths.thresholds_file("gan").write_text(json.dumps(committed))
+    cpu = committed["profiles"]["cpu"]
+    assert profile_thresholds(paths, "gan", "cpu", backend="tensorflow") == {"metrics": cpu["metrics"]}
+    assert profile_thresholds(paths, "gan", "cpu", backend="jax") == {"metrics": cpu["backends"]["jax"]["metrics"]}
+    assert (
+        cpu["calibrated_on"]["backend"] == "tensorflow" and cpu["backends"]["jax"]["calibrated_on"]["backend"] == "jax"
+    )
 
 
 def _assert_full_and_zero(solution: dict, release: dict):
@@ -366,3 +502,22 @@ def test_the_release_holds_no_solution_hidden_test_or_instructor_file():
     assert all(not c.get("outputs") for c in source["cells"] if c["cell_type"] == "code")
     for instructor_file in ("mistakes.yaml", "variants.yaml"):
         assert not (RELEASE.parent / instructor_file).exists(), f"{instructor_file} stays with the instructor"
+
+
+def test_a_block_ending_in_another_activation_is_not_named_a_plain_relu(uncalibrated_checks, tmp_path):
+    """block_plain_relu's results agree with any block whose last step is an activation layer when the layer checks
+    compare kinds without the function: a sigmoid there is a mistake the catalogue does not hold, and
+    Activation("leaky_relu") is the assignment's LeakyReLU(negative_slope=0.2) itself."""
+    sigmoid = (
+        "def define_generator_block(x, num_filters):\n"
+        "    x = layers.Conv2DTranspose(num_filters, 4, strides=2, padding='same', use_bias=False)(x)\n"
+        "    x = layers.BatchNormalization()(x)\n"
+        "    return layers.Activation('sigmoid')(x)\n"
+    )
+    result = graded(uncalibrated_checks, with_answer(SOLUTION, tmp_path / "sigmoid.ipynb", "generator_block", sigmoid))
+    layers_test = next(t for t in result["tests"] if t["extra_data"]["grade_id"] == "generator_block_layers")
+    assert layers_test["status"] == "failed"
+    assert MISTAKES["block_plain_relu"].says not in {t["extra_data"].get("diagnosis") for t in result["tests"]}
+    leaky = sigmoid.replace("Activation('sigmoid')", "Activation('leaky_relu')")
+    result = graded(uncalibrated_checks, with_answer(SOLUTION, tmp_path / "leaky.ipynb", "generator_block", leaky))
+    assert by_grade_id(result)["generator_block_layers"] == FULL["generator_block_layers"]

@@ -17,6 +17,7 @@ from conftest import (
     finding_kinds,
     graded,
     notebook,
+    probe_and_judge,
     run_cells,
     with_answer,
     with_code,
@@ -26,7 +27,13 @@ from autograder import checks
 from autograder.checks import CheckFailed
 from autograder.checks.quality.digits import CLASSIFIER_REPORT, sample_metrics
 from autograder.checks.quality.vae import VAEQuality
-from autograder.checks.sampler import SamplerGradients, SamplerLimit, SamplerRandomness, SamplerStatistics
+from autograder.checks.sampler import (
+    SamplerGradients,
+    SamplerLimit,
+    SamplerRandomness,
+    SamplerStatistics,
+    shares_noise_across_dimensions,
+)
 from autograder.checks.vae_loss import VAELossProperties, VAELossValue
 from autograder.errors import KitError
 
@@ -167,11 +174,79 @@ def test_limit_and_randomness_checks(ns):
     verdict = limit.judge(limit.probe(flipped, batch_size=4, latent_dim=3, seed=0), ref, hidden=False)
     assert not verdict.passed and "not finite or huge" in verdict.message
     ref = randomness.properties(randomness.probe(ns["Sampling"], batch_size=16, latent_dim=2, seed=0))
-    assert ref == {"new_noise_each_call": True, "new_noise_each_example": True, "same_seed_same_draws": True}
+    assert ref == {
+        "new_noise_each_call": True,
+        "new_noise_each_example": True,
+        "new_noise_each_dimension": True,
+        "same_seed_same_draws": True,
+    }
     fixed = randomness.properties(
         randomness.probe(with_code(ns, MISTAKES["epsilon_fixed"].code, "Sampling"), batch_size=16, latent_dim=2, seed=0)
     )
     assert fixed["new_noise_each_call"] is False and fixed["same_seed_same_draws"] is True
+
+
+def test_one_epsilon_shared_by_the_latent_dimensions_is_caught_by_randomness_alone(ns):
+    """Each dimension of z alone is right (its mean, its spread, its gradients): only the correlation between the
+    dimensions shows the shared epsilon, and it is measured in the grader from the raw draws."""
+    shared = with_code(ns, MISTAKES["epsilon_shared_by_dimensions"].code, "Sampling")
+    failing = []
+    for name, args in SAMPLER_CALLS + [("sampler_randomness", dict(batch_size=9, latent_dim=4, seed=6))]:
+        check = checks.get(name)
+        verdict = check.judge(check.probe(shared, **args), check.probe(ns["Sampling"], **args), hidden=False)
+        if not verdict.passed:
+            failing.append(name)
+            assert "share one epsilon" in verdict.message, verdict.message
+    assert set(failing) == {"sampler_randomness"}
+    randomness = SamplerRandomness()
+    raw = randomness.probe(shared, batch_size=16, latent_dim=2, seed=0)
+    assert set(raw) == {"first", "second", "again"}  # raw draws only: the property is computed here
+    assert randomness.properties(raw)["new_noise_each_dimension"] is False
+
+
+def test_shared_noise_is_read_from_the_correlation_of_the_draws():
+    rng = np.random.default_rng(0)
+    eps = rng.standard_normal((16, 1))
+    scales, means = np.array([0.5, 2.0, 1.3]), np.array([1.0, -2.0, 0.3])
+    assert shares_noise_across_dimensions(means + scales * eps)
+    assert not shares_noise_across_dimensions(means + scales * rng.standard_normal((16, 3)))
+    # No noise across the examples (another property's fault) and a single dimension tell nothing.
+    assert not shares_noise_across_dimensions(np.tile(means, (16, 1)))
+    assert not shares_noise_across_dimensions(means[:1] + eps)
+    # Independent draws of 9 examples never come near: the hidden check's batch.
+    assert not any(shares_noise_across_dimensions(rng.standard_normal((9, 4))) for _ in range(2000))
+
+
+def test_the_public_checks_literal_expectation_without_the_dimensions_still_judges(ns):
+    randomness = SamplerRandomness()
+    literal = {"new_noise_each_call": True, "new_noise_each_example": True, "same_seed_same_draws": True}
+    args = dict(batch_size=16, latent_dim=2, seed=0)
+    assert randomness.judge(randomness.probe(ns["Sampling"], **args), literal, hidden=False).passed
+    shared = with_code(ns, MISTAKES["epsilon_shared_by_dimensions"].code, "Sampling")
+    assert not randomness.judge(randomness.probe(shared, **args), literal, hidden=False).passed
+
+
+def test_sampler_messages_say_what_the_draws_show_not_a_guess_at_why(ns):
+    # Noise left where the variance vanishes, from an answer that does scale by exp(0.5 * z_log_var) (plus a floor):
+    # "scale the noise by exp(0.5 * z_log_var)" would describe the answer itself.
+    floored = sampler(
+        ns,
+        "epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)\n"
+        "return z_mean + (ops.exp(0.5 * z_log_var) + 0.01) * epsilon",
+    )
+    verdict = probe_and_judge("sampler_limit", floored, ns["Sampling"], batch_size=4, latent_dim=3, seed=0)
+    assert not verdict.passed and "still differs from z_mean" in verdict.message
+    assert "scale the noise" not in verdict.message
+    # Draws that repeat from call to call, drawn inside call() with a fixed integer seed: "draw epsilon inside
+    # call()" would describe the answer itself.
+    fixed = with_code(ns, MISTAKES["epsilon_fixed"].code, "Sampling")
+    verdict = probe_and_judge("sampler_randomness", fixed, ns["Sampling"], batch_size=16, latent_dim=2, seed=0)
+    assert not verdict.passed and "give the same z" in verdict.message and "inside call()" not in verdict.message
+    # Gradients cut from z as a whole, or from the standard deviation only: the gradients tell which.
+    for mistake, cut in (("no_reparameterization", "z is detached"), ("log_var_detached", "deviation is detached")):
+        wrong = with_code(ns, MISTAKES[mistake].code, "Sampling")
+        verdict = probe_and_judge("sampler_gradients", wrong, ns["Sampling"], batch_size=8, latent_dim=2, seed=0)
+        assert cut in verdict.message and "?" not in verdict.message, verdict.message
 
 
 # Correct losses written otherwise than the reference (x has one channel: Keras' binary_crossentropy averages over

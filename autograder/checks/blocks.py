@@ -87,6 +87,12 @@ def _describe(step) -> dict:
     return out
 
 
+def describe_steps(model) -> list[dict]:
+    """Every layer and operation of a functional model, in the order it applies them, as plain data (`_steps`,
+    `_describe`): what a structure check's probe sends, for `layer_forms.canonical` in the grader."""
+    return [_describe(step) for step in _steps(model)]
+
+
 def _where(args: dict, hidden: bool) -> str:
     if hidden:
         return "on a hidden input"
@@ -135,7 +141,7 @@ class _BlockSummary(Check):
         inputs, outputs = _call_block(fn, input_shape, num_filters)
         model = keras.Model(inputs, outputs)
         return {
-            "layers": [_describe(step) for step in _steps(model)],
+            "layers": describe_steps(model),
             "params": int(model.count_params()),
             "args": {"input_shape": list(input_shape), "num_filters": int(num_filters)},
         }
@@ -146,11 +152,7 @@ def _layers(summary) -> list[layer_forms.Layer]:
 
 
 def _kind_list(layers: list[layer_forms.Layer]) -> str:
-    names = [
-        f'{layer.kind}("{layer.settings.get("activation")}")' if layer.kind == layer_forms.ACTIVATION else layer.kind
-        for layer in layers
-    ]
-    return ", ".join(names) or "no layers"
+    return ", ".join(layer_forms.kinds(layers)) or "no layers"
 
 
 def _setting(key: str, value: Any, args: dict) -> str:
@@ -195,8 +197,8 @@ class BlockLayerSettings(_BlockSummary):
         have, want = _layers(got), _layers(expected)
         args, found = got["args"], []
         for kind in dict.fromkeys(layer_forms.kinds(want)):
-            mine = [layer for layer in have if layer.kind == kind]
-            theirs = [layer for layer in want if layer.kind == kind]
+            mine = [layer for layer in have if layer_forms.kind_name(layer) == kind]
+            theirs = [layer for layer in want if layer_forms.kind_name(layer) == kind]
             for i, (a, b) in enumerate(zip(mine, theirs), start=1):
                 keys = [k for k in _SETTINGS if k in b.settings] + sorted(set(b.settings) - set(_SETTINGS))
                 found += [

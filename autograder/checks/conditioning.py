@@ -1,12 +1,13 @@
 """Checks of the CVAE's conditioning (the `cvae` assignment):
 - `conditioned_shape`, `conditioning_layers`: what a conditioning function `fn(x, attributes) -> tensor` builds,
-  for the encoder side (an image and its attributes) and the decoder side (a latent code and the attributes).
+  for the encoder side (an image and its attributes) and the decoder side (a latent code and the attributes); the
+  layers are compared in their canonical forms (layer_forms.py), as the block checks compare theirs.
 - `uses_condition`: the notebook's CVAE, freshly built (seeded, untrained), really reads its condition: each
   attribute changes the decoded image (or the encoder's code), the code changes it too, and the same input gives the
   same output.
 
 The probes send what the student's code gave: the output's shape, the layers of the model built from it (their
-kinds and settings, as Keras describes the student's own layers, and the parameter count), and, for
+classes and `get_config()`, as Keras describes the student's own layers, and the parameter count), and, for
 `uses_condition`, the model's raw outputs, whose differences are measured in the grader (`UsesCondition.summary`),
 where patching numpy or Keras in the student's process changes nothing.
 """
@@ -14,11 +15,12 @@ where patching numpy or Keras in the student's process changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
+from . import layer_forms
 from .base import Check, SummaryCheck, Verdict, register
+from .blocks import describe_steps
 from .messages import fmt_shape, got_expected_shape, problems
 from .student import call_student, keras_model, keras_tensor_from, model_part, tensor_as_array
 
@@ -74,6 +76,12 @@ class ConditionedShape(Check):
 
 @register
 class ConditioningLayers(Check):
+    """The layers compared by meaning, as the block checks compare theirs: the probe describes every layer and
+    operation the conditioning adds (blocks.describe_steps), the judge compares their canonical forms
+    (layer_forms), so that `Dense(n)` and `Dense(units=n, activation=None)`, `Concatenate()` and
+    `Concatenate(axis=3)` on images, or a Dense layer followed by `Activation("relu")` and one with
+    `activation="relu"`, get the same verdict."""
+
     name = "conditioning_layers"
     structural = True
     label = "layers of the conditioning (kinds, sizes, parameters)"
@@ -83,53 +91,44 @@ class ConditioningLayers(Check):
 
         x, a, out = _call_conditioning(fn, input_shape, n_attributes)
         model = keras.Model([x, a], out)
-        described = []
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            config = layer.get_config()
-            item: dict[str, Any] = {"class": type(layer).__name__}
-            for key in ("units", "target_shape", "activation"):
-                if key in config:
-                    value = config[key]
-                    item[key] = list(value) if isinstance(value, tuple) else value
-            if "axis" in config and isinstance(config["axis"], int):
-                item["axis"] = config["axis"] % len(layer.output.shape)  # -1 and 3 are the same axis of 4-D data
-            described.append(item)
         return {
-            "layers": described,
+            "layers": describe_steps(model),
             "params": int(model.count_params()),
             "args": {"input_shape": list(input_shape), "n_attributes": int(n_attributes)},
         }
 
     def judge(self, got, expected, *, hidden):
-        have = [layer["class"] for layer in got["layers"]]
-        want = [layer["class"] for layer in expected["layers"]]
-        if have != want:
-            text = f"the conditioning adds the layers {', '.join(have) or 'none'}"
+        have, want = layer_forms.canonical(got["layers"]), layer_forms.canonical(expected["layers"])
+        if layer_forms.kinds(have) != layer_forms.kinds(want):
+            text = f"the conditioning adds the layers {', '.join(layer_forms.kinds(have)) or 'none'}"
             return Verdict(
                 False,
                 text
-                + (", which is not what the assignment describes." if hidden else f"; expected {', '.join(want)}."),
+                + (
+                    ", which is not what the assignment describes."
+                    if hidden
+                    else f"; expected {', '.join(layer_forms.kinds(want))}."
+                ),
             )
         found = []
-        # on a hidden input, sizes are said as the rule they break: the numbers would tell the input
-        rules = {"units": "units (one per pixel: H * W)", "target_shape": "target shape (it must be (H, W, 1))"}
-        for mine, ref in zip(got["layers"], expected["layers"]):
-            for key in ("units", "target_shape", "activation"):
-                if key in ref and mine.get(key) != ref[key]:
-                    if hidden and key in rules:
-                        found.append(f"{mine['class']} has the wrong {rules[key]}")
-                    else:
-                        found.append(
-                            f"{mine['class']} has {key} {mine.get(key)!r}"
-                            + ("" if hidden else f", expected {ref[key]!r}")
-                        )
-            if "axis" in ref and mine.get("axis") != ref["axis"]:
-                found.append(
-                    f"{mine['class']} joins on axis {mine.get('axis')!r}"
-                    + ("" if hidden else f", expected {ref['axis']!r} (the last one)")
-                )
+        for mine, ref in zip(have, want):
+            name = layer_forms.kind_name(mine)
+            for key in sorted(set(ref.settings) | set(mine.settings), key=_setting_order):
+                if key.endswith("_initializer"):  # the assignment states none: any initial weights will do
+                    continue
+                value, asked = mine.settings.get(key), ref.settings.get(key)
+                if value == asked:
+                    continue
+                if key == "axis":
+                    found.append(
+                        f"{name} joins on axis {value!r}" + ("" if hidden else f", expected {asked!r} (the last one)")
+                    )
+                elif hidden and key in _SAID_AS_A_RULE:  # the numbers would tell the hidden input
+                    found.append(f"{name} has the wrong {_SAID_AS_A_RULE[key]}")
+                else:
+                    found.append(
+                        f"{name} has {_setting(key, value)}" + ("" if hidden else f", expected {_setting(key, asked)}")
+                    )
         if not found and got["params"] != expected["params"]:
             found.append(
                 "the parameter count differs from the layers the assignment describes"
@@ -142,8 +141,22 @@ class ConditioningLayers(Check):
             True,
             "layers as the assignment describes"
             if hidden
-            else f"layers {', '.join(have)}, {got['params']:,} parameters",
+            else f"layers {', '.join(layer_forms.kinds(have))}, {got['params']:,} parameters",
         )
+
+
+# Settings said first, in this order (the ones the assignment's text names); any other follows by name.
+_SETTINGS = ("units", "activation", "target_shape", "axis", "use_bias")
+# On a hidden input, sizes are said as the rule they break: the numbers would tell the input.
+_SAID_AS_A_RULE = {"units": "units (one per pixel: H * W)", "target_shape": "target shape (it must be (H, W, 1))"}
+
+
+def _setting_order(key: str) -> tuple[int, str]:
+    return (_SETTINGS.index(key) if key in _SETTINGS else len(_SETTINGS), key)
+
+
+def _setting(key: str, value) -> str:
+    return f"no {key}" if value is None and key != "activation" else f"{key}={layer_forms.describe_value(value)}"
 
 
 @register
@@ -247,8 +260,5 @@ class UsesCondition(SummaryCheck):
         if not reads_input:
             found.append(f"another {source} gives the same {what}: the {part} ignores its {source}")
         if not repeats:
-            found.append(
-                f"the same {source} and attributes give a different {what} each time (is there "
-                "randomness in the conditioning?)"
-            )
+            found.append(f"the same {source} and attributes give a different {what} each time; they must give the same")
         return Verdict(False, "; ".join(found or [f"the {part} does not read its inputs as the reference does"]) + ".")

@@ -3,10 +3,13 @@
 (batch, 1), each loss a scalar.
 
 - `*_loss_value`: the value on seeded, moderate logits, against the reference to a relative 1e-5;
-- `*_loss_properties`: what the loss does where GAN training goes wrong: logits of +-50 (a confident discriminator)
-  must give finite, exact values; the gradient must push each logit the right way (the discriminator raises real
-  logits and lowers fake ones, the generator raises fake ones); the generator's gradient must stay strong when the
-  discriminator rejects its samples (the non-saturating loss); the loss is a mean over the batch.
+- `*_loss_properties`: what the loss does where GAN training goes wrong: a confident discriminator's logits must
+  give finite, exact values, at +-50 (where 1 - sigmoid(50) is already 0 in float32) and beyond the points where
+  float32 itself breaks (exp overflows above 88.7, sigmoid underflows to 0 below about -88.7, and below -104 even
+  where it keeps denormals), where a naive `log(sigmoid(x))` or `log(1 + exp(x))` that is exact at +-50 is not;
+  the gradient must push each logit the right way (the discriminator raises real logits and lowers fake ones, the
+  generator raises fake ones); the generator's gradient must stay strong when the discriminator rejects its
+  samples (the non-saturating loss); the loss is a mean over the batch.
 
 The probes return the losses the student's function gave and the gradients the backend computed through it (values
 of the student's own function); `summary` works out, in the grader, the few numbers that describe the behaviour
@@ -28,17 +31,24 @@ from .student import as_sent, call_student, tensor_as_array
 
 VALUE_RTOL = 1e-5
 EXTREME = 50.0  # the logit of a discriminator that is sure: sigmoid(50) is 1.0 in float32
-EXTREME_ATOL = 1e-3  # the loss at +-50 logits, where the exact value is 0, 50 or 100
+# Logits past float32's own limits: exp(x) overflows above 88.7; sigmoid(x) is 0 below about -88.7 (and below -104
+# where denormals are kept), so a log of it is -inf. 100 lies between those two limits, 120 beyond both.
+FAR = (100.0, 120.0)
+EXTREME_ATOL = 1e-3  # relative to the loss at such logits, where the exact value is 0 or a multiple of the logit
 REJECTED = -5.0  # a fake logit the discriminator rejects clearly (sigmoid(-5) = 0.0067)
 GRADIENT_ATOL = 1e-3  # on the gradient per example (batch size times the gradient of the mean)
 
 # Which logits each loss takes, in the order of its arguments.
 ARGUMENTS = {"discriminator_loss": ("real_logits", "fake_logits"), "generator_loss": ("fake_logits",)}
-# Logits where the discriminator is right and sure, and where it is wrong and sure.
-CONFIDENT: dict[str, dict[str, tuple[float, ...]]] = {
-    "discriminator_loss": {"right": (EXTREME, -EXTREME), "wrong": (-EXTREME, EXTREME)},
-    "generator_loss": {"right": (EXTREME,), "wrong": (-EXTREME,)},
-}  # the generator "wins" at +50
+# The signs of the logits, one per argument, where the discriminator is right and sure, and where it is wrong and
+# sure (the generator "wins" at positive logits); times EXTREME or one of FAR.
+SIGNS: dict[str, dict[str, tuple[float, ...]]] = {
+    "discriminator_loss": {"right": (1.0, -1.0), "wrong": (-1.0, 1.0)},
+    "generator_loss": {"right": (1.0,), "wrong": (-1.0,)},
+}
+CONFIDENT = {
+    loss: {case: tuple(EXTREME * s for s in signs) for case, signs in cases.items()} for loss, cases in SIGNS.items()
+}
 
 
 def logits(loss: str, batch_size: int, seed: int) -> list[np.ndarray]:
@@ -125,10 +135,13 @@ class _LossProperties(SummaryCheck):
         raw: dict[str, Any] = {"loss": as_sent(value), "doubled": as_sent(doubled), "batch_size": int(batch_size)}
         if value.shape != ():
             return raw  # the judge stops at the shape: a gradient needs a scalar
-        raw["at"] = {
-            case: as_sent(_call(fn, self.loss, [np.full((int(batch_size), 1), v, dtype="float32") for v in values]))
-            for case, values in CONFIDENT[self.loss].items()
-        }
+
+        def at(case: str, magnitude: float):
+            full = [np.full((int(batch_size), 1), sign * magnitude, dtype="float32") for sign in SIGNS[self.loss][case]]
+            return as_sent(_call(fn, self.loss, full))
+
+        raw["at"] = {case: at(case, EXTREME) for case in SIGNS[self.loss]}
+        raw["far"] = {case: [at(case, magnitude) for magnitude in FAR] for case in SIGNS[self.loss]}
         # The gradients at the seeded logits (which way gradient descent moves each logit), computed by the backend
         # through the student's loss.
         _, grads = input_gradients(fn, arrays, call=self._student_call)
@@ -149,8 +162,11 @@ class _LossProperties(SummaryCheck):
         }
         if value is None:
             return out
-        for case in CONFIDENT[self.loss]:
+        out["value"] = _number(value)  # on the seeded, moderate logits
+        for case in SIGNS[self.loss]:
             out[f"confident_{case}"] = _number(_scalar(np.asarray(raw["at"][case], dtype="float64")))
+            if "far" in raw:
+                out[f"far_{case}"] = [_number(_scalar(np.asarray(v, dtype="float64"))) for v in raw["far"][case]]
         out["push"] = {
             name: _direction(np.asarray(raw["gradients"][name], dtype="float64")) for name in ARGUMENTS[self.loss]
         }
@@ -166,15 +182,7 @@ class _LossProperties(SummaryCheck):
     def judge_summary(self, got, expected, *, hidden):
         if not got["scalar"]:
             return Verdict(False, f"{self.loss} does not return a scalar (shape ()): average over the batch.")
-        found = []
-        for case, meaning in (("wrong", "wrong"), ("right", "right")):
-            value, want = got[f"confident_{case}"], expected[f"confident_{case}"]
-            if not _near(value, want, EXTREME_ATOL * max(1.0, abs(want or 0.0))):
-                found.append(
-                    f"where the discriminator is sure and {meaning} (logits of +-{EXTREME:g}) it gives "
-                    f"{_written(value)}, expected {_written(want)}: compute it from the logits with a stable "
-                    "formula (from_logits=True), not from sigmoid probabilities"
-                )
+        found = self._confident_problems(got, expected)
         for name, want in expected["push"].items():
             mine = got["push"].get(name)
             if mine != want:
@@ -184,26 +192,77 @@ class _LossProperties(SummaryCheck):
         if "rejected_gradient" in expected:
             mine, want = got["rejected_gradient"], expected["rejected_gradient"]
             if not _near(mine, want, GRADIENT_ATOL):
-                found.append(
+                text = (
                     f"where the discriminator rejects the fakes (logit {REJECTED:g}) its gradient per "
-                    f"example is {_written(mine)}, expected {_written(want)}: the non-saturating loss keeps "
-                    "pushing the generator when it is losing"
+                    f"example is {_written(mine)}, expected {_written(want)}"
                 )
+                if _vanishes(mine, want):  # what the saturating loss does, and only a loss that saturates does
+                    text += (
+                        ": it nearly vanishes where the generator is losing, as the saturating loss's does; the "
+                        "non-saturating loss keeps pushing the generator there"
+                    )
+                found.append(text)
         ratio, want = got["batch_twice_ratio"], expected["batch_twice_ratio"]
         if not _near(ratio, want, 1e-4):
             doubles = ratio is not None and abs(ratio - 2.0) <= 1e-4
             found.append(
                 "it doubles when the same batch is given twice: it is summed over the batch, not averaged"
                 if doubles
-                else "it changes when the same batch is given twice: average over the batch"
+                else f"it changes when the same batch is given twice (it becomes {_written(ratio)} times as large; "
+                "a mean over the batch stays the same)"
             )
         if found:
             return Verdict(False, f"{self.loss}: " + problems(found))
         return Verdict(
             True,
-            f"{self.loss} is exact and finite at logits of +-{EXTREME:g}, pushes the logits the "
-            "right way, and is a mean over the batch",
+            f"{self.loss} is exact and finite at logits of +-{EXTREME:g} and beyond float32's limits "
+            f"(+-{', +-'.join(f'{m:g}' for m in FAR)}), pushes the logits the right way, and is a mean over the batch",
         )
+
+    def _confident_problems(self, got, expected) -> list[str]:
+        """Where the discriminator is sure: the values measured and expected, at +-EXTREME and at each of FAR (a
+        public check's `expected=` may hold +-EXTREME only). Advice only where the measurement shows the cause:
+        inf or NaN (a step overflowed or took the log of 0), or a loss exact on the moderate logits and not here
+        (a formula that loses exactness at large logits)."""
+        found, unstable = [], False
+        for case in ("wrong", "right"):
+            pairs = [(EXTREME, got[f"confident_{case}"], expected[f"confident_{case}"])]
+            if f"far_{case}" in expected and f"far_{case}" in got:
+                pairs += list(zip(FAR, got[f"far_{case}"], expected[f"far_{case}"]))
+            wrong = [(m, v, w) for m, v, w in pairs if not _near(v, w, EXTREME_ATOL * max(1.0, abs(w or 0.0)))]
+            if wrong:
+                where = _listed([f"+-{m:g}" for m, _, _ in wrong])
+                gives, wants = (_listed([_written(t[i]) for t in wrong]) for i in (1, 2))
+                found.append(
+                    f"where the discriminator is sure and {case} (logits of {where}) it gives {gives}, expected {wants}"
+                )
+                unstable = unstable or any(v is None and w is not None for _, v, w in wrong)
+        if not found:
+            return found
+        moderate, want = got.get("value"), expected.get("value")
+        exact_elsewhere = want is not None and _near(moderate, want, VALUE_RTOL * abs(want) + 1e-6)
+        if unstable:
+            found[-1] += (
+                ": a step of the formula overflows there or takes the log of 0; compute it from the logits with a "
+                "formula that stays exact for every logit (from_logits=True, softplus or log_sigmoid)"
+            )
+        elif exact_elsewhere:
+            found[-1] += (
+                " (on the moderate logits it is exact): the formula loses exactness at large logits; compute it "
+                "from the logits as they are with one that stays exact for every logit (from_logits=True, "
+                "softplus or log_sigmoid)"
+            )
+        return found
+
+
+def _vanishes(mine: float | None, want: float | None) -> bool:
+    """A gradient of the expected sign but a tenth of its size or less (not none at all: that is no gradient
+    flowing, which a saturating loss does not do)."""
+    return mine is not None and want is not None and want != 0 and 0 < mine / want <= 0.1
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _written(value: float | None) -> str:

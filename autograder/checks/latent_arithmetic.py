@@ -52,9 +52,7 @@ class AttributeVectorValues(Check):
                 "the vector is right on hidden arrays" if hidden else f"the '{got['name']}' vector {fmt_values(mine)}",
             )
         if not np.all(np.isfinite(mine)):
-            return Verdict(
-                False, f"{name} the vector holds NaN or infinite values (the mean of an empty group of faces?)."
-            )
+            return Verdict(False, f"{name} the vector holds NaN or infinite values.")
         if hidden:
             return Verdict(
                 False,

@@ -9,9 +9,17 @@ turns such a list into the form the checks compare, pure Python on plain data:
 - spellings Keras treats as one become one: an initializer is named by what it draws (`HeNormal()`, "he_normal"
   and the `VarianceScaling` they stand for are all "he_normal"), tuples and lists are lists, an axis counts from
   the front;
-- element-wise activation steps (`Activation`, `ReLU`, `keras.ops.relu`, `keras.activations.relu` on a tensor, ...)
-  are folded into the layer they follow when that layer is linear and has an `activation` argument, so
-  `Conv2D(..., activation="relu")` and `Conv2D(...)` then `ReLU()` are the same layer; identity steps go.
+- every spelling of one activation function is one step: `Activation("relu")`, `ReLU()`, `keras.ops.relu` are
+  `Activation("relu")`; `Activation("leaky_relu")` (slope 0.2, the function's default), `ReLU(negative_slope=s)`,
+  `keras.ops.leaky_relu` and `LeakyReLU(negative_slope=s)` are `LeakyReLU` with their slope; aliases take one name;
+- element-wise activation steps without a setting of their own are folded into the layer they follow when that
+  layer is linear and has an `activation` argument, so `Conv2D(..., activation="relu")` and `Conv2D(...)` then
+  `ReLU()` are the same layer; a leaky ReLU, whose slope is a setting, goes the other way: a layer's
+  `activation="leaky_relu"` becomes the linear layer and a `LeakyReLU(negative_slope=0.2)` step after it, so it is
+  always a step of its own (and said as one); identity steps go.
+
+`kinds` names an `Activation` step with its function (`Activation("relu")`), so that a check, or a catalogued
+mistake, about one activation function is not about every other.
 
 `describe_value` writes a setting as the assignment writes it (`padding="same"`, `kernel_size=(3, 3)`).
 """
@@ -51,6 +59,9 @@ _INITIALIZER_IGNORED = {"seed", "input_axes", "output_axes"}
 # Activation functions as Keras names them in a layer's `activation` argument.
 LINEAR = "linear"
 _IDEMPOTENT = {"relu", "relu6"}  # f(f(x)) == f(x): a second one after the first changes nothing
+_ALIASES = {"swish": "silu"}  # two names Keras gives one function
+LEAKY = "LeakyReLU"  # the kind of a leaky ReLU step, with its `negative_slope`
+LEAKY_FUNCTION, LEAKY_FUNCTION_SLOPE = "leaky_relu", 0.2  # keras.activations.leaky_relu and its default slope
 
 # Element-wise operations without settings (keras.ops / keras.activations applied to a Keras tensor), by class.
 _OPS = {
@@ -86,8 +97,12 @@ def canonical(described: Iterable[dict]) -> list[Layer]:
         layer = _one(dict(item))
         if layer is None:
             continue
-        if layer.kind == ACTIVATION and out:
-            previous, function = out[-1], layer.settings.get("activation")
+        if layer.kind != ACTIVATION and layer.settings.get("activation") == LEAKY_FUNCTION:
+            out += [Layer(layer.kind, {**layer.settings, "activation": LINEAR}), _leaky(LEAKY_FUNCTION_SLOPE)]
+            continue
+        function = layer.settings.get("activation") if layer.kind == ACTIVATION else None
+        if function is not None and out:
+            previous = out[-1]
             if previous.settings.get("activation") == LINEAR:  # a linear layer that takes an activation argument
                 previous.settings["activation"] = function
                 continue
@@ -97,8 +112,19 @@ def canonical(described: Iterable[dict]) -> list[Layer]:
     return out
 
 
+def _leaky(slope: Any) -> Layer:
+    return Layer(LEAKY, {"negative_slope": _number(slope)})
+
+
+def kind_name(layer: Layer) -> str:
+    """A layer's kind as the checks compare and say it: an `Activation` step with its function."""
+    if layer.kind == ACTIVATION:
+        return f'{ACTIVATION}("{layer.settings.get("activation")}")'
+    return layer.kind
+
+
 def kinds(layers: Iterable[Layer]) -> list[str]:
-    return [layer.kind for layer in layers]
+    return [kind_name(layer) for layer in layers]
 
 
 def _one(item: dict) -> Layer | None:
@@ -115,6 +141,8 @@ def _one(item: dict) -> Layer | None:
             value = initializer_name(value)
         elif key == "axis" and isinstance(value, int) and isinstance(rank, int) and rank > 0:
             value = value % rank  # -1 and 3 are the same axis of 4-D data
+        elif key == "activation" and isinstance(value, str):
+            value = _ALIASES.get(value, value)
         settings[key] = _plain(value)
     return _activation_layer(kind, settings)
 
@@ -124,8 +152,14 @@ def _activation_layer(kind: str, settings: dict) -> Layer | None:
     function = None
     if kind == ACTIVATION:
         function = settings.get("activation")
+        if function == LEAKY_FUNCTION:
+            return _leaky(LEAKY_FUNCTION_SLOPE)
+    elif kind == LEAKY:
+        return _leaky(settings.get("negative_slope", 0.3))  # the layer's own default slope
     elif kind == "ReLU":
         slope, threshold, top = (settings.get(k) for k in ("negative_slope", "threshold", "max_value"))
+        if slope and not threshold and top is None:
+            return _leaky(slope)
         if not slope and not threshold and top in (None, 6, 6.0):
             function = "relu" if top is None else "relu6"
     elif kind == "Softmax" and settings.get("axis", -1) in (-1, [-1]):
@@ -143,6 +177,8 @@ def _operation(name: str, attributes: dict) -> Layer | None:
     """A Keras operation applied to a tensor (no layer behind it): an activation when it is one."""
     if name == "ReLU":  # keras.activations.relu, with its optional arguments
         return _activation_layer("ReLU", {k: _plain(v) for k, v in attributes.items()})
+    if name == "LeakyRelu":  # keras.ops.leaky_relu, keras.activations.leaky_relu
+        return _activation_layer(LEAKY, {"negative_slope": attributes.get("negative_slope", LEAKY_FUNCTION_SLOPE)})
     if name in _OPS:
         return Layer(ACTIVATION, {"activation": _OPS[name]})
     return Layer(f"keras.ops.{_snake(name)}", {k: _plain(v) for k, v in attributes.items()})
@@ -167,6 +203,11 @@ def initializer_name(value: Any) -> Any:
     if not config:
         return _snake(name)
     return f"{_snake(name)}(" + ", ".join(f"{k}={_plain(v)!r}" for k, v in sorted(config.items())) + ")"
+
+
+def _number(value: Any) -> Any:
+    """A slope as a float (0 and 0.0 alike), anything else as it is."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 def _snake(name: str) -> str:

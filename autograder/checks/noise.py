@@ -142,6 +142,29 @@ class NoiseRange(SummaryCheck):
         }
 
     @staticmethod
+    def _not_held_at_the_edges(got: dict, expected: dict, tol: float, hidden: bool) -> str:
+        """The values lie in [0, 1], but the shares of pixels held at exactly 0 and 1 are not clipping's. Only when
+        no pixel sits at either edge do the draws show that nothing was clipped; otherwise the answer clips, and
+        the noise (its mean, its size, where it is added) makes the shares differ, which the shares cannot tell."""
+        at_edges = got["black_at_zero"] > tol or got["white_at_one"] > tol
+        if not at_edges:
+            return (
+                "the values are in [0, 1], but not by clipping: hardly any pixel sits at exactly 0 or 1, where a "
+                "pixel that the noise pushes below 0 or above 1 must end (np.clip), not be rescaled"
+            )
+        if hidden:
+            return (
+                "the values are in [0, 1], but the shares of black pixels at exactly 0 and of white ones at "
+                "exactly 1 are not what clipping zero-mean noise of standard deviation noise_std gives"
+            )
+        return (
+            f"the values are in [0, 1], but {got['black_at_zero']:.0%} of the black pixels are exactly 0 and "
+            f"{got['white_at_one']:.0%} of the white ones exactly 1, expected about {expected['black_at_zero']:.0%} "
+            f"and {expected['white_at_one']:.0%} (zero-mean noise pushes about half of each past the edge, and "
+            "clipping holds them there)"
+        )
+
+    @staticmethod
     def tolerance(pixels: int) -> float:
         """Five standard errors of the difference of two shares near 1/2, each over `pixels` pixels."""
         return 5.0 * np.sqrt(2 * 0.25 / max(int(pixels), 1))
@@ -160,19 +183,7 @@ class NoiseRange(SummaryCheck):
             abs(got["black_at_zero"] - expected["black_at_zero"]) <= tol
             and abs(got["white_at_one"] - expected["white_at_one"]) <= tol
         ):
-            share = (
-                ""
-                if hidden
-                else (
-                    f" ({got['black_at_zero']:.0%} of the black pixels are exactly 0 and "
-                    f"{got['white_at_one']:.0%} of the white ones exactly 1; expected about "
-                    f"{expected['black_at_zero']:.0%} and {expected['white_at_one']:.0%})"
-                )
-            )
-            problems.append(
-                "the values are in [0, 1], but not by clipping" + share + ": a pixel that the noise "
-                "pushes below 0 or above 1 must become exactly 0 or 1 (np.clip), not be rescaled"
-            )
+            problems.append(self._not_held_at_the_edges(got, expected, tol, hidden))
         if problems:
             return Verdict(
                 False,
@@ -210,20 +221,21 @@ class NoiseRandomness(PropertiesCheck):
         }
 
     SAYS = {
+        # Each sentence says what the noise shows and what it should show; only the last one's cause is shown (the
+        # array given was changed), the others' are not (a generator made again per image, noise of one image's
+        # shape, the global random state, ...): the catalogue's mistakes name those.
         "new_noise_each_image": (
             "each image gets its own noise",
-            "every image gets the same noise: draw the "
-            "noise for the whole batch at once, with the images' full shape, from one "
-            "generator",
+            "every image gets the same noise; each image must get noise of its own",
         ),
         "new_noise_each_pixel": (
             "each pixel gets its own noise",
-            "the pixels of an image share one noise value "
-            "(that shifts the brightness, it is not noise): draw one value per pixel",
+            "the pixels of an image share one noise value, which only shifts its brightness; each pixel must "
+            "get noise of its own",
         ),
         "same_seed_same_noise": (
             "the same seed gives the same noise",
-            "two calls with the same seed give different noise: draw from np.random.default_rng(seed)",
+            "two calls with the same seed give different noise; the same seed must give the same noise",
         ),
         "new_seed_new_noise": (
             "another seed gives other noise",

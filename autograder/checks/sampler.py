@@ -5,7 +5,9 @@
   `exp(0.5 * z_log_var)`; the tolerance follows from the number of draws.
 - `sampler_gradients`: dz/dz_mean = 1 and dz/dz_log_var = 0.5 * (z - z_mean) (= 0.5 * eps * exp(0.5 * z_log_var)).
 - `sampler_limit`: with z_log_var very negative (no variance), z equals z_mean.
-- `sampler_randomness`: new noise at each call and for each example; the same seed gives the same draws.
+- `sampler_randomness`: new noise at each call, for each example and for each latent dimension (an epsilon of
+  shape (batch, 1) shared by the dimensions passes every other check: each dimension alone is right); the same seed
+  gives the same draws.
 
 Every probe returns the student's raw outputs (draws of z, the gradients the backend computed through the layer)
 and the arguments it was given; the summary of the behaviour (ratios, offsets in units of the standard deviation,
@@ -27,6 +29,9 @@ from .messages import fmt_shape, got_expected_shape
 from .student import call_student, keras_layer, tensor_as_array
 
 LIMIT_LOG_VAR = -80.0  # exp(0.5 * -80) = 4e-18: no noise left at float32 precision
+# Two latent dimensions whose noise over a batch correlates this closely (|r|) are drawn from one epsilon: independent
+# draws of 9 or more examples come this close with a chance far below one in a million.
+SHARED_CORRELATION = 0.999
 
 
 def latent_inputs(batch_size: int, latent_dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +98,7 @@ class SamplerShape(Check):
         if hidden:
             return Verdict(
                 False,
-                "on a hidden input, z does not have the shape of z_mean: draw epsilon with "
-                "the full shape of z_mean (batch and latent dimensions).",
+                "on a hidden input, z does not have the shape of z_mean.",
             )
         return Verdict(
             False,
@@ -260,10 +264,10 @@ class SamplerGradients(SummaryCheck):
                 f"gives {expected['dz_dmean']:.3f}"
             )
         if not ok_var and depends and abs(got["dz_dlogvar_per_noise"]) < 1e-6:
-            parts.append(
-                "z changes with z_log_var, but no gradient reaches z_log_var: the standard deviation is "
-                "detached from the graph (stop_gradient?)"
-            )
+            # A value that changes with an input but passes no gradient back to it is cut from the graph; which
+            # part is cut the gradients tell: none reaching z_mean either means z as a whole.
+            cut = "z is" if abs(got["dz_dmean"]) < 1e-6 else "the standard deviation is"
+            parts.append(f"z changes with z_log_var, but no gradient reaches z_log_var: {cut} detached from the graph")
         elif not ok_var:
             parts.append(
                 f"dz/dz_log_var is {got['dz_dlogvar_per_noise']:.3f} * (z - z_mean), where the "
@@ -323,13 +327,31 @@ class SamplerLimit(SummaryCheck):
                 "standard deviation must be exp(+0.5 * z_log_var), which goes to 0.",
             )
         if mine == "noisy":
+            # Noise left where the variance vanishes: unscaled noise, or a scale that does not go to 0 (a floor added
+            # to the standard deviation, say); the draws do not tell which.
             by = "" if hidden else f" by up to {got['max_deviation']:.3g}"
             return Verdict(
                 False,
-                f"with z_log_var = {LIMIT_LOG_VAR:g} (no variance) z still differs from "
-                f"z_mean{by}: scale the noise by exp(0.5 * z_log_var).",
+                f"with z_log_var = {LIMIT_LOG_VAR:g} (no variance) z still differs from z_mean{by}; the noise must "
+                f"vanish there (its standard deviation exp(0.5 * z_log_var) is {np.exp(0.5 * LIMIT_LOG_VAR):.0e}).",
             )
         return Verdict(False, f"with z_log_var = {LIMIT_LOG_VAR:g}, z equals z_mean; the reference differs here.")
+
+
+def shares_noise_across_dimensions(draws: np.ndarray) -> bool:
+    """Whether draws of z (examples x latent dimensions, the same z_mean and z_log_var in every row) take their
+    noise from one epsilon per example: then the noise of any two dimensions over the examples is perfectly
+    correlated, whatever each dimension's scale. Dimensions without noise across the examples (another property's
+    fault) tell nothing and are left out; so is a batch too small to tell."""
+    draws = np.asarray(draws, dtype="float64")
+    if draws.ndim != 2 or draws.shape[0] < 3:
+        return False
+    noisy = draws[:, np.std(draws, axis=0) > 1e-7]
+    if noisy.shape[1] < 2 or not np.all(np.isfinite(noisy)):
+        return False
+    r = np.corrcoef(noisy, rowvar=False)
+    pairs = np.abs(r[np.triu_indices_from(r, k=1)])
+    return bool(np.median(pairs) > SHARED_CORRELATION)
 
 
 @register
@@ -354,22 +376,37 @@ class SamplerRandomness(PropertiesCheck):
         return {
             "new_noise_each_call": bool(np.mean(np.abs(first - second) > 1e-7) > 0.5),
             "new_noise_each_example": bool(np.mean(rows) > 0.5),
+            "new_noise_each_dimension": not shares_noise_across_dimensions(first),
             "same_seed_same_draws": bool(np.all(np.abs(first - again) <= 1e-6)),
         }
 
+    def _as_summary(self, value: dict) -> dict:
+        """A public check's `expected=` written before the dimensions were looked at holds the other properties
+        only; the solution's draws have noise of their own in each dimension."""
+        if "new_noise_each_dimension" not in value and all(
+            k in value for k in self.SAYS if k != "new_noise_each_dimension"
+        ):
+            value = {**value, "new_noise_each_dimension": True}
+        return super()._as_summary(value)
+
     SAYS = {
+        # Each sentence says what the draws show and what they should show: the draws do not tell why (a fixed
+        # seed, epsilon drawn once in __init__, no noise at all, ...), the catalogue's mistakes do.
         "new_noise_each_call": (
             "each call draws new noise",
-            "two calls of the same layer give the same z: draw epsilon inside call(), with the layer's SeedGenerator",
+            "two calls of the same layer give the same z; each call must draw new noise",
         ),
         "new_noise_each_example": (
             "each example of a batch gets its own noise",
-            "every example of a batch gets the same epsilon: draw it with the shape of z_mean, batch included",
+            "every example of a batch gets the same noise; each example must get its own",
+        ),
+        "new_noise_each_dimension": (
+            "each latent dimension gets its own noise",
+            "the latent dimensions share one epsilon: over the batch, the noise of each dimension is that of "
+            "another, scaled; each latent dimension must get noise of its own",
         ),
         "same_seed_same_draws": (
             "two layers made with the same seed draw the same noise",
-            "two layers made "
-            "with the same seed draw different noise: pass seed=self.seed_generator "
-            "to keras.random.normal",
+            "two layers made with the same seed draw different noise; the same seed must give the same draws",
         ),
     }

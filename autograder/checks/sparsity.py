@@ -38,6 +38,7 @@ VALUE_RTOL = 1e-5
 VALUE_ATOL_PER_UNIT = 1e-6
 GRADIENT_RTOL = 1e-4
 NEAR_EDGE = 1e-3  # a mean activation beside the edges, where the penalty must still grow toward them
+INSIDE = 2e-2  # further in, where a penalty clipped with a large eps (up to this) responds to the units again
 
 
 def activations(batch_size: int, units: int, seed: int) -> np.ndarray:
@@ -99,7 +100,9 @@ class SparsityPenaltyValue(Check):
     def judge(self, got, expected, *, hidden):
         if list(got["shape"]) != list(expected["shape"]):
             shape = "is not a scalar on a hidden input" if hidden else f"has shape {fmt_shape(got['shape'])}"
-            return Verdict(False, f"the penalty {shape}; it must be a scalar (shape ()): sum the units' KL terms.")
+            return Verdict(
+                False, f"the penalty {shape}; it must be a scalar (shape ()), the sum of the units' KL terms."
+            )
         value, want = float(np.ravel(got["value"])[0]), float(np.ravel(expected["value"])[0])
         if np.isclose(value, want, rtol=VALUE_RTOL, atol=VALUE_ATOL_PER_UNIT * int(expected["args"]["units"])):
             return Verdict(
@@ -154,6 +157,7 @@ class SparsityPenaltyLimits(SummaryCheck):
 
         at_edges, grad = _gradient(fn, units_at(0.0), rho)
         beside, further = _penalty(fn, units_at(NEAR_EDGE), rho), _penalty(fn, units_at(2 * NEAR_EDGE), rho)
+        inside = _penalty(fn, units_at(INSIDE), rho)  # does the penalty respond to these units at all?
         sent = {
             "at_rho": at_rho,
             "above": above,
@@ -161,6 +165,7 @@ class SparsityPenaltyLimits(SummaryCheck):
             "at_edges": np.asarray(at_edges, dtype="float64"),
             "beside": beside,
             "further": further,
+            "inside": inside,
         }
         return {**{k: as_sent(v) for k, v in sent.items()}, "gradient_at_edges": grad}
 
@@ -184,6 +189,22 @@ class SparsityPenaltyLimits(SummaryCheck):
         }
         finite = bool(np.isfinite(total["at_edges"]))
         growing = total["at_edges"] >= total["beside"] * (1 - 1e-5) and total["beside"] > total["further"] * (1 + 1e-4)
+        # The same at the edges, beside them and a little further in, and yet another further in: rho_hat is held
+        # off the edges (clipped with an eps between 2 * NEAR_EDGE and INSIDE). Without "inside" (a probe of an
+        # older kit) nothing is concluded.
+        inside = float(np.sum(np.asarray(raw["inside"], dtype="float64"))) if "inside" in raw else None
+
+        def same(a: float, b: float) -> bool:
+            return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1e-12)
+
+        flat = bool(
+            finite
+            and inside is not None
+            and np.isfinite(inside)
+            and same(total["at_edges"], total["further"])
+            and same(total["beside"], total["further"])
+            and not same(inside, total["further"])
+        )
         return {
             "shape": list(np.shape(at_rho)),
             "scalar": scalar,
@@ -193,44 +214,49 @@ class SparsityPenaltyLimits(SummaryCheck):
             "finite_at_edges": finite,
             "finite_gradient_at_edges": bool(np.all(np.isfinite(grad))),
             "growing_to_edges": bool(finite and growing),
+            "flat_at_edges": flat,
         }
 
     SAYS = {
         "zero_at_rho": (
             "zero when every unit's mean activation is rho",
-            "the penalty is not zero when every unit's mean activation equals rho; KL(rho || rho) "
-            "is 0: check both terms of the formula",
+            "the penalty is not zero when every unit's mean activation equals rho (where KL(rho || rho) is 0)",
         ),
         "positive_elsewhere": (
             "positive when the mean activations differ from rho",
-            "the penalty is not positive when the mean activations differ from rho; a KL "
-            "divergence is never negative: keep both terms, rho * log(rho / rho_hat) and "
-            "(1 - rho) * log((1 - rho) / (1 - rho_hat))",
+            "the penalty is not positive when the mean activations differ from rho (all above it, then all "
+            "below); a KL divergence is positive there",
         ),
         "finite_at_edges": (
             "finite for dead and saturated units",
             "the penalty is not finite when a unit's mean activation is exactly 0 or 1 (a dead "
-            "or saturated sigmoid unit): clip rho_hat to [eps, 1 - eps] with a small eps",
+            "or saturated sigmoid unit), so a logarithm or a division there meets 0: keep rho_hat off the "
+            "edges (clip it to [eps, 1 - eps] with a small eps)",
         ),
         "finite_gradient_at_edges": (
             "with a finite gradient there",
-            "the penalty's gradient is not finite when a unit's mean activation is "
-            "exactly 0 or 1: clip rho_hat before taking the logarithms",
+            "the penalty's gradient is not finite when a unit's mean activation is exactly 0 or 1",
         ),
         "growing_to_edges": (
             "and growing all the way to the edges",
             f"the penalty stops growing before the edges (a unit whose mean activation is "
-            f"{NEAR_EDGE:g} or {1 - NEAR_EDGE:g} costs no more than one further in, or a dead "
-            "unit costs less): clip rho_hat with a small eps (1e-7, say), or the penalty "
-            "stops pushing such units back",
+            f"{NEAR_EDGE:g} or {1 - NEAR_EDGE:g} costs no more than one at {2 * NEAR_EDGE:g} or "
+            f"{1 - 2 * NEAR_EDGE:g}, or a dead or saturated unit costs less), so it stops pushing such units back",
         ),
     }
+    # Said after `growing_to_edges` only when the penalty is the same at the edges, beside them and further in: a
+    # rho_hat held away from the edges by more than 2 * NEAR_EDGE, which a small eps would not do. A penalty that
+    # shrinks toward the edges for another reason (a term swapped, say) is not told to clip.
+    FLAT_AT_THE_EDGES = (
+        f": it is flat there, as when rho_hat is clipped with an eps above {2 * NEAR_EDGE:g}; clip it with a small "
+        "eps (1e-7, say)"
+    )
 
     def judge_summary(self, got, expected, *, hidden):
         if bool(got["scalar"]) != bool(expected["scalar"]) or list(got["shape"]) != list(expected["shape"]):
             return Verdict(
                 False,
-                "the penalty is not a scalar; sum the KL terms of the units into one value."
+                "the penalty is not a scalar; it must be one value, the sum of the units' KL terms."
                 if expected["scalar"]
                 else "the penalty is a scalar; the reference's is not.",
             )
@@ -238,11 +264,14 @@ class SparsityPenaltyLimits(SummaryCheck):
         if not wrong:
             return Verdict(True, "; ".join(self.SAYS[k][0] for k in self.SAYS if expected[k]))
         if "zero_at_rho" in wrong and not hidden:
-            wrong_zero = f" (it is {fmt_number(got['at_rho'])})"
+            wrong_zero = f": it is {fmt_number(got['at_rho'])}"
         else:
             wrong_zero = ""
+        flat = self.FLAT_AT_THE_EDGES if got.get("flat_at_edges") else ""
+        if "finite_at_edges" in wrong and not got["finite_at_edges"]:
+            wrong = [k for k in wrong if k != "growing_to_edges"]  # an infinite penalty neither grows nor stops
         says = [
-            self.SAYS[k][1] + (wrong_zero if k == "zero_at_rho" else "")
+            self.SAYS[k][1] + {"zero_at_rho": wrong_zero, "growing_to_edges": flat}.get(k, "")
             if expected[k]
             else f"unexpected: {self.SAYS[k][0]}"
             for k in wrong
@@ -314,8 +343,8 @@ class SparsityPenaltyGradient(SummaryCheck):
             )
         if got["same_for_each_example"] != expected["same_for_each_example"]:
             parts.append(
-                "it differs between the examples of a unit: rho_hat must be the mean over the batch "
-                "(axis 0), so that every example of a unit counts alike"
+                "it differs between the examples of a unit, where a penalty of each unit's mean over the batch "
+                "(axis 0) gives every example of the unit the same gradient"
             )
         if not parts and grad.shape == want.shape and not hidden:
             scale = float(np.sum(grad * want) / max(np.sum(want * want), 1e-30))

@@ -141,7 +141,7 @@ class VAELossProperties(SummaryCheck):
             shape = "is not a scalar on a hidden input" if hidden else f"has shape {fmt_shape(got['shape'])}"
             return Verdict(
                 False,
-                f"the loss {shape}; it must be a scalar (shape ()): average the per-example losses over the batch.",
+                f"the loss {shape}; it must be a scalar (shape ()), the mean of the per-example losses over the batch.",
             )
         parts = []
         if bool(got["order_invariant"]) != bool(expected["order_invariant"]):
@@ -153,7 +153,11 @@ class VAELossProperties(SummaryCheck):
                     "the loss doubles when the same batch is given twice: it is summed over the batch, not averaged"
                 )
             else:
-                parts.append("the loss changes when the same batch is given twice: average over the batch")
+                parts.append(
+                    "the loss changes when the same batch is given twice"
+                    + ("" if ratio is None else f" (it becomes {ratio:.4g} times as large)")
+                    + "; a mean over the batch stays the same"
+                )
         if parts:
             return Verdict(False, "; ".join(parts) + ".")
         return Verdict(True, "a scalar, the same for any order of the batch and for the batch given twice")

@@ -60,7 +60,7 @@ def test_equivalent_activation_steps_fold_into_the_linear_layer_they_follow():
 
 def test_an_activation_that_changes_the_function_stays_a_step_of_its_own():
     tanh_after_relu = canonical([conv(), {"class": "Activation", "activation": "tanh"}, POOL])
-    assert kinds(tanh_after_relu) == ["Conv2D", "Activation", "MaxPooling2D"]
+    assert kinds(tanh_after_relu) == ["Conv2D", 'Activation("tanh")', "MaxPooling2D"]
     capped = canonical(
         [conv(activation="linear"), {"class": "ReLU", "max_value": 3.0, "negative_slope": 0.0, "threshold": 0.0}]
     )
@@ -134,3 +134,55 @@ def test_a_hidden_shape_failure_says_which_axes_are_wrong_without_their_sizes():
     assert "its width and channels are too large; its height is right" in verdict.message
     assert not re.search(r"\d", verdict.message)
     assert shape_difference([4, 4], [4, 4, 1]) == "it has 2 axes after the batch axis, where the assignment asks for 3"
+
+
+TRANSPOSED = {
+    "class": "Conv2DTranspose",
+    "filters": 8,
+    "kernel_size": [4, 4],
+    "strides": [2, 2],
+    "activation": "linear",
+}
+NORM = {"class": "BatchNormalization", "axis": -1, "rank": 4, "momentum": 0.99, "epsilon": 0.001}
+
+
+def test_every_spelling_of_a_leaky_relu_is_one_step_with_its_slope():
+    """LeakyReLU(negative_slope=0.2) is what the string activation "leaky_relu" computes (its default slope is 0.2;
+    the layer's own default is 0.3): the spellings Keras gives that function compare equal, another slope does not."""
+    spellings = [
+        {"class": "LeakyReLU", "name": "leaky_re_lu", "negative_slope": 0.2},
+        {"class": "Activation", "activation": "leaky_relu"},
+        {"class": "ReLU", "negative_slope": 0.2, "max_value": None, "threshold": 0.0},
+        {"class": "ops.LeakyRelu", "negative_slope": 0.2},
+        {"class": "ops.ReLU", "negative_slope": 0.2, "max_value": None, "threshold": 0.0},
+    ]
+    forms = [canonical([TRANSPOSED, NORM, step]) for step in spellings]
+    assert all(form == forms[0] for form in forms), forms
+    assert kinds(forms[0]) == ["Conv2DTranspose", "BatchNormalization", "LeakyReLU"]
+    keras_default = canonical([TRANSPOSED, NORM, {"class": "LeakyReLU", "negative_slope": 0.3}])
+    assert keras_default != forms[0] and kinds(keras_default) == kinds(forms[0])
+    # After a linear layer a leaky ReLU stays a step of its own (its slope is a setting), and a layer's
+    # activation="leaky_relu" is split into the same two steps.
+    after_conv = canonical([conv(activation="linear"), {"class": "Activation", "activation": "leaky_relu"}])
+    assert after_conv == canonical([conv(activation="leaky_relu")])
+    assert kinds(after_conv) == ["Conv2D", "LeakyReLU"] and after_conv[0].settings["activation"] == "linear"
+
+
+def test_an_activation_steps_kind_names_its_function():
+    """A check, or a catalogued mistake, about one activation function is not about every other: a plain ReLU and
+    a sigmoid after the same layers are different kinds (tests/test_gan.py grades it)."""
+    plain_relu = canonical([TRANSPOSED, NORM, {"class": "ReLU", "negative_slope": 0.0, "threshold": 0.0}])
+    sigmoid = canonical([TRANSPOSED, NORM, {"class": "Activation", "activation": "sigmoid"}])
+    assert kinds(plain_relu)[-1] == 'Activation("relu")' and kinds(sigmoid)[-1] == 'Activation("sigmoid")'
+    assert (
+        not BlockLayers()
+        .judge(summary([TRANSPOSED, NORM, SIGMOID]), summary([TRANSPOSED, NORM, RELU]), hidden=False)
+        .passed
+    )
+    assert canonical([conv(activation="swish")]) == canonical(
+        [conv(activation="linear"), {"class": "Activation", "activation": "silu"}]
+    )
+
+
+SIGMOID = {"class": "Activation", "activation": "sigmoid"}
+RELU = {"class": "ReLU", "negative_slope": 0.0, "threshold": 0.0, "max_value": None}

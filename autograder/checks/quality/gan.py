@@ -118,10 +118,11 @@ class GANQuality(TrainingCheck):
         if classes == 0.0:
             words = " The classifier recognizes none of the samples as a digit."
         else:
+            # What the samples show, named; why the generator collapsed (its loss, the discriminator's, the block)
+            # the samples do not tell: the losses' own checks and the catalogue's mistakes do.
             words = (
                 f" The recognized samples cover about {classes:.1f} of the ten digits: the generator draws few "
-                "kinds of digit whatever the code (mode collapse). Check that the generator's loss pushes its "
-                'fakes towards "real" from the logits, and that the discriminator\'s does not overpower it.'
+                "kinds of digit whatever the code (mode collapse)."
             )
         return Verdict(False, verdict.message + words, verdict.fraction)
 

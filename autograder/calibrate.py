@@ -24,10 +24,12 @@ from . import __version__, checks
 from .checks.quality.base import WEIGHTS, SourceBuilder
 from .config import Course
 from .errors import KitError
-from .files import atomic_path, read_thresholds, write_json
+from .files import BACKENDS, atomic_path, read_thresholds, write_json
 from .grading import Grader
 from .grading.data import training_data
 from .grading.plans import measure_id, probe_id
+from .grading.scoring import device_fault
+from .hardware import gpu_visible
 from .items import STUDENT
 from .notebook import CheckCall, Spec
 
@@ -107,6 +109,15 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
         for seed in range(seeds):
             keep = Path(tmp) / f"seed{seed}"
             run = grader.run_answers(answers, seed=seed, keep=keep, only_training=True)
+            if run.device is not None and gpu_visible() and device_fault(profile, grader.backend, run.device):
+                # a GPU is here but the workers did not reach it: thresholds calibrated so would be wrong for good.
+                # Without a GPU the recipe is calibrated on the CPU (the full recipe of submitted weights,
+                # docs/student-weights.md), and `calibrated_on` says so; a GPU calibration replaces it.
+                raise KitError(
+                    f"calibration of the gpu profile stopped: the workers' Keras backend ({grader.backend}) computed "
+                    f"on {run.device.describe()}, not on a GPU. `autograder doctor --bisect` says which fence stops it."
+                )
+            device = run.device.describe() if run.device is not None else grader.environment["device"]
             for call in quality:
                 measured = run.measured.get(measure_id(call))
                 if measured is None or not measured.ok:
@@ -124,30 +135,57 @@ def calibrate(course: Course, assignment: str, *, profile: str, seeds: int = 3, 
             baselines.update(checks.training_check(name).baselines(test, assets=out_dir))
             higher |= set(checks.training_check(name).higher_is_better)
         metrics = {m: derive(v, baselines[m], higher_is_better=m in higher) for m, v in per_metric.items()}
+        profiles = read_thresholds(course.paths, assignment)
+        own = owns(profiles.get(profile), grader.environment["backend"])
         models = course.paths.models_dir(assignment, profile)
         models.mkdir(parents=True, exist_ok=True)
         whole = course.paths.reference_weights_name(assignment)  # the name under which the notebook loads them
-        for call in quality:
+        for call in quality if own else ():  # another backend's calibration leaves the published models be
             source = Path(tmp) / "seed0" / call.grade_id
             for file in sorted(source.iterdir()):
                 name = whole if file.name == WEIGHTS else f"{call.grade_id}.{file.name}"
                 with atomic_path(models / name) as part:  # an interrupted copy never replaces a published model
                     shutil.copy2(file, part)
                 published.append(models / name)
-    profiles = read_thresholds(course.paths, assignment)
-    profiles[profile] = {
+    entry = {
         "rule": RULE,
         "seeds": list(range(seeds)),
         "recipe": grader.profile.recipe(),
         "metrics": metrics,
         "training": [s for s in speeds if s],
-        "calibrated_on": {k: grader.environment[k] for k in ("backend", "backend_version", "device")},
+        "calibrated_on": {**{k: grader.environment[k] for k in ("backend", "backend_version")}, "device": device},
     }
+    place_calibration(profiles, profile, entry)
     thresholds_file = write_json(
         course.paths.thresholds_file(assignment), {"assignment": assignment, "profiles": profiles}
     )
-    write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published, grader.environment)
+    if own:  # another backend's calibration leaves the published models, and their manifest, as they were
+        write_manifest(out_dir, assignment, profile, grader.profile.recipe(), published, grader.environment)
     return thresholds_file
+
+
+def owns(current: Any, backend: str) -> bool:
+    """Whether a calibration on `backend` is a profile's own (its entry in thresholds.json, whose models are the
+    published ones): no entry yet, or one calibrated on that backend (or on one that it does not name)."""
+    if not isinstance(current, dict):
+        return True
+    calibrated_on = current.get("calibrated_on")
+    return not isinstance(calibrated_on, dict) or calibrated_on.get("backend") in (None, backend)
+
+
+def place_calibration(profiles: dict[str, Any], profile: str, entry: dict[str, Any]) -> None:
+    """Put a new calibration of `profile` into thresholds.json's `profiles`, in place. A profile's entry is the
+    calibration on its own backend (`owns`); calibrating there again keeps the other backends' calibrations. One
+    on another backend goes under entry["backends"][backend] (files.calibration reads it when grading there): a
+    model trains another way on each backend, a GAN above all, and its thresholds differ."""
+    backend = entry["calibrated_on"]["backend"]
+    current = profiles.get(profile)
+    if isinstance(current, dict) and not owns(current, backend):
+        current.setdefault(BACKENDS, {})[backend] = entry
+        return
+    others = dict(current.get(BACKENDS) or {}) if isinstance(current, dict) else {}
+    others.pop(backend, None)
+    profiles[profile] = {**entry, **({BACKENDS: others} if others else {})}
 
 
 def run_source(spec: Spec) -> dict[str, Any]:

@@ -143,6 +143,29 @@ def check(notebook):
 
 
 @cli.command()
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("--assignment", "-a", help="The assignment (default: the notebook's file name).")
+@click.option(
+    "--profile", help="Train with this profile's recipe (default: the one course.yaml names for submitted weights)."
+)
+def train(notebook, assignment, profile):
+    """Train the notebook's model with the recipe of submitted weights; write <assignment>.weights.h5 beside it."""
+    from .config import load_course
+    from .train import train_notebook
+
+    try:
+        course = load_course()
+    except KitError:
+        course = None  # a student's machine: the recipe the release notebook records
+    done = train_notebook(Path(notebook), course=course, assignment=assignment, profile=profile, log=click.echo)
+    loss = f", final loss {done.loss:.4f}" if done.loss is not None else ""
+    click.echo(
+        f"wrote {done.path} (sha256 {done.sha256}): trained with the '{done.profile}' recipe in "
+        f"{done.seconds:.0f} s ({done.images:,} images{loss}). Submit it with the notebook."
+    )
+
+
+@cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("--assignment", "-a", "assignments", multiple=True, help="Only these assignments.")
 @course_option
@@ -187,11 +210,13 @@ def gradescope(assignment, out, wheel, course_root):
 def calibrate(assignment, profile, seeds, course_root):
     """Train the reference solution, write reference weights, thresholds.json and a manifest."""
     from .calibrate import calibrate as run
-    from .files import read_thresholds
+    from .files import profile_thresholds
+    from .runtime import choose_backend
 
     course = _course(course_root)
     path = run(course, assignment, profile=profile, seeds=seeds, log=click.echo)
-    data = read_thresholds(course.paths, assignment)[profile]["metrics"]
+    backend = choose_backend(course.backend)  # the one calibrated on: $AUTOGRADER_BACKEND, else course.yaml's
+    data = profile_thresholds(course.paths, assignment, profile, backend=backend)["metrics"]
     for metric, rule in data.items():
         click.echo(
             f"{metric}: threshold {rule['threshold']:.4f}, failure level {rule['fail']:.4f} "
@@ -215,6 +240,69 @@ def cluster_certs(directory, days):
         "cluster: keep it private), then start them with --tls-ca-file ca.pem --tls-cert node.pem --tls-key "
         "node-key.pem."
     )
+
+
+@cli.command()
+@click.argument("student")
+@click.option("--assignment", "-a", required=True, help="The assignment to regrade.")
+@click.option("--reason", default="", help="Why (a student's request, a fixed check): recorded in regrades.csv.")
+@click.option("--profile", type=click.Choice(["cpu", "gpu"]), default=None, help="As for `autograder grade`.")
+@course_option
+def regrade(student, assignment, reason, profile, course_root):
+    """Grade STUDENT's submission again, keep the previous results.json beside the new one, and record what changed
+    (per check) in their feedback page and in reports/ASSIGNMENT/regrades.csv. The TAs' manual grades stay."""
+    from .regrade import describe
+    from .regrade import regrade as run
+
+    course = _course(course_root)
+    _say_missing_fences()
+    record = run(course, student, assignment, reason=reason, profile=profile, log=click.echo)
+    for note in record.notes:
+        click.echo(f"warning: {note}", err=True)
+    for line in describe(student, record):
+        click.echo(line)
+
+
+@cli.group()
+def mistakes():
+    """The catalogues of known mistakes (source/ASSIGNMENT/mistakes.yaml)."""
+
+
+@mistakes.command("suggest")
+@click.argument("assignment")
+@click.option(
+    "--code",
+    type=click.Choice(["anonymise", "remove"]),
+    default="anonymise",
+    show_default=True,
+    help="The stub's code: the example student's cell without comments, docstrings and prints, or the solution's "
+    "cell to edit (no student code at all).",
+)
+@course_option
+def suggest(assignment, code, course_root):
+    """Print a mistakes.yaml stub for each group of graded answer cells that fail alike and that no catalogued
+    mistake explains (as summary.html lists them)."""
+    from .mistakes import suggest as run
+
+    course = _course(course_root)
+    course.assignment(assignment)
+    click.echo(run(course.root, assignment, code=code), nl=False)
+
+
+@cli.command()
+@click.option("--bisect", "bisecting", is_flag=True, help="Probe with each fence lifted in turn: which stops CUDA?")
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), help="Default: the course's backend.")
+@course_option
+def doctor(bisecting, backend, course_root):
+    """Which sandbox fences are active here, whether a GPU is visible, and whether a sandboxed worker reaches it."""
+    from .doctor import report
+    from .runtime import choose_backend
+
+    try:
+        configured = _course(course_root).backend
+    except KitError:  # outside a course folder the doctor still checks the machine
+        configured = "tensorflow"
+    sys.exit(report(backend=choose_backend(configured, backend), bisecting=bisecting, echo=click.echo))
 
 
 def main() -> None:

@@ -8,6 +8,9 @@ Names it understands, in this order:
 - plain: `<student>.ipynb`;
 - a folder per student: `<student>/<anything>.ipynb`.
 
+The same names with a trained weights file (`.h5` or `.keras`, docs/student-weights.md) place it beside the
+student's notebook under the name the grader looks for, `<a>.weights.h5` (or `<a>.keras`), by the same rules.
+
 Canvas's names give no first and last names (`lastfirst` is both, lowercased and run together), so the students get
 none: the report says how to import them into nbgrader's gradebook, where formgrader shows them.
 
@@ -29,11 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .checks.quality.weights_file import MAX_BYTES as MAX_WEIGHTS_BYTES
 from .errors import KitError
 from .files import CoursePaths, atomic_write
 from .student_files import read_timestamp
 
 MAX_BYTES = 100 * 1024 * 1024  # a notebook larger than this is listed, not unpacked
+NOTEBOOK, WEIGHTS = "notebook", "weights"  # the two kinds of file a student hands in
+WEIGHTS_SUFFIXES = (".h5", ".keras")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's Exchange.timestamp_format
 CANVAS = re.compile(r"^(?P<name>[^_/]+)_(?:(?P<late>late)_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$", re.IGNORECASE)
 STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -55,6 +61,8 @@ class Entry:
     canvas_user: str | None = None
     canvas_submission: int = 0
     late: bool = False
+    kind: str = NOTEBOOK  # or WEIGHTS
+    suffix: str = ".ipynb"  # the file's own (".h5" or ".keras" for weights)
 
 
 @dataclass
@@ -68,6 +76,7 @@ class CollectReport:
     unplaced: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
     late: list[str] = field(default_factory=list)  # students Canvas marked late
     renamed: list[str] = field(default_factory=list)  # students whose Canvas name was shared
+    weights: list[str] = field(default_factory=list)  # trained weights files placed beside a notebook
     canvas: bool = False  # some students were named by Canvas, which gives no first and last names
 
     def __str__(self) -> str:
@@ -81,6 +90,7 @@ class CollectReport:
             ("not used, a newer notebook of the same student is in the download", self.superseded),
             ("marked late by Canvas", self.late),
             ("named with their Canvas user id, because two Canvas users share the name", self.renamed),
+            ("trained weights placed beside the notebook", self.weights),
         ):
             if items:
                 lines.append(f"{title}:")
@@ -111,16 +121,23 @@ def collect(source: Path, course_root: Path, assignment: str, *, force: bool = F
             entries.append(entry)
     _disambiguate(entries, report)
     report.canvas = any(e.canvas_user for e in entries)
-    newest: dict[str, Entry] = {}
+    newest: dict[tuple[str, str], Entry] = {}
     paths = CoursePaths(Path(course_root))
     for entry in sorted(entries, key=lambda e: (e.student, e.time, e.canvas_submission, e.name)):
-        if entry.student in newest:
-            older = newest[entry.student]
+        if (entry.student, entry.kind) in newest:
+            older = newest[entry.student, entry.kind]
             report.superseded.append(
                 f"{older.name} ({_show(older.time)}; {entry.student} has {entry.name}, {_show(entry.time)})"
             )
-        newest[entry.student] = entry
-    for student, entry in sorted(newest.items()):
+        newest[entry.student, entry.kind] = entry
+    notebooks = {student for student, kind in newest if kind == NOTEBOOK}
+    for (student, kind), entry in sorted(newest.items()):
+        if kind == WEIGHTS:
+            if student not in notebooks and not paths.submission_dir(student, assignment).is_dir():
+                report.unplaced.append((entry.name, f"trained weights of {student}, who handed in no notebook"))
+                continue
+            _place_weights(entry, paths.submission_dir(student, assignment), assignment, force, report)
+            continue
         _place(entry, paths.submission_dir(student, assignment), assignment, force, report)
         if entry.late:
             report.late.append(student)
@@ -175,27 +192,30 @@ def _zip_time(info: zipfile.ZipInfo) -> dt.datetime:
 def _entry(name: str, size: int, time: dt.datetime, read, assignment: str) -> Entry | str:
     """The student a file belongs to, or why it cannot be placed."""
     path = PurePosixPath(name)
-    if path.suffix.lower() != ".ipynb":
-        return "not a notebook (.ipynb)"
-    if size > MAX_BYTES:
-        return f"{size / 2**20:.0f} MB, over the {MAX_BYTES // 2**20} MB limit for a notebook"
+    suffix = path.suffix.lower()
+    kind = NOTEBOOK if suffix == ".ipynb" else WEIGHTS if suffix in WEIGHTS_SUFFIXES else None
+    if kind is None:
+        return "not a notebook (.ipynb) or trained weights (.h5, .keras)"
+    limit, what = (MAX_BYTES, "a notebook") if kind == NOTEBOOK else (MAX_WEIGHTS_BYTES, "a weights file")
+    if size > limit:
+        return f"{size / 2**20:.0f} MB, over the {limit // 2**20} MB limit for {what}"
     canvas = CANVAS.match(path.name)
     if canvas:
         student = re.sub(r"[^a-z0-9.-]", "", canvas["name"].lower())
         if not student:
             return "a Canvas name without a student name in it"
-        return Entry(name, student, time, read, canvas["user"], int(canvas["sub"]), bool(canvas["late"]))
+        return Entry(name, student, time, read, canvas["user"], int(canvas["sub"]), bool(canvas["late"]), kind, suffix)
     if len(path.parts) == 1:
-        student = path.stem
+        student = path.name[: -len(".weights.h5")] if path.name.lower().endswith(".weights.h5") else path.stem
         if student == assignment or student.lower().startswith("untitled"):
-            return f"named '{path.name}', which does not say whose it is (name it <student>.ipynb)"
+            return f"named '{path.name}', which does not say whose it is (name it <student>{suffix})"
     elif len(path.parts) == 2:
         student = path.parts[0]
     else:
         return "too deep to tell the student (expected <student>.ipynb or <student>/<notebook>.ipynb)"
     if not STUDENT.match(student):
         return f"'{student}' is not a usable student id (letters, digits, . _ - @)"
-    return Entry(name, student, time, read)
+    return Entry(name, student, time, read, kind=kind, suffix=suffix)
 
 
 def _disambiguate(entries: list[Entry], report: CollectReport) -> None:
@@ -234,6 +254,26 @@ def _place(entry: Entry, folder: Path, assignment: str, force: bool, report: Col
         report.collected.append(label)
     atomic_write(target, content)
     atomic_write(stamp, entry.time.strftime(TIMESTAMP_FORMAT) + "\n")
+
+
+def _place_weights(entry: Entry, folder: Path, assignment: str, force: bool, report: CollectReport) -> None:
+    """A trained weights file beside the student's notebook, under the name the grader looks for; the other name
+    (a .keras file replacing a .weights.h5 one, or the reverse) is removed, so that one file stands."""
+    name = f"{assignment}.keras" if entry.suffix == ".keras" else f"{assignment}.weights.h5"
+    other = folder / (f"{assignment}.weights.h5" if entry.suffix == ".keras" else f"{assignment}.keras")
+    target, label = folder / name, f"{entry.student} ({entry.name} -> {name}, {_show(entry.time)})"
+    content = entry.read()
+    if target.is_file() and target.read_bytes() == content:
+        report.unchanged.append(label)
+        return
+    before, _ = read_timestamp(folder / "timestamp.txt")
+    if target.is_file() and before is not None and before > entry.time and not force:
+        report.kept.append(f"{entry.student}: weights collected {_show(before)}, {entry.name} is {_show(entry.time)}")
+        return
+    atomic_write(target, content)
+    if other.is_file():
+        other.unlink()
+    report.weights.append(label)
 
 
 def _show(time: dt.datetime) -> str:

@@ -32,10 +32,18 @@ _PROFILE = {
     # type and default, by the training check that reads it (its `extra` attribute); see `_extra` below.
     "extra": (dict, {}),
 }
+# The two kinds of quality check an assignment may count (docs/student-weights.md): the kit retrains the student's
+# code with a profile's recipe, or measures the model the student trained and submitted (its weights file).
+QUALITY_KINDS = ("retrain", "submitted")
+_QUALITY = {
+    "profiles": (dict, REQUIRED),
+    "count": (list, list(QUALITY_KINDS)),  # which quality checks count; the others' test cells are not graded
+    "submitted_profile": (str, "gpu"),  # the recipe whose thresholds a submitted model is measured against
+}
 _ASSIGNMENT = {
     "title": (str, REQUIRED),
     "due": (dt.datetime, None),
-    "quality": ({"profiles": (dict, REQUIRED)}, REQUIRED),
+    "quality": (_QUALITY, REQUIRED),
 }
 _LIMITS = {
     "wall_s": (float, 120.0),
@@ -54,6 +62,9 @@ _SCHEMA = {
             "faces_source": (str, "generated"),  # generated | celeba
             "celeba_dir": (str, None),
             "cache_dir": (str, None),
+            # The seed of the held-out set that submitted weights are measured on (generated faces: a set the
+            # release never draws); keep it private. None: the course's seed + 1.
+            "heldout_seed": (int, None),
         },
         {},
     ),
@@ -128,6 +139,13 @@ class Assignment:
     title: str
     due: dt.datetime | None
     profiles: dict[str, Profile]
+    count: tuple[str, ...] = QUALITY_KINDS  # the kinds of quality check that count (QUALITY_KINDS)
+    submitted_profile: str = "gpu"  # the profile whose recipe and thresholds judge a submitted model
+
+    @property
+    def submitted(self) -> Profile:
+        """The profile a submitted model is measured with: course.yaml's choice, never the student's."""
+        return self.profiles[self.submitted_profile]
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,16 @@ def load_course(root: Path | None = None) -> Course:
         if missing:
             key = f"assignments.{name}.quality.profiles.{sorted(missing)[0]}"
             raise KitError(f"{file}: missing key '{key}'. Each assignment needs a cpu and a gpu profile.")
-        assignments[name] = Assignment(name=name, title=spec["title"], due=spec["due"], profiles=profiles)
+        assignments[name] = Assignment(
+            name=name,
+            title=spec["title"],
+            due=spec["due"],
+            profiles=profiles,
+            count=_count(spec["quality"]["count"], f"assignments.{name}.quality.count", file),
+            submitted_profile=_one_of(
+                spec["quality"]["submitted_profile"], profiles, f"assignments.{name}.quality.submitted_profile", file
+            ),
+        )
     return Course(
         root=root,
         name=top["course"],
@@ -188,6 +215,26 @@ def load_course(root: Path | None = None) -> Course:
         assignments=assignments,
         backend=top["backend"],
     )
+
+
+def _count(value: list, where: str, file: Path) -> tuple[str, ...]:
+    """The kinds of quality check that count: a non-empty list of QUALITY_KINDS, each once."""
+    kinds = tuple(value)
+    wrong = [k for k in kinds if k not in QUALITY_KINDS]
+    if wrong or not kinds or len(set(kinds)) != len(kinds):
+        raise KitError(
+            f"{file}: '{where}' is {value!r}; list one or both of {', '.join(QUALITY_KINDS)}, each once "
+            "(retrain: the kit retrains the student's code; submitted: the student's trained weights file)."
+        )
+    return kinds
+
+
+def _one_of(value: str, profiles: dict[str, Profile], where: str, file: Path) -> str:
+    if value not in profiles:
+        raise KitError(
+            f"{file}: '{where}' is {value!r}; name one of this assignment's profiles: {', '.join(profiles)}."
+        )
+    return value
 
 
 def _extra(extra: dict | None, where: str, file: Path) -> dict:

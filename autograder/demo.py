@@ -1,8 +1,9 @@
 """`make demo`: the main job on the bundled course, offline.
 
 For each assignment: generate release/ and solutions/ from source/, build a small demo class in nbgrader's
-submitted/ layout (the solution, the untouched release notebook, a partly wrong notebook made from the catalogue
-of known mistakes, and a file that is not a notebook), grade the class, and write every report.
+submitted/ layout (the solution with its trained weights, the untouched release notebook, a partly wrong notebook
+made from the catalogue of known mistakes, and a file that is not a notebook), grade the class, and write every
+report.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def build_class(paths: CoursePaths, assignment: str, *, due: dt.datetime | None 
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         atomic_write(folder / f"{assignment}.ipynb", contents[student])
+        trained = paths.solutions_dir(assignment) / f"{assignment}.weights.h5"
+        if student == "demo-ada" and trained.is_file():  # the solution's trained model, submitted beside it
+            shutil.copyfile(trained, folder / trained.name)  # (the report flags it: it is the course's own)
         if due is not None:  # nbgrader's timestamp.txt, so the reports' late flag has something to show: cyd is late
             when = (due if due.tzinfo else due.replace(tzinfo=dt.UTC)) + SUBMITTED[student]
             atomic_write(folder / "timestamp.txt", when.strftime(TIMESTAMP_FORMAT) + "\n")

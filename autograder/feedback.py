@@ -7,15 +7,19 @@ output, findings quote their cells) is escaped by Jinja2's autoescape. The outpu
 same result gives the same page, byte for byte.
 
 The page is rendered from a `SubmissionResult`; a results.json's parsed form is read through
-`SubmissionResult.from_dict` first, and one that cannot be read gets the page that says so.
+`SubmissionResult.from_dict` first, and one that cannot be read gets the page that says so. What the TAs entered in
+nbgrader's formgrader (`grades`: manual scores, extra credit and comments, by cell) joins it: the written answers'
+points (or "pending" until a TA grades them), a TA's score that replaces the autograder's on a test cell, the TAs'
+comments, and the total of both parts (`reports.totals`, the rule the class tables use). `regrades`: what
+`autograder regrade` changed, newest first on the page.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -30,6 +34,10 @@ from .results import (
     format_number,
     format_points,
 )
+
+if TYPE_CHECKING:
+    from .regrade import Regrade
+    from .reports.totals import CellGrade
 
 __all__ = [
     "environment",
@@ -62,14 +70,20 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_feedback(result: SubmissionResult | Mapping[str, Any]) -> str:
-    """The feedback page of one graded submission, from its result or its results.json as a dict.
+def render_feedback(
+    result: SubmissionResult | Mapping[str, Any],
+    *,
+    grades: Mapping[str, CellGrade] | None = None,
+    regrades: Sequence[Regrade] = (),
+) -> str:
+    """The feedback page of one graded submission, from its result or its results.json as a dict, with the TAs'
+    grades and comments from nbgrader's gradebook (by cell name) and the submission's regrades (oldest first).
 
     A dict that is not a usable results.json gives the page that says the results could not be read (with what is
     wrong), never an exception.
     """
     try:
-        view = feedback_view(as_result(result))
+        view = feedback_view(as_result(result), grades=grades, regrades=regrades)
     except MalformedResult as exc:
         view = unreadable_view("assignment", "", exc.reason)
     return _render(view)
@@ -80,8 +94,16 @@ def render_unreadable(assignment: str, student: str, reason: str) -> str:
     return _render(unreadable_view(assignment, student, reason))
 
 
-def feedback_view(result: SubmissionResult) -> dict:
+def feedback_view(
+    result: SubmissionResult,
+    *,
+    grades: Mapping[str, CellGrade] | None = None,
+    regrades: Sequence[Regrade] = (),
+) -> dict:
     """The plain values the feedback template shows, with questions grouped in the order of their first check."""
+    from .reports.totals import totals  # the reports import this module: their rule is read when a page is made
+
+    grades = grades or {}
     questions: dict[str, dict] = {}
     for check in map(check_view, result.checks):
         question = questions.setdefault(
@@ -97,6 +119,28 @@ def feedback_view(result: SubmissionResult) -> dict:
 
     score, max_score = as_number(result.score), as_number(result.max_score)
     checks = [c for q in questions.values() for c in q["checks"]]
+    total = totals(result, grades)
+    for gid, question in questions.items():
+        graded = total.questions.get(gid)
+        question["ta_score"] = graded if graded is not None and _ta_graded(grades.get(gid)) else None
+    written = [
+        {
+            "grade_id": answer.grade_id,
+            "max_score": answer.max_score,
+            "score": total.questions.get(answer.grade_id),
+            "pending": answer.grade_id in total.pending,
+            "answered": answer.answered,
+            "comment": _comment(grades.get(answer.grade_id)),
+        }
+        for answer in result.manual
+    ]
+    in_table = {answer.grade_id for answer in result.manual}
+    comments = [
+        {"cell": name, "comment": text}
+        for name, text in sorted((name, _comment(grade)) for name, grade in grades.items())
+        if text and name not in in_table
+    ]
+    with_ta = bool(written) or any(q["ta_score"] is not None for q in questions.values())
     return {
         "assignment": result.assignment or "assignment",
         "student": result.student,
@@ -112,6 +156,15 @@ def feedback_view(result: SubmissionResult) -> dict:
         "metrics": [(c, name, value) for c in checks for name, value in c["metrics"]],
         "passed": sum(c["state"] == "passed" for c in checks),
         "n_checks": len(checks),
+        "with_ta": with_ta,  # the total has a part graded by a person: show both parts
+        "ta_overrides": any(q["ta_score"] is not None for q in questions.values()),
+        "total": total.total,
+        "max_total": total.max_score,
+        "total_fraction": (total.total / total.max_score) if total.total is not None and total.max_score else None,
+        "pending": total.pending,
+        "written": written,
+        "comments": comments,
+        "regrades": [_regrade_view(r) for r in reversed(regrades)],
     }
 
 
@@ -133,6 +186,15 @@ def unreadable_view(assignment: str, student: str, reason: str) -> dict:
         "metrics": [],
         "passed": 0,
         "n_checks": 0,
+        "with_ta": False,
+        "ta_overrides": False,
+        "total": None,
+        "max_total": None,
+        "total_fraction": None,
+        "pending": [],
+        "written": [],
+        "comments": [],
+        "regrades": [],
     }
 
 
@@ -170,6 +232,36 @@ def _finding_view(finding: Finding) -> dict:
         "title": kind.replace("_", " ").capitalize(),
         "message": finding.message,
         "grade_id": finding.grade_id,
+    }
+
+
+def _ta_graded(grade: CellGrade | None) -> bool:
+    return grade is not None and (grade.manual_score is not None or bool(grade.extra_credit))
+
+
+def _comment(grade: CellGrade | None) -> str | None:
+    return grade.comment if grade is not None and grade.comment else None
+
+
+def _regrade_view(record: Regrade) -> dict:
+    return {
+        "time": record.time,
+        "reason": record.reason,
+        "old_score": record.old_score,
+        "new_score": record.new_score,
+        "max_score": record.max_score,
+        "changes": [
+            {
+                "check": c.check,
+                "kind": c.kind,
+                "old_score": c.old_score,
+                "new_score": c.new_score,
+                "max_score": c.max_score,
+                "old_message": c.old_message,
+                "new_message": c.new_message,
+            }
+            for c in record.changes
+        ],
     }
 
 

@@ -144,8 +144,10 @@ class CoursePaths:
     @staticmethod
     def reference_weights_name(assignment: str) -> str:
         """The file name of the whole reference model's weights, which the notebook loads: calibration writes it
-        into models_dir, generation publishes the default profile's beside the release notebook."""
-        return f"{assignment}.weights.h5"
+        into models_dir, generation publishes the default profile's beside the release notebook. Not the name a
+        student's own trained weights have (`<assignment>.weights.h5`, docs/student-weights.md): the two never mix
+        in a student's folder."""
+        return f"{assignment}.reference.weights.h5"
 
     def reference_weights(self, assignment: str) -> Path:
         """The published reference weights (the default profile's)."""
@@ -213,8 +215,24 @@ def read_thresholds(paths: CoursePaths, assignment: str) -> dict[str, dict[str, 
     return profiles
 
 
-def profile_thresholds(paths: CoursePaths, assignment: str, profile: str) -> dict[str, Any]:
-    """One profile's thresholds ({"metrics": {...}}), as the quality checks' judges read them."""
+BACKENDS = "backends"  # a profile's calibrations on other Keras backends than its own, by backend
+
+
+def calibration(entry: dict[str, Any], backend: str | None) -> dict[str, Any]:
+    """The calibration of one profile's entry that grading on `backend` uses. An entry is one calibration (its
+    `calibrated_on` names the backend); where another backend's calibration differs it sits under
+    entry["backends"][backend]. A backend without one of its own (or None) gets the entry itself, as every file
+    written before backends had keys does."""
+    others = entry.get(BACKENDS)
+    own = others.get(backend) if backend and isinstance(others, dict) else None
+    return own if isinstance(own, dict) else entry
+
+
+def profile_thresholds(
+    paths: CoursePaths, assignment: str, profile: str, *, backend: str | None = None
+) -> dict[str, Any]:
+    """One profile's thresholds ({"metrics": {...}}) for grading on `backend` (`calibration`), as the quality
+    checks' judges read them."""
     profiles = read_thresholds(paths, assignment)
     path = paths.thresholds_file(assignment)
     if not profiles:
@@ -225,4 +243,4 @@ def profile_thresholds(paths: CoursePaths, assignment: str, profile: str) -> dic
             f"{profile}` on a machine with that hardware, or grade with the cpu profile "
             "(`--profile cpu`, or AUTOGRADER_PROFILE=cpu)."
         )
-    return {"metrics": profiles[profile]["metrics"]}
+    return {"metrics": calibration(profiles[profile], backend)["metrics"]}

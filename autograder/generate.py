@@ -43,26 +43,32 @@ def generate(course: Course, assignments: list[str], *, root: Path | None = None
             )
             if proc.returncode != 0:
                 raise KitError(f"nbgrader {command} {name} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        _record_unseen_checks(paths.source_notebook(name), out.release_notebook(name))
+        _record_unseen_checks(course, name, paths.source_notebook(name), out.release_notebook(name))
         weights = paths.reference_weights(name)
         if weights.is_file():
             with atomic_path(out.release_dir(name) / weights.name) as part:
                 shutil.copy2(weights, part)
+        # The solution trained with the recipe of submitted weights, under the name a student submits it with: the
+        # solutions notebook then grades as a student who submits their trained model (docs/student-weights.md).
+        trained = paths.models_dir(name, course.assignment(name).submitted_profile) / weights.name
+        if trained.is_file():
+            with atomic_path(out.solutions_dir(name) / f"{name}.weights.h5") as part:
+                shutil.copy2(trained, part)
         written += [out.release_notebook(name), out.solution_notebook(name)]
     return written
 
 
-def _record_unseen_checks(source: Path, release: Path) -> None:
+def _record_unseen_checks(course: Course, name: str, source: Path, release: Path) -> None:
     """Write into the release notebook's metadata how many checks of each kind the autograder runs beyond its
-    public ones, which `autograder check` tells the student (the release holds no hidden check to count)."""
+    public ones, which `autograder check` tells the student (the release holds no hidden check to count), and the
+    recipe of submitted weights (`autograder train` and `check` on a student's machine)."""
     import nbformat
 
     from .notebook import load_spec
-    from .selfcheck import METADATA_KEY, unseen_counts
+    from .selfcheck import METADATA_KEY, release_metadata
 
-    counts = unseen_counts(load_spec(source, source.stem))
     notebook = nbformat.read(release, as_version=nbformat.NO_CONVERT)
-    notebook.metadata[METADATA_KEY] = {"unseen_checks": counts}
+    notebook.metadata[METADATA_KEY] = release_metadata(load_spec(source, source.stem), course, name)
     nbformat.write(notebook, release)
 
 

@@ -10,8 +10,9 @@ when grading fails.
                 the grader's pinned requirements, setup.sh and run_autograder
     prepare     (setup.sh) decodes the data and computes the reference results into the image, so that each
                 submission pays only for its own grading
-    run         (run_autograder) grades the notebook it finds and writes results.json: always, with the reason
-                when there is no notebook or the grader itself fails
+    run         (run_autograder) grades the notebook it finds, with the trained weights file uploaded beside it
+                (docs/student-weights.md), and writes results.json: always, with the reason when there is no
+                notebook or the grader itself fails
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from .checks.quality.weights_file import MAX_BYTES as MAX_WEIGHTS_BYTES
 from .config import Course, load_course
 from .errors import KitError
 from .files import COURSE_FILE, PUBLISHED_PROFILE, atomic_path, write_json
@@ -141,6 +143,7 @@ def course_files(course: Course, assignment: str) -> list[Path]:
     published profile's reference files (another profile's models, in sub-folders, stay behind)."""
     paths = course.paths
     reference = paths.reference_dir(assignment)
+    # thresholds.json holds every profile's thresholds, the one that judges submitted weights too.
     files = [
         paths.source_notebook(assignment),
         paths.release_notebook(assignment),
@@ -251,6 +254,33 @@ def find_notebook(submission: Path, assignment: str) -> tuple[Path | None, str]:
     return chosen, f"Your submission holds several notebooks: {chosen.name} was graded, not {others}."
 
 
+def find_weights_upload(submission: Path, assignment: str) -> tuple[Path | None, str]:
+    """The trained weights file uploaded with the notebook, and a sentence when the choice needs one. The name the
+    grader looks for (`<a>.weights.h5`, `<a>.keras`) first; else the only .h5 or .keras file uploaded."""
+    from .checks.quality.weights_file import file_names
+
+    if not submission.is_dir():
+        return None, ""
+    found = sorted(
+        p
+        for p in submission.rglob("*")
+        if p.suffix.lower() in (".h5", ".keras") and ".ipynb_checkpoints" not in p.parts and not p.is_symlink()
+    )
+    for name in file_names(assignment):
+        named = [p for p in found if p.name == name]
+        if named:
+            return named[0], ""
+    if len(found) == 1:
+        return found[0], f"Your weights file {found[0].name} was graded as {file_names(assignment)[0]}."
+    if found:
+        names = ", ".join(p.relative_to(submission).as_posix() for p in found)
+        return (
+            None,
+            f"Several weights files were uploaded ({names}); name the one to grade {file_names(assignment)[0]}.",
+        )
+    return None, ""
+
+
 def run(root: Path, assignment: str) -> dict:
     """Grade /autograder/submission's notebook into /autograder/results/results.json, whatever happens."""
     results = root / "results" / "results.json"
@@ -282,9 +312,17 @@ def _grade(root: Path, assignment: str) -> dict:
     notebook, note = find_notebook(root / "submission", assignment)
     if notebook is None:
         return {"score": 0.0, "tests": [], "output": note, "visibility": "visible"}
+    weights, weights_note = find_weights_upload(root / "submission", assignment)
+    note = "\n".join(n for n in (note, weights_note) if n)
     with tempfile.TemporaryDirectory(prefix="autograder-") as tmp:
         copy = Path(tmp) / f"{STUDENT}.ipynb"  # the kit names the student after the file
         shutil.copyfile(notebook, copy)
+        if weights is not None and weights.stat().st_size > MAX_WEIGHTS_BYTES:  # never copied: refused by size
+            note = "\n".join(n for n in (note, f"{weights.name} is over the weights file size limit: not graded.") if n)
+            weights = None
+        if weights is not None:  # beside the notebook, under the name the grader looks for (it vets the file)
+            suffix = ".keras" if weights.suffix.lower() == ".keras" else ".weights.h5"
+            shutil.copyfile(weights, Path(tmp) / f"{assignment}{suffix}")
         out = Path(tmp) / "graded"
         summary = grade_paths(
             course,

@@ -23,7 +23,8 @@ from .errors import KitError
 GRADER_ERROR = "grader_error"  # an exception in the grader itself
 SANDBOX_UNAVAILABLE = "sandbox_unavailable"  # the sandbox could not be set up for the worker
 MACHINE_BUSY = "machine_busy"  # the machine's load, not the code, kept an item past its wall-clock backstop
-GRADER_FAULTS = frozenset({GRADER_ERROR, SANDBOX_UNAVAILABLE, MACHINE_BUSY})
+GPU_NOT_USED = "gpu_not_used"  # a grading with the gpu profile whose worker's backend computed on the CPU
+GRADER_FAULTS = frozenset({GRADER_ERROR, SANDBOX_UNAVAILABLE, MACHINE_BUSY, GPU_NOT_USED})
 # The kind the reports give a submission whose results.json cannot be read.
 MALFORMED_RESULTS = "malformed_results"
 
@@ -165,6 +166,14 @@ class SubmissionResult:
     # The total a results.json holds, set by `from_dict`: kept as written, because the sum of its tests' scores
     # (each rounded to 4 decimals) can miss the total of the unrounded scores in the last decimal.
     recorded_score: float | None = field(default=None, compare=False)
+    # The trained weights submitted beside the notebook, when a check measures them: {"file", "sha256", "bytes",
+    # "used"} (checks/quality/weights_file.py); reports compare the hashes across a class and with the reference's.
+    weights: dict[str, Any] | None = None
+
+    @property
+    def weights_sha256(self) -> str | None:
+        sha = (self.weights or {}).get("sha256")
+        return sha if isinstance(sha, str) else None
 
     @property
     def score(self) -> float:
@@ -216,6 +225,7 @@ class SubmissionResult:
                 **({"environment": self.environment} if self.environment is not None else {}),
                 **({"manual": [m.to_dict() for m in self.manual]} if self.manual else {}),
                 **({"retries": self.retries} if self.retries else {}),
+                **({"weights": self.weights} if self.weights is not None else {}),
             },
         }
 
@@ -240,6 +250,7 @@ class SubmissionResult:
         graded_with = extra.optional("graded_with", Mapping, "an object", None)
         environment = extra.optional("environment", Mapping, "an object", None)
         manual = extra.optional("manual", list, "a list", [])
+        weights = extra.optional("weights", Mapping, "an object", None)
         return cls(
             assignment=extra.optional("assignment", str, "text", ""),
             student=extra.optional("student", str, "text", ""),
@@ -255,6 +266,7 @@ class SubmissionResult:
             manual=[ManualAnswer.from_dict(m, f"results.json's extra_data.manual[{i}]") for i, m in enumerate(manual)],
             retries=int(extra.optional_number("retries", 0)),
             recorded_score=score,
+            weights=dict(weights) if weights is not None else None,
         )
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import atomic_write
+from .hardware import UsedDevice
 from .items import ItemId, Plan
 from .owntime import CONTENTION_MARGIN, OwnClock
 from .plain import decode
@@ -73,6 +74,7 @@ class PlanRun:
     output_tail: str
     sandbox_error: str | None = None  # why the sandbox could not be set up (the grader's fault, not the student's)
     machine_busy: bool = False  # the wall-clock backstop ended an item that the machine's load had held back
+    device: UsedDevice | None = None  # what the worker's backend said it computes on, before any item ran
 
 
 def worker_env(scratch: Path, backend: str | None = None) -> dict[str, str]:
@@ -143,6 +145,7 @@ def run_plan(
     tail = ""
     sandbox_error = None
     machine_busy = False
+    device: UsedDevice | None = None
     hide = list(hide) + _temp_root()
     from .sandbox import fences
 
@@ -150,7 +153,12 @@ def run_plan(
         events = scratch / f"events-{len(deaths)}.jsonl"
         # A new worker runs every cell again (its namespace is new) but no check that already has an outcome.
         skipped = skip + [i for i in outcomes if not ItemId.parse(i).is_cell]
-        run = plan.to_dict(events=events.name, skip=skipped, pid_namespace=bool(fences().get("pid_namespace")))
+        run = plan.to_dict(
+            events=events.name,
+            skip=skipped,
+            pid_namespace=bool(fences().get("pid_namespace")),
+            report_device=plan.backend is not None,  # a plan on a named backend: say which device it really uses
+        )
         log = EventLog(events, timeouts, skip=skipped)
         # The first worker may be one started ahead, waiting in this folder (only a clean worker is: see Standby).
         result = standby.take(run, log, wall_s=limits.wall_s) if standby is not None and not deaths else None
@@ -167,6 +175,7 @@ def run_plan(
             )
         tail = result.output_tail
         log.poll()
+        device = device or log.device
         # The sandbox's wall limit (a backstop, far above the items' own limits) or the watchdog's backstop: the
         # machine held the worker back, not its code.
         machine_busy |= log.busy or (result.timed_out and log.stopped is None and not result.sandbox_failed)
@@ -201,6 +210,7 @@ def run_plan(
         tail,
         sandbox_error,
         machine_busy,
+        device,
     )
 
 
@@ -307,6 +317,7 @@ class EventLog:
         self.own_changed: float | None = None  # the worker's own time then (None: not read since that moment)
         self.stopped: str | None = None  # why `watch` stopped the worker
         self.busy = False  # it was the wall-clock backstop that stopped it
+        self.device: UsedDevice | None = None  # believed only before the first item starts (no student code yet)
         self._pos, self._partial, self._skipping = 0, b"", False
 
     @property
@@ -381,6 +392,9 @@ class EventLog:
             self.changed, self.own_changed = time.monotonic(), None
             return
         start, done = event.get("start"), event.get("done")
+        if "device" in event and not self.started and self.device is None:
+            self.device = UsedDevice.from_event(event["device"])
+            return
         if isinstance(start, str) and start in self.timeouts and start not in self.started:
             self.started.add(start)
             self.in_flight = self.last_started = start

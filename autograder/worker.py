@@ -153,6 +153,11 @@ class Worker:
 
     def run(self) -> None:
         signal.signal(signal.SIGALRM, _on_alarm)
+        if self.plan.get("report_device"):
+            # Before any student code runs, so that the answer is the backend's own: the device it really uses.
+            from autograder.hardware import backend_device
+
+            self.emit(device=backend_device(os.environ.get("KERAS_BACKEND", "tensorflow")).to_event())
         timeout = float(self.plan.get("item_timeout_s", 60))
         for cell in self.plan.get("cells", []):
             code = compile_cell(cell)

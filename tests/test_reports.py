@@ -714,3 +714,82 @@ def test_summary_renders_in_headless_chromium(reported, tmp_path):
     assert len(colours) > 100  # text, bars and figures, not a blank page
     background = max(colours)[0] / (1200 * 2000)
     assert background < 0.9
+
+
+def feedback_text(course: Path, student: str) -> str:
+    from test_feedback import text_of
+
+    return text_of((course / "feedback" / student / A / f"{A}.html").read_text())[0]
+
+
+def test_the_tas_scores_and_comments_reach_the_students_page(course, gradebook):
+    """What a TA enters in formgrader (stored through nbgrader's own Gradebook API) is on the student's page after
+    `autograder report`: the written answer's points, the comments, a replaced test-cell score, the total; an
+    answer still to grade says pending. nbgrader's generate_feedback path writes the same page."""
+    from nbgrader.api import Gradebook
+
+    from autograder.reports import write_student_feedback
+
+    write_reports(course)
+    ada = feedback_text(course, "ada")
+    assert "explain_latent pending / 2 Not graded yet" in ada
+    assert "Total pending: 1 written answer (explain_latent) not graded yet; the assignment is out of 12" in ada
+    assert "Clear argument" not in ada
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        grade = gb.find_grade("explain_latent", A, A, "ada")
+        grade.manual_score, grade.needs_manual_grade = 1.25, False
+        gb.find_comment("explain_latent", A, A, "ada").manual_comment = "Clear argument <b>about</b> the bottleneck."
+        gb.find_grade("decoder_block_tests", A, A, "bo").manual_score = 2.5
+        gb.db.commit()
+    write_reports(course)
+    page = (course / "feedback" / "ada" / A / f"{A}.html").read_text()
+    ada = feedback_text(course, "ada")
+    assert "11.25 / 12" in ada and "explain_latent 1.25 / 2 Clear argument <b>about</b> the bottleneck." in ada
+    assert "&lt;b&gt;about&lt;/b&gt;" in page  # the TA's text is escaped like everything else
+    assert "Total 11.25 / 12: the autograder's 10 / 10 and the written answers, graded by hand." in ada
+    bo = feedback_text(course, "bo")  # bo left the answer as released (0), and got 2.5 by hand on the decoder
+    assert "7.5 / 12" in bo and "explain_latent 0 / 2 Not answered." in bo
+    assert "decoder_block_tests 2.5 / 3 0 of 2 (your TA's score; the autograder's: 0)" in bo
+    assert "with your TA's scores in place of the autograder's" in bo
+    # formgrader's "Generate Feedback" (nbgrader_hooks.KitFeedback) writes one student's page: the same bytes.
+    (course / "feedback" / "ada" / A / f"{A}.html").unlink()
+    write_student_feedback(course, A, "ada")
+    assert (course / "feedback" / "ada" / A / f"{A}.html").read_text() == page
+
+
+def test_unexplained_failures_are_grouped_by_signature(tmp_path):
+    """The pure rule, on fixtures: the answer cells failing without a diagnosis, grouped by identical failing checks
+    (names, points and messages), most students first; diagnosed ones (bo's, cy's) are left out."""
+    from autograder.reports.reading import collect
+    from autograder.reports.unexplained import unexplained_failures
+
+    course = make_course(tmp_path, students=("ada", "bo", "cy"))
+    for twin, like in (("bo2", "bo"), ("bo3", "bo"), ("cy2", "cy")):  # the same failures, no catalogued mistake
+        data = json.loads((FIXTURES / f"{like}.json").read_text())
+        for test in data["tests"]:
+            test["extra_data"].pop("diagnosis", None)
+            test["output"] = test["output"].split("\nLikely mistake: ")[0]
+        (course / "autograded" / twin / A).mkdir(parents=True)
+        (course / "autograded" / twin / A / "results.json").write_text(json.dumps(data))
+    cells = {f"encoder_block_tests: {n}": frozenset({"encoder_block"}) for n in ("block_output_shape", "block_layers")}
+    cells["encoder_block_tests: block_output_values"] = frozenset({"encoder_block"})
+    cells |= {
+        f"decoder_block_tests: {n}": frozenset({"decoder_block"}) for n in ("decoder_output_shape", "decoder_layers")
+    }
+    groups = unexplained_failures(collect(course, A), cells)
+    got = [(g.grade_id, g.students, [c.name for c in g.checks]) for g in groups]
+    assert got == [
+        (
+            "decoder_block",
+            ["bo2", "bo3"],
+            ["decoder_block_tests: decoder_output_shape", "decoder_block_tests: decoder_layers"],
+        ),
+        ("decoder_block", ["cy2"], ["decoder_block_tests: decoder_layers"]),
+        ("encoder_block", ["cy2"], ["encoder_block_tests: block_output_values"]),
+    ]
+    bo = {t["name"]: t for t in json.loads((FIXTURES / "bo.json").read_text())["tests"]}
+    shape = groups[0].checks[0]
+    assert (shape.score, shape.max_score) == (bo[shape.name]["score"], bo[shape.name]["max_score"])
+    assert shape.message == bo[shape.name]["output"].split("\nLikely mistake: ")[0] and "Likely" not in shape.message
+    # A check that is not an answer cell's value check (the training check here) is never part of a signature.
+    assert all("reconstruction_quality" not in c.name for g in groups for c in g.checks)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -23,9 +24,11 @@ import pytest
 
 import autograder.sandbox as sb
 import autograder.sandbox.cgroups as sb_cgroups
+import autograder.sandbox.gpu as sb_gpu
 import autograder.sandbox.probe as probe
 import autograder.sandbox.run as sb_run
 from autograder.sandbox import Limits, ProcessOutcome, describe_fences, fences, run_limited
+from autograder.sandbox.gpu import FenceSet
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's fences are Linux-only")
 
@@ -262,7 +265,7 @@ def test_memory_bomb_stops_with_a_memory_reason(scratch):
 def test_memory_bomb_without_the_address_space_limit_hits_the_cgroup(scratch, monkeypatch):
     """With a GPU visible there is no RLIMIT_AS (it breaks CUDA): the memory cgroup alone must stop the bomb."""
     need("cgroup_memory")
-    monkeypatch.setattr(sb_run, "gpu_visible", lambda env: True)
+    monkeypatch.setattr(probe, "_FORCE_GPU_FENCES", True)
     out = run(MEMORY_BOMB, scratch, Limits(wall_s=20, memory_mb=384))
     assert not out.timed_out
     assert out.signal == signal.SIGKILL
@@ -626,6 +629,115 @@ def test_only_harmless_devices_and_private_proc(scratch):
     procs = eval(next(line for line in tail.splitlines() if line.startswith("procs"))[6:])
     assert len(procs) <= 3
     assert "grader invisible" in tail and "WRITABLE" not in tail
+
+
+PROC_SCAN = r"""
+import json, os, threading
+def openable(path):
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # opened only, never written
+        return True
+    except OSError:
+        return False
+def attempt(path, data):
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as err:
+        return err.errno
+    try:
+        os.write(fd, data)
+        return "wrote"
+    except OSError as err:
+        return err.errno
+    finally:
+        os.close(fd)
+found = []
+for top in ("/proc", "/proc/%d" % os.getpid()):
+    for root, dirs, files in os.walk(top):
+        if root == "/proc":
+            dirs[:] = [d for d in dirs if not d.isdigit()]
+        # links (fd/0, cwd, exe...) lead out of /proc: what they open is not a /proc file
+        paths = [os.path.join(root, f) for f in files]
+        found += [p for p in paths if not os.path.islink(p) and openable(p)]
+tid = threading.get_native_id()
+comm = "/proc/self/task/%d/comm" % tid
+print(json.dumps({
+    "writable": sorted(found),
+    "comm": attempt(comm, b"sandbox-thread"),
+    "name": open(comm).read().strip(),
+    "oom_lower": attempt("/proc/self/oom_score_adj", b"-1000"),
+}))
+"""
+PROTECTED = ("/proc/sys/", "/proc/sysrq-trigger", "/proc/irq/", "/proc/bus/", "/proc/fs/", "/proc/driver/")
+
+
+def proc_scan(scratch: Path, gpu: bool) -> dict:
+    import json
+
+    need("mount_namespace")
+    need("pid_namespace")
+    out = run_limited(
+        [PY, "-c", PROC_SCAN],
+        cwd=scratch,
+        env={"PATH": "/usr/bin:/bin"},
+        limits=Limits(wall_s=60, cpu_s=60, memory_mb=512),
+        fence_set=FenceSet(gpu=gpu),
+    )
+    assert out.returncode == 0, out.output_tail
+    return json.loads(out.output_tail.strip().splitlines()[-1])
+
+
+def test_gpu_fence_set_lets_the_driver_name_its_threads_and_keeps_proc_sys_read_only(scratch):
+    """The NVIDIA driver writes /proc/self/task/<tid>/comm during cuInit, and fails with error 304 where it cannot:
+    the GPU set's /proc allows that, but /proc/sys, sysrq-trigger, irq, bus, fs and driver stay read-only."""
+    got = proc_scan(scratch, gpu=True)
+    assert got["comm"] == "wrote" and got["name"] == "sandbox-thread", got
+    assert any(p.endswith("/comm") for p in got["writable"]), got["writable"]
+    assert [p for p in got["writable"] if p.startswith(PROTECTED)] == []
+    assert got["oom_lower"] == errno.EACCES  # still no capabilities: a worker cannot protect itself from the OOM killer
+
+
+def test_cpu_fence_set_keeps_all_of_proc_read_only(scratch):
+    got = proc_scan(scratch, gpu=False)
+    assert got["writable"] == [] and got["comm"] == errno.EROFS and got["name"] != "sandbox-thread", got
+
+
+def test_gpu_fence_set_binds_every_nvidia_device_and_raises_max_pids(scratch, monkeypatch):
+    """Without a GPU here, stand-in device files show that every NVIDIA node the machine has is bound in the GPU set
+    (and none in the CPU set), and that the GPU set's worker gets room for XLA's and CUDA's threads."""
+    need("mount_namespace")
+    names = ["nvidiactl", "nvidia0", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset"]
+    fake = {f"/dev/{n}": "/dev/null" for n in names}
+    monkeypatch.setattr(sb_run, "gpu_device_paths", lambda: sorted(fake))
+    spec_seen = []
+    real_run = sb_run._run
+
+    def spy(spec, limits, *args, **kwargs):
+        spec_seen.append((spec, limits))
+        spec = dict(spec, gpu_devices=[])  # the stand-ins are not there to bind: check the spec, run without them
+        return real_run(spec, limits, *args, **kwargs)
+
+    monkeypatch.setattr(sb_run, "_run", spy)
+    assert run("pass", scratch, fence_set=FenceSet(gpu=True)).returncode == 0
+    assert run("pass", scratch, fence_set=FenceSet(gpu=False)).returncode == 0
+    (gpu_spec, gpu_limits), (cpu_spec, cpu_limits) = spec_seen
+    assert gpu_spec["gpu_devices"] == sorted(fake) and cpu_spec["gpu_devices"] == []
+    assert gpu_limits.max_pids >= sb_gpu.GPU_MAX_PIDS and cpu_limits.max_pids == FAST.max_pids
+    assert not any(r[0] == resource.RLIMIT_AS for r in gpu_spec["rlimits"])
+    assert any(r[0] == resource.RLIMIT_AS for r in cpu_spec["rlimits"])
+
+
+@pytest.mark.parametrize(
+    "fence_set",
+    [FenceSet(gpu=True, lifted=frozenset({name})) for name in sb_gpu.LIFTS]
+    + [FenceSet(gpu=True, closed=frozenset({name})) for name in sb_gpu.CLOSES],
+    ids=[f"lift-{name}" for name in sb_gpu.LIFTS] + [f"close-{name}" for name in sb_gpu.CLOSES],
+)
+def test_every_switch_of_the_doctors_bisection_still_runs_the_child(scratch, fence_set):
+    """`autograder doctor --bisect` runs its probe with one fence lifted or one opening closed: each variant must set
+    up cleanly (and leave no mount or cgroup behind, as every test here checks)."""
+    out = run("import os; print('ran', os.getpid())", scratch, fence_set=fence_set)
+    assert out.returncode == 0 and "ran" in out.output_tail, (out.reason, out.output_tail)
 
 
 def test_fences_and_their_description():

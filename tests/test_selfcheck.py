@@ -46,21 +46,27 @@ def test_self_check_counts_by_kind_what_the_autograder_runs_beyond_it(tmp_path):
     lines = []
     assert not self_check(RELEASE, log=lines.append)
     counts = unseen_counts(load_spec(ROOT / "source" / "autoencoder" / "autoencoder.ipynb", "autoencoder"))
-    assert counts == {"hidden": 4, "structure": 6, "training": 1}
+    assert counts == {"hidden": 4, "structure": 6, "training": 1, "submitted": 1}
     assert lines[-1].endswith(
-        "11 more checks are run by the autograder, not here: 4 hidden (the public checks' "
+        "12 more checks are run by the autograder, not here: 4 hidden (the public checks' "
         "properties on inputs you do not see); 6 on structure (the kinds, order and settings of "
         "your layers, and their parameter count); 1 training (your model retrained with the "
-        "course's recipe and measured against thresholds)."
+        "course's recipe and measured against thresholds); 1 on your trained model (the weights you submit, "
+        "measured on held-out data against thresholds)."
     ), lines[-1]
+    # no weights file beside the release notebook: said, as the grader would say it (docs/student-weights.md)
+    assert any("FAIL trained weights: no trained weights submitted" in line for line in lines), lines
 
 
 @pytest.mark.parametrize("assignment", ["autoencoder", "vae", "cvae", "denoising", "gan"])
 def test_each_release_records_the_counts_of_its_source(assignment):
+    from autograder.config import load_course
+    from autograder.grading.plans import counted
     from autograder.notebook import load_spec
     from autograder.selfcheck import METADATA_KEY, public_calls, unseen_counts
 
     source = load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment)
+    source = counted(source, load_course(ROOT).assignment(assignment).count)  # the quality checks that count
     release = json.loads((ROOT / "release" / assignment / f"{assignment}.ipynb").read_text())
     assert release["metadata"][METADATA_KEY]["unseen_checks"] == unseen_counts(source)
     public = public_calls(load_spec(ROOT / "release" / assignment / f"{assignment}.ipynb", assignment))

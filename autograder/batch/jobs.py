@@ -212,6 +212,10 @@ def staleness(job: Job) -> str | None:
         return "grader error last time"
     if job.sha256 is None or old.notebook_sha256 != job.sha256:
         return "notebook changed"
+    if getattr(job.grader, "submitted", None) is not None:  # the trained weights beside the notebook are graded too
+        current = job.grader.find_weights(job.task.notebook)
+        if (current.sha256 if current is not None else None) != old.weights_sha256:
+            return "trained weights changed"
     if old.graded_with is None:
         return "graded by an older kit"
     changed = [k for k in job.graded_with if old.graded_with.get(k) != job.graded_with[k]]

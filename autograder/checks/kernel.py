@@ -19,7 +19,7 @@ def run_check(name: str, fn: Callable, /, *, expected: Any = None, **args: Any) 
     only the autograder can judge (hidden tests, training-based quality), and this only shows it runs."""
     check = get(name)
     if not isinstance(check, Check):  # a training check: only the autograder trains and measures the model
-        print(f"{check.label}: scored by the autograder, which trains your model with the kit's fixed recipe.")
+        print(f"{check.label}: {getattr(check, 'in_notebook', 'scored by the autograder.')}")
         return
     # Through plain data and back, as in the grader: the judge sees what it would see there.
     got = decode(encode(check.probe(fn, **args)))

@@ -25,6 +25,9 @@ AnyCall = TypeVar("AnyCall", bound=_Call)
 def _load_all() -> None:
     from . import blocks, conditioning, gan_loss, latent_arithmetic, noise, sampler, sparsity, vae_loss  # noqa: F401
     from .quality import cvae, denoising, gan, reconstruction, vae  # noqa: F401
+    from .quality.submitted import register_twins
+
+    register_twins()  # every training check's submitted-weights twin, once the training checks are registered
 
 
 def get(name: str) -> CheckBase:

@@ -63,10 +63,10 @@ def _subset(
 
 
 def training_data(
-    spec: Spec, profile: Profile, split: str, *, seed: int, data: dict[str, Any]
+    spec: Spec, profile: Profile, split: str, *, seed: int, data: dict[str, Any], n: int | None = None
 ) -> dict[str, np.ndarray]:
     """The subsets that the spec's training checks need: "train" for the student's worker, "test" (held out) for
-    the clean worker that measures."""
+    the clean worker that measures. `n`: that many images instead of the profile's (a builder's shapes)."""
     from ..checks import training_check
 
     options: dict[str, dict[str, Any]] = {}  # data set -> what its training checks ask of the subset (e.g. image_size)
@@ -74,7 +74,8 @@ def training_data(
         check = training_check(call.check)
         options.setdefault(check.dataset, {}).update(check.dataset_options(profile.recipe()))
     arrays: dict[str, np.ndarray] = {}
-    n = profile.train_images if split == "train" else profile.test_images
+    if n is None:
+        n = profile.train_images if split == "train" else profile.test_images
     for name in sorted(options):
         arrays.update(quality_subset(name, split, n=n, seed=seed, data=data, **options[name]))
     return arrays

@@ -4,6 +4,7 @@ measured in a clean worker that holds no student code and alone sees the held-ou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -13,13 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import TrainingCheck, training_check
+from ..checks.quality.submitted import WEIGHTS_IN_WORKER
+from ..checks.quality.weights_file import SubmittedWeights
 from ..config import Profile
-from ..items import STUDENT, ItemId, Measure, Plan
-from ..notebook import Spec
-from ..runner import Outcome, Standby, unsafe_tree
+from ..hardware import UsedDevice
+from ..items import ANSWER, SETUP, STUDENT, ItemId, Measure, Plan, Probe
+from ..notebook import CheckCall, Spec
+from ..runner import MAX_DEATHS, Outcome, PlanRun, Standby, unsafe_tree
 from ..sandbox import Limits
 from . import plans
 from .data import training_data
+from .diagnosis import exercised_cells
 from .workers import Runner, SandboxRunner
 
 MEASURE_TIMEOUT_S = 300.0
@@ -35,6 +40,7 @@ class StudentRun:
     measured: dict[ItemId, Outcome] = field(default_factory=dict)  # the clean worker's measures, by item
     sandbox_error: str | None = None  # the sandbox could not be set up: nothing ran
     machine_busy: bool = False  # an item was stopped by the wall-clock backstop, held back by the machine's load
+    device: UsedDevice | None = None  # the device the student's worker's backend said it computes on
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,17 @@ class Setting:
     models_dir: Path  # the profile's reference models, whose size sets a training check's parameter budget
     budgets: bool = True  # False while calibrating: the reference models that set the budgets are being made
     runner: Runner = field(default_factory=SandboxRunner)  # the workers (a fake in tests of scoring)
+    submitted: Profile | None = None  # the recipe submitted weights are measured with (course.yaml's choice)
+    submitted_models_dir: Path | None = None  # that profile's reference models (the parameter budget)
+    heldout_seed: int | None = None  # the seed of a submitted model's held-out set (None: `seed` + 1)
+
+    def recipe_profile(self, call: CheckCall) -> Profile:
+        """The profile whose recipe and held-out data a training call is measured with."""
+        if plans.submitted(call):
+            if self.submitted is None:
+                raise ValueError("a submitted-weights check needs the profile course.yaml names for it")
+            return self.submitted
+        return self.profile
 
 
 def run_student(
@@ -62,21 +79,34 @@ def run_student(
     hide: Sequence[Path] = (),
     keep: Path | None = None,
     only_training: bool = False,
+    weights: SubmittedWeights | None = None,
 ) -> StudentRun:
     """Run answer cells (with the source's setup cells) and the probes in a worker, then measure the trained
-    models in a clean worker. `keep` receives the exported models (calibration keeps the reference's)."""
+    models in a clean worker. `keep` receives the exported models (calibration keeps the reference's). `weights`:
+    what the grader found beside the notebook, for the submitted-weights checks (None: no such check runs)."""
     spec, profile = setting.spec, setting.profile
+    usable = weights is not None and weights.usable and setting.submitted is not None
     plan = Plan(
         seed=seed,
         item_timeout_s=setting.limits.wall_s,
         backend=setting.backend,
         cells=plans.cells(spec, answers, run=STUDENT, wall_s=setting.limits.wall_s),
-        probes=plans.probes(spec, run=STUDENT, profile=profile, seed=seed, only_training=only_training),
+        probes=plans.probes(
+            spec,
+            run=STUDENT,
+            profile=profile,
+            seed=seed,
+            only_training=only_training,
+            submitted_profile=setting.submitted if usable else None,
+        ),
     )
-    training = spec.training_calls  # each has a probe in the plan: run_student always trains
+    training = spec.training_calls  # each has a probe in the plan, but a submitted one without usable weights
+    retrain = [c for c in training if not plans.submitted(c)]
+    loads = [c for c in training if plans.submitted(c)] if usable else []
     with (
         tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp,
         tempfile.TemporaryDirectory(prefix="autograder-eval-") as clean,
+        tempfile.TemporaryDirectory(prefix="autograder-weights-") as given,
     ):
         # The clean worker that will measure the trained models starts now, in its own empty folder: its Keras
         # import overlaps the student's run instead of following it (where the runner finds that safe).
@@ -89,18 +119,31 @@ def run_student(
                 wait_s=plan.wall_s(),
                 run_s=len(training) * MEASURE_TIMEOUT_S + 60.0,
             )
-            if training
+            if retrain or loads
             else None
         )
         try:
-            files = (
+            files: dict[str, Any] = (
                 {plans.TRAIN_DATA: training_data(spec, profile, "train", seed=setting.seed, data=setting.data)}
-                if training
+                if retrain
                 else {}
             )
+            if loads and weights is not None and weights.weights is not None and setting.submitted is not None:
+                files[plans.SUBMITTED_SHAPES] = training_data(
+                    spec, setting.submitted, "train", seed=setting.seed, data=setting.data, n=plans.SHAPE_IMAGES
+                )
+                # The bytes the grader vetted and hashed, from its own copy: the file beside the notebook may change.
+                copy = Path(given) / WEIGHTS_IN_WORKER
+                copy.write_bytes(weights.weights)
+                files[WEIGHTS_IN_WORKER] = copy
             run = setting.runner.run_plan(
                 plan, workdir=Path(tmp), limits=setting.limits, hide=[*setting.hide, *hide], files=files
             )
+            if not run.sandbox_error:
+                run = grade_the_rest(setting, plan, run, workdir=Path(tmp), hide=[*setting.hide, *hide], files=files)
+            for call in training:  # a submitted-weights check that had nothing to load: the grader's own outcome
+                if plans.submitted(call) and not loads:
+                    run.outcomes[plans.probe_id(STUDENT, call)] = Outcome(False, error=no_weights(weights))
             measured, measured_busy = (
                 measure(setting, Path(tmp), run.outcomes, clean=Path(clean), standby=standby)
                 if not run.sandbox_error
@@ -112,8 +155,65 @@ def run_student(
             if standby is not None:
                 standby.close()
     return StudentRun(
-        run.outcomes, run.deaths, run.killed, measured, run.sandbox_error, run.machine_busy or measured_busy
+        run.outcomes,
+        run.deaths,
+        run.killed,
+        measured,
+        run.sandbox_error,
+        run.machine_busy or measured_busy,
+        device=run.device,
     )
+
+
+def grade_the_rest(
+    setting: Setting, plan: Plan, run: PlanRun, *, workdir: Path, hide: list[Path], files: dict[str, Any]
+) -> PlanRun:
+    """The checks a worker never reached because its deaths hit the runner's limit (`MAX_DEATHS`), run in fresh
+    workers rather than lost: one death should not cost unrelated answers. The checks are grouped by the answer cells
+    they exercise, each group in a fresh worker of its own (every cell but those that stopped a worker, then the
+    group's checks); a group that exercises a cell whose code or checks stopped a worker already is left as not run.
+    Each fresh worker has the runner's own limit of deaths and there are at most as many as groups, so the grading
+    still ends. Models that the fresh workers train are put where `measure` looks for them (`workdir`)."""
+    if len(run.deaths) < MAX_DEATHS or not run.killed or any(k.kind == SETUP for k in run.killed):
+        return run
+    order = list(plan.timeouts())
+    if run.killed[-1] not in order:
+        return run
+    # The runner runs the items in order, a new worker going on after the item that killed the last one: what
+    # follows the last culprit was never reached.
+    never = order[order.index(run.killed[-1]) + 1 :]
+    reached = exercised_cells(setting.spec)
+    blamed: set[str] = set()
+    for item in run.killed:
+        blamed |= {item.name} if item.kind == ANSWER else set(reached.get(item.name, ()))
+    probes = {p.id: p for p in plan.probes}
+    groups: dict[frozenset[str], list[Probe]] = {}
+    for item in never:
+        exercised = reached.get(item.name, frozenset())
+        if item in probes and not exercised & blamed:
+            groups.setdefault(exercised, []).append(probes[item])
+    cells = [c for c in plan.cells if c.id not in run.killed]
+    unreached_cells = [c.id for c in cells if c.id in never]
+    outcomes = dict(run.outcomes)
+    deaths, killed, busy = list(run.deaths), list(run.killed), run.machine_busy
+    for group in groups.values():
+        fresh = Plan(
+            seed=plan.seed, item_timeout_s=plan.item_timeout_s, backend=plan.backend, cells=cells, probes=group
+        )
+        with tempfile.TemporaryDirectory(prefix="autograder-student-") as tmp:
+            again = setting.runner.run_plan(fresh, workdir=Path(tmp), limits=setting.limits, hide=hide, files=files)
+            if (Path(tmp) / "export").is_dir():
+                shutil.copytree(Path(tmp) / "export", workdir / "export", dirs_exist_ok=True)
+        if again.sandbox_error:
+            break
+        for item in [p.id for p in group] + unreached_cells:
+            if item in again.outcomes:
+                outcomes[item] = again.outcomes[item]
+        unreached_cells = []
+        deaths += again.deaths
+        killed += again.killed
+        busy |= again.machine_busy
+    return dataclasses.replace(run, outcomes=outcomes, deaths=deaths, killed=killed, machine_busy=busy)
 
 
 def measure(
@@ -140,8 +240,17 @@ def measure(
             refused[plans.measure_id(call)] = Outcome(False, error=f"the exported model was refused ({problem})")
             continue
         files[plans.export_dir(call)] = export
-        args: dict[str, Any] = {"data": plans.TEST_DATA, "recipe": setting.profile.recipe()}
-        budget = param_budget(setting, call.grade_id, check)
+        profile = setting.recipe_profile(call)
+        held_out, seed = plans.TEST_DATA, setting.seed
+        if plans.submitted(call):  # a set the student could not train on: not the one the release can draw
+            held_out, seed = (
+                plans.SUBMITTED_TEST,
+                setting.seed + 1 if setting.heldout_seed is None else setting.heldout_seed,
+            )
+        if held_out not in files:
+            files[held_out] = training_data(setting.spec, profile, "test", seed=seed, data=setting.data)
+        args: dict[str, Any] = {"data": held_out, "recipe": profile.recipe()}
+        budget = param_budget(setting, call, check)
         if budget is not None:
             args["max_params"] = budget
         if check.assets:  # reference models the measure needs, copied in: the worker cannot read the course
@@ -151,7 +260,6 @@ def measure(
         measures.append(Measure(plans.measure_id(call), call.check, plans.export_dir(call), args, MEASURE_TIMEOUT_S))
     if not measures:
         return refused, False
-    files[plans.TEST_DATA] = training_data(setting.spec, setting.profile, "test", seed=setting.seed, data=setting.data)
     plan = Plan(seed=setting.seed, item_timeout_s=MEASURE_TIMEOUT_S, backend=setting.backend, measures=measures)
     with contextlib.ExitStack() as stack:
         folder = clean or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="autograder-eval-")))
@@ -161,13 +269,29 @@ def measure(
     return {**run.outcomes, **refused}, run.machine_busy
 
 
-def param_budget(setting: Setting, grade_id: str, check: TrainingCheck) -> int | None:
+def param_budget(setting: Setting, call: CheckCall, check: TrainingCheck) -> int | None:
     """`param_factor` times the parameters of the calibrated reference model (its published `.keras` files, read
-    here without TensorFlow); None while calibrating, when those files are being made."""
+    here without TensorFlow); None while calibrating, when those files are being made. A submitted model's budget
+    is that of the reference the submitted profile calibrated (under its training check's grade_id)."""
     if not check.param_factor or not setting.budgets:
         return None
-    files = sorted(setting.models_dir.glob(f"{grade_id}.*.keras"))
-    return int(check.param_factor * sum(keras_file_params(f) for f in files)) if files else None
+    folder, grade_ids = setting.models_dir, [call.grade_id]
+    if plans.submitted(call):
+        base = getattr(check, "base_name", "")
+        folder = setting.submitted_models_dir or folder
+        grade_ids = [c.grade_id for c in setting.spec.training_calls if c.check == base] or [base]
+    for grade_id in grade_ids:
+        files = sorted(folder.glob(f"{grade_id}.*.keras"))
+        if files:
+            return int(check.param_factor * sum(keras_file_params(f) for f in files))
+    return None
+
+
+def no_weights(weights: SubmittedWeights | None) -> str:
+    """Why a submitted-weights check had nothing to measure, for its result."""
+    if weights is None or weights.problem is None:
+        return "no trained weights were given to the grader"
+    return weights.problem
 
 
 def keras_file_params(path: Path) -> int:

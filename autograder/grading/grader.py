@@ -20,14 +20,16 @@ from typing import Any
 
 from .. import __version__
 from ..checks import validate_extra
+from ..checks.quality.weights_file import SubmittedWeights, find_weights
 from ..config import Course, Profile
+from ..errors import KitError
 from ..files import profile_thresholds
 from ..mistakes import Mistake, load_mistakes
 from ..notebook import Spec, load_release, load_spec, read_submission
-from ..results import CheckResult, SubmissionResult
+from ..results import CheckResult, Finding, SubmissionResult
 from ..runtime import choose_backend, describe_runtime
 from ..sandbox import Limits
-from . import execute, expectations, scoring
+from . import execute, expectations, plans, scoring
 from .profile import choose_profile
 from .workers import Runner, SandboxRunner
 
@@ -50,6 +52,8 @@ class Grader:
     calibrating: bool = False
     environment: dict[str, Any] = field(default_factory=dict)  # where the workers run (backend, versions, device)
     runner: Runner = field(default_factory=SandboxRunner, repr=False, compare=False)  # a fake in tests of scoring
+    submitted: Profile | None = None  # the profile that judges submitted weights, when a counted check measures them
+    submitted_thresholds: dict[str, Any] = field(default_factory=dict)
     _expected: expectations.Expectations | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -68,8 +72,12 @@ class Grader:
         """`profile`: a profile's name; None lets this machine choose (see `choose_profile`). `backend`: the
         workers' Keras backend; None: $AUTOGRADER_BACKEND, else course.yaml's. While `calibrating` the thresholds
         are not read (they are being made). `runner`: the workers (default: sandboxed processes)."""
-        course.assignment(assignment)
-        spec = load_spec(course.source_notebook(assignment), assignment)
+        settings = course.assignment(assignment)
+        # The quality checks that count (course.yaml); calibrating retrains the reference, never loads weights.
+        spec = plans.counted(
+            load_spec(course.source_notebook(assignment), assignment),
+            ("retrain",) if calibrating else settings.count,
+        )
         chosen = choose_profile(course, assignment, profile)
         for prof in course.assignment(assignment).profiles.values():  # each key read by this assignment's checks
             validate_extra(
@@ -96,12 +104,28 @@ class Grader:
             runner=runner or SandboxRunner(),
         )
         grader.thresholds = grader._thresholds(chosen.name)
+        if any(plans.submitted(c) for c in spec.training_calls):
+            grader.submitted = settings.submitted
+            grader.submitted_thresholds = grader._submitted_thresholds()
         return grader
 
-    def _thresholds(self, profile: str) -> dict[str, Any]:
+    def _thresholds(self, profile: str, backend: str | None = None) -> dict[str, Any]:
+        """`profile`'s thresholds as calibrated on `backend` (default: this grader's), where they differ."""
         if not self.trains or self.calibrating:
             return {}
-        return profile_thresholds(self.course.paths, self.assignment, profile)
+        return profile_thresholds(self.course.paths, self.assignment, profile, backend=backend or self.backend)
+
+    def _submitted_thresholds(self, backend: str | None = None) -> dict[str, Any]:
+        """The thresholds of the recipe that judges submitted weights; none yet (not calibrated) leaves each such
+        check's result saying that it has no calibrated threshold."""
+        if self.submitted is None:
+            return {}
+        try:
+            return profile_thresholds(
+                self.course.paths, self.assignment, self.submitted.name, backend=backend or self.backend
+            )
+        except KitError:
+            return {}
 
     @property
     def trains(self) -> bool:
@@ -118,12 +142,19 @@ class Grader:
         )
 
     def with_backend(self, name: str) -> Grader:
-        """The same grader with its workers on another Keras backend (its expectations are that backend's)."""
+        """The same grader with its workers on another Keras backend (its expectations and thresholds are that
+        backend's)."""
         backend = choose_backend(self.course.backend, name)
         if backend == self.backend:
             return self
         return dataclasses.replace(
-            self, backend=backend, environment=describe_runtime(backend), _expected=None, _lock=threading.Lock()
+            self,
+            backend=backend,
+            thresholds=self._thresholds(self.profile.name, backend),
+            submitted_thresholds=self._submitted_thresholds(backend),
+            environment=describe_runtime(backend),
+            _expected=None,
+            _lock=threading.Lock(),
         )
 
     # ------------------------------------------------------------------------------------------ stages
@@ -158,6 +189,11 @@ class Grader:
             models_dir=self.course.paths.models_dir(self.assignment, self.profile.name),
             budgets=not self.calibrating,
             runner=self.runner,
+            submitted=self.submitted,
+            submitted_models_dir=(
+                self.course.paths.models_dir(self.assignment, self.submitted.name) if self.submitted else None
+            ),
+            heldout_seed=self.course.data.get("heldout_seed"),
         )
 
     def run_answers(
@@ -168,18 +204,28 @@ class Grader:
         hide: Sequence[Path] = (),
         keep: Path | None = None,
         only_training: bool = False,
+        weights: SubmittedWeights | None = None,
     ) -> execute.StudentRun:
         return execute.run_student(
-            self.setting(), answers, seed=seed, hide=list(hide), keep=keep, only_training=only_training
+            self.setting(), answers, seed=seed, hide=list(hide), keep=keep, only_training=only_training, weights=weights
         )
+
+    def find_weights(self, notebook: Path) -> SubmittedWeights | None:
+        """The trained weights submitted beside `notebook`, vetted, when a counted check measures them."""
+        return find_weights(Path(notebook).parent, self.assignment) if self.submitted is not None else None
 
     def grade(self, path: Path, *, student: str) -> SubmissionResult:
         start = time.monotonic()
         sub = read_submission(Path(path), self.spec, self.release)
         found = list(sub.findings)
         run = execute.StudentRun()
+        weights = self.find_weights(Path(path))
+        if weights is not None and weights.problem:
+            found.append(Finding(weights.kind or "weights_refused", f"Trained weights: {weights.problem}."))
         if sub.readable:
-            run = self.run_answers(sub.answers, seed=self.course.seed, hide=[Path(path).resolve().parent])
+            run = self.run_answers(
+                sub.answers, seed=self.course.seed, hide=[Path(path).resolve().parent], weights=weights
+            )
             found += scoring.findings(
                 run.outcomes,
                 deaths=run.deaths,
@@ -187,17 +233,22 @@ class Grader:
                 sandbox_error=run.sandbox_error,
                 machine_busy=run.machine_busy,
             )
+        environment = dict(self.environment, profile=self.profile.name, load_average=_load_average())
+        if run.device is not None:  # what the worker's backend really used, rather than what the grader saw
+            environment["device"] = run.device.describe()
+        fault = scoring.device_fault(self.profile.name, self.backend, run.device)
         return SubmissionResult(
             assignment=self.assignment,
             student=student,
-            checks=self.score(run),
-            findings=found,
+            checks=[] if fault else self.score(run),
+            findings=[fault] if fault else found,
             max_score=self.spec.max_score,
             execution_time=time.monotonic() - start,
             kit_version=__version__,
             notebook_sha256=sub.sha256,
             timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            environment=dict(self.environment, profile=self.profile.name, load_average=_load_average()),
+            environment=environment,
+            weights=weights.summary() if weights is not None else None,
         )
 
     def score(self, run: execute.StudentRun) -> list[CheckResult]:
@@ -211,6 +262,7 @@ class Grader:
             mistakes=self.mistakes,
             thresholds=self.thresholds,
             profile=self.profile.name,
+            submitted=(self.submitted_thresholds, self.submitted.name) if self.submitted else None,
         )
 
 

@@ -16,10 +16,11 @@ from typing import Any
 
 from ..checks import Check, Thresholds, Verdict, get, training_check, value_check
 from ..errors import KitError
+from ..hardware import UsedDevice
 from ..items import ANSWER, SETUP, STUDENT, ItemId
 from ..mistakes import Mistake
 from ..notebook import CheckCall, SourceCell, Spec
-from ..results import MACHINE_BUSY, SANDBOX_UNAVAILABLE, CheckResult, Finding
+from ..results import GPU_NOT_USED, MACHINE_BUSY, SANDBOX_UNAVAILABLE, CheckResult, Finding
 from ..runner import Outcome
 from . import diagnosis, plans
 from .expectations import Expectations
@@ -56,11 +57,14 @@ def score_checks(
     mistakes: list[Mistake],
     thresholds: dict[str, Any],
     profile: str,
+    submitted: tuple[dict[str, Any], str] | None = None,
 ) -> list[CheckResult]:
     """Every check's result, in the order of the source's test cells, from what the workers gave back (`outcomes`:
-    the student's probes; `measured`: the clean worker's measures), with the diagnoses of the failing ones."""
+    the student's probes; `measured`: the clean worker's measures), with the diagnoses of the failing ones.
+    `submitted`: the thresholds and name of the profile that judges submitted weights (`plans.submitted` calls)."""
     results, calls = [], []
     rules, training_ids = Thresholds.from_entry(thresholds, profile=profile), {c.id for c in spec.training_calls}
+    submitted_rules = Thresholds.from_entry(submitted[0], profile=submitted[1]) if submitted else rules
     for cell in spec.tests:
         for call, share in zip(cell.calls, split_points(cell.points, len(cell.calls))):
             calls.append(call)
@@ -73,7 +77,7 @@ def score_checks(
                         name=name,
                         student=student,
                         measured=measured.get(plans.measure_id(call)),
-                        thresholds=rules,
+                        thresholds=submitted_rules if plans.submitted(call) else rules,
                     )
                 )
             else:
@@ -244,3 +248,18 @@ def findings(
                 )
             )
     return found
+
+
+def device_fault(profile: str, backend: str, device: UsedDevice | None) -> Finding | None:
+    """A grading with the gpu profile whose worker's backend said it computes on anything but a GPU: the grader's
+    fault (its GPU is not reaching the workers), never scores judged against the gpu profile's thresholds. None when
+    the device is fine, or when no worker got as far as saying (its death is a finding of its own)."""
+    if profile != "gpu" or device is None or device.kind == "gpu":
+        return None
+    return Finding(
+        GPU_NOT_USED,
+        f"The grader is set to train on a GPU (the gpu profile), but its worker's Keras backend ({backend}) "
+        f"computed on {device.describe()}, not on a GPU, so nothing was scored. This is not a verdict on your work: "
+        "it will be graded again. (For the course staff: `autograder doctor` on the grading machine says whether "
+        "the workers reach the GPU and, with --bisect, which fence stops them.)",
+    )

@@ -22,12 +22,15 @@ from pathlib import Path
 
 from ..errors import KitError
 from ..files import CoursePaths, atomic_write
+from ..regrade import read_regrades
 from ..results import MalformedResult, read_result
 from .gradebook import fill_gradebook, read_grades, write_gradebook
 from .reading import GradedSubmission, collect, find_assignments, metric_rules
 from .release import write_feedback, write_feedback_pages
 from .summary import write_summary
 from .tables import canvas_csv, class_csv, moodle_csv
+from .unexplained import find_unexplained
+from .weights import flag_weights, reference_hashes, weights_csv
 
 __all__ = [
     "write_reports",
@@ -92,7 +95,24 @@ def write_reports(
         written.append(atomic_write(folder / "canvas.csv", canvas_csv(assignment, subs)))
         written.append(atomic_write(folder / "moodle.csv", moodle_csv(assignment, subs, emails)))
         gradebook = {"written": count, "notes": notes}
-        written += write_summary(folder, assignment, subs, metric_rules(course_root, assignment), gradebook)
+        unexplained, why_not = find_unexplained(course_root, assignment, subs)
+        if why_not:
+            log.warning(why_not)
+        flags = flag_weights(subs, reference_hashes(course_root, assignment))  # submitted weights (weights.py)
+        for flag in flags:
+            log.warning(f"{assignment}: {flag.student}: {flag.message}")
+        if any(s.result is not None and s.result.weights is not None for s in subs):
+            written.append(atomic_write(folder / "weights.csv", weights_csv(subs, flags)))
+        written += write_summary(
+            folder,
+            assignment,
+            subs,
+            metric_rules(course_root, assignment),
+            gradebook,
+            unexplained=unexplained,
+            unexplained_note=why_not,
+            more_findings=[f.row() for f in flags],
+        )
         written += write_feedback_pages(course_root, assignment, subs)
     return written
 
@@ -100,11 +120,17 @@ def write_reports(
 def write_student_feedback(course_root: Path, assignment: str, student: str) -> list[Path]:
     """One student's feedback page (and the exchange files beside it), the same as `write_reports` writes it: what
     nbgrader's "Generate Feedback" gives in this course (see `nbgrader_hooks`)."""
-    path = CoursePaths(Path(course_root)).results_file(student, assignment)
+    paths = CoursePaths(Path(course_root))
+    path = paths.results_file(student, assignment)
     try:
         sub = GradedSubmission(student, read_result(path))
     except MalformedResult as exc:
         sub = GradedSubmission(student, None, exc.reason)
+    sub.regrades = read_regrades(path.parent)
+    grades, _, notes = read_grades(course_root, assignment, students={student})
+    for note in notes:
+        log.warning(note)
+    sub.grades = grades.get(student, {})
     return write_feedback(Path(course_root), assignment, sub)
 
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -264,10 +264,11 @@ def _set_auto_score(grade, score: float) -> None:
 
 
 def read_grades(
-    course_root: Path, assignment: str
+    course_root: Path, assignment: str, *, students: Collection[str] | None = None
 ) -> tuple[dict[str, dict[str, CellGrade]], dict[str, str], list[str]]:
-    """The grades TAs entered in formgrader: (student -> grade_id -> manual score and extra credit, the students'
-    email addresses where the gradebook has them, notes on what could not be read)."""
+    """The grades TAs entered in formgrader: (student -> cell name -> manual score, extra credit and comment, the
+    students' email addresses where the gradebook has them, notes on what could not be read). `students`: only
+    these (default: every student with a submission)."""
     db = CoursePaths(Path(course_root)).gradebook
     if not db.is_file():
         return {}, {}, []  # fill_gradebook has said so already
@@ -283,14 +284,30 @@ def read_grades(
                 return {}, {}, []
             for submission in submissions:
                 student = submission.student
+                if students is not None and student.id not in students:
+                    continue
                 if student.email:
                     emails[student.id] = student.email
-                grades[student.id] = {
-                    grade.name: CellGrade(manual_score=grade.manual_score, extra_credit=grade.extra_credit)
-                    for notebook in submission.notebooks
-                    for grade in notebook.grades
-                    if grade.manual_score is not None or grade.extra_credit
-                }
+                grades[student.id] = _cell_grades(submission)
     except Exception as exc:  # a locked or corrupt database: the totals go without the manual grades, and say so
         return {}, {}, [f"Gradebook: reading the manual grades from {db} failed: {exc.__class__.__name__}: {exc}"]
     return grades, emails, []
+
+
+def _cell_grades(submission) -> dict[str, CellGrade]:
+    """One submission's manual scores, extra credit and the TAs' comments, by cell name (a written answer is both a
+    grade cell and a solution cell: its score and its comment join)."""
+    scores: dict[str, tuple[float | None, float | None]] = {}
+    comments: dict[str, str] = {}
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            if grade.manual_score is not None or grade.extra_credit:
+                scores[grade.name] = (grade.manual_score, grade.extra_credit)
+        for comment in notebook.comments:
+            text = (comment.manual_comment or "").strip()
+            if text:
+                comments[comment.name] = text
+    return {
+        name: CellGrade(*scores.get(name, (None, None)), comment=comments.get(name))
+        for name in sorted(set(scores) | set(comments))
+    }

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import KitError
 from ..files import RESULTS, CoursePaths, read_thresholds
+from ..regrade import Regrade, read_regrades
 from ..results import MALFORMED_RESULTS, CheckResult, Finding, MalformedResult, SubmissionResult, as_number, read_result
 from ..student_files import as_utc, read_timestamp
 from .totals import CellGrade, Totals, totals
@@ -36,7 +37,8 @@ class GradedSubmission:
     late: bool | None = None  # None when the submission time or the due date is unknown
     notes: list[str] = field(default_factory=list)  # problems met while reading, e.g. an unreadable timestamp
     time: datetime | None = None  # when it was submitted (nbgrader's timestamp.txt), when known
-    grades: dict[str, CellGrade] = field(default_factory=dict)  # the gradebook's manual grades, by grade_id
+    grades: dict[str, CellGrade] = field(default_factory=dict)  # the gradebook's manual grades and comments, by cell
+    regrades: list[Regrade] = field(default_factory=list)  # `autograder regrade`'s records, oldest first
 
     @property
     def checks(self) -> list[CheckResult]:
@@ -77,6 +79,7 @@ def collect(course_root: Path, assignment: str, *, due: datetime | None = None) 
             sub = GradedSubmission(student, read_result(path))
         except MalformedResult as exc:
             sub = GradedSubmission(student, None, exc.reason)
+        sub.regrades = read_regrades(path.parent)
         stamp = _submission_time(paths, student, assignment, sub.notes)
         sub.time = stamp
         if stamp is not None and due is not None:

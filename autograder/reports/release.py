@@ -28,7 +28,7 @@ def write_feedback(course_root: Path, assignment: str, sub: GradedSubmission) ->
     paths = CoursePaths(Path(course_root))
     folder = paths.feedback_dir(sub.student, assignment)
     if sub.result is not None:
-        page = render_feedback(sub.result)
+        page = render_feedback(sub.result, grades=sub.grades, regrades=sub.regrades)
     else:
         page = render_unreadable(assignment, sub.student, sub.error or "results.json could not be read")
     written = [atomic_write(folder / f"{assignment}.html", page)]

@@ -19,16 +19,32 @@ from ..files import atomic_write
 from . import figures as fig
 from .reading import GradedSubmission, MetricRules
 from .tables import ordered_union, usual_max_score, usual_max_total
+from .unexplained import Unexplained
 
 
 def write_summary(
-    folder: Path, assignment: str, subs: Sequence[GradedSubmission], thresholds: MetricRules, gradebook: Mapping
+    folder: Path,
+    assignment: str,
+    subs: Sequence[GradedSubmission],
+    thresholds: MetricRules,
+    gradebook: Mapping,
+    *,
+    unexplained: Sequence[Unexplained] = (),
+    unexplained_note: str | None = None,
+    more_findings: Sequence[Mapping[str, Any]] = (),
 ) -> list[Path]:
     """summary.html and its figures' PNGs in `folder`; returns the files written, the page first.
 
-    `gradebook` is {"written": students written, "notes": [what went wrong]}.
+    `gradebook` is {"written": students written, "notes": [what went wrong]}; `unexplained`: the groups of failing
+    answer cells no catalogued mistake explains (`unexplained.find_unexplained`), and why they could not be found.
     """
     view, figures = summary_view(assignment, subs, thresholds, gradebook)
+    # Findings about the class rather than one file (e.g. the same weights submitted twice: reports/weights.py)
+    view["findings"] = view["findings"] + [dict(f) for f in more_findings]
+    view["n_with_findings"] = len({f["student"] for f in view["findings"]})
+    view["unexplained"] = [_unexplained_view(g) for g in unexplained]
+    view["n_unexplained"] = sum(len(g.students) for g in unexplained)
+    view["unexplained_note"] = unexplained_note
     pngs = [atomic_write(folder / f["file"], f["png"]) for f in figures]
     html = environment().get_template("summary.html").render(**view)
     return [atomic_write(folder / "summary.html", html), *pngs]
@@ -114,6 +130,19 @@ def summary_view(
         "gradebook": gradebook,
     }
     return view, figures
+
+
+def _unexplained_view(group: Unexplained) -> dict:
+    return {
+        "grade_id": group.grade_id,
+        "students": group.students,
+        "example": group.example,
+        "code": group.code,
+        "checks": [
+            {"name": c.name, "score": c.score, "max_score": c.max_score, "message": c.message, "hidden": c.hidden}
+            for c in group.checks
+        ],
+    }
 
 
 def _checks_worst_first(graded: Sequence[GradedSubmission]) -> list[dict]:

@@ -17,10 +17,12 @@ from ..results import SubmissionResult
 
 @dataclass(frozen=True)
 class CellGrade:
-    """What nbgrader's gradebook holds for one grade cell of one submission."""
+    """What nbgrader's gradebook holds for one cell of one submission: a grade cell's manual score and extra credit,
+    and a solution cell's comment from a TA (formgrader's comment box; None when there is none)."""
 
     manual_score: float | None = None
     extra_credit: float | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,20 +17,32 @@ Modules, each importing only those listed before it:
     limits    `Limits` and the rlimits the helper sets
     outcome   `ProcessOutcome` and the reason a run ended
     cgroups   the run's pids and memory cgroups
+    gpu       the GPU fence set (what opens for CUDA) and the switches `autograder doctor --bisect` turns
     paths     interpreter folders and unix sockets the child's mount view must handle
     loop      one helper process from start to end: start, wait, kill, drain, read its report
     probe     `fences()`, `describe_fences()` and the plan every run asks the helper for
     run       `run_limited`
-State that tests replace (`_plan_cache`, `_fence_cache`, `_fence_notes`, `_FORCE_USER_NAMESPACE`) lives in
+State that tests replace (`_plan_cache`, `_fence_cache`, `_fence_notes`, `_FORCE_USER_NAMESPACE`,
+`_FORCE_GPU_FENCES`) lives in
 probe.py and is read there at each call: patch it on `autograder.sandbox.probe`, not here.
 """
 
 from __future__ import annotations
 
 from .cgroups import CGROUP_PREFIX
+from .gpu import FenceSet
 from .limits import Limits
 from .outcome import ProcessOutcome
 from .probe import FENCE_NAMES, describe_fences, fences
 from .run import run_limited
 
-__all__ = ["Limits", "ProcessOutcome", "fences", "describe_fences", "run_limited", "FENCE_NAMES", "CGROUP_PREFIX"]
+__all__ = [
+    "Limits",
+    "ProcessOutcome",
+    "FenceSet",
+    "fences",
+    "describe_fences",
+    "run_limited",
+    "FENCE_NAMES",
+    "CGROUP_PREFIX",
+]

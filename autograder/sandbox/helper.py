@@ -9,7 +9,8 @@ modules import it for its constants and `_unescape`.
        namespaces (plus a user namespace when not root), forks
     A (`_init`): pid 1 of the new pid namespace: mounts a read-only view of the machine (tmpfs over hidden paths,
        private /tmp, /dev and /proc, read-write binds of cwd and `writable`, read-only binds of Python and the kit
-       when they lie under /tmp), forks, reaps, reports
+       when they lie under /tmp; in the GPU fence set a writable /proc with its dangerous parts read-only, and the
+       GPU's device files), forks, reaps, reports
     B (`_exec_student`): sets rlimits, drops every capability, sets no_new_privs, execs argv
 
 Each step reports one line on the status pipe ("fence NAME 0|1 DETAIL", "exit N", "cpu S", "error MESSAGE"...);
@@ -165,7 +166,8 @@ def _init(spec: dict, st: _Status, got: dict) -> None:
         try:
             newproc = _setup_mounts(spec, got.get("pid", False) and spec["newproc"], st)
             st.fence("mounts", True)
-            st.fence("newproc", newproc, "" if newproc else "no pid namespace")
+            if spec["newproc"]:  # asked for (the probe found a pid namespace): its absence fails a strict run
+                st.fence("newproc", newproc, "" if newproc else "no pid namespace")
         except OSError as err:
             st.fence("mounts", False, str(err))
     elif spec["mounts"]:
@@ -254,52 +256,58 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
             pass
 
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    for path, options in _mountinfo():
-        if "ro" in options:
-            continue
-        try:
-            _make_readonly(path, options)
-        except FileNotFoundError:
-            continue  # shadowed or unreachable
-    # check: the topmost mount at each mount point must now be read-only
-    top: dict[str, set[str]] = {}
-    for path, options in _mountinfo():
-        top[path] = options
-    for path, options in top.items():
-        if "ro" not in options and os.path.exists(path):
-            raise OSError(f"{path} is still writable after the read-only remount")
+    if spec.get("ro_root", True):
+        for path, options in _mountinfo():
+            if "ro" in options:
+                continue
+            try:
+                _make_readonly(path, options)
+            except FileNotFoundError:
+                continue  # shadowed or unreachable
+        # check: the topmost mount at each mount point must now be read-only
+        top: dict[str, set[str]] = {}
+        for path, options in _mountinfo():
+            top[path] = options
+        for path, options in top.items():
+            if "ro" not in options and os.path.exists(path):
+                raise OSError(f"{path} is still writable after the read-only remount")
+
+    def fd_path(fd: int) -> str:
+        return f"/proc/self/fd/{fd}"
 
     made_proc = False
     if newproc:
         try:
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+            # writable only in the GPU set, where the driver names its threads in /proc/self/task/<tid>/comm
+            rdonly = 0 if spec.get("proc_rw") else MS_RDONLY
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | rdonly)
             made_proc = True
         except OSError as err:
             st.say(f"warn fresh /proc: {err}")
             if st.strict:
                 raise
+        if made_proc and spec.get("proc_rw"):
+            _protect_proc(spec, fd_path(devices["/dev/null"]) if "/dev/null" in devices else None)
 
-    def fd_path(fd: int) -> str:
-        return f"/proc/self/fd/{fd}"
-
-    # a minimal /dev: no disks, only the harmless character devices (and GPUs when asked)
-    _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1m")
-    for path, fd in devices.items():
-        if os.path.isdir(fd_path(fd)):
-            os.makedirs(path, exist_ok=True)
-            _mount(fd_path(fd), path, None, MS_BIND | MS_REC)
-        else:
-            open(path, "w").close()
-            _mount(fd_path(fd), path, None, MS_BIND)
-    for name, target in (
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ):
-        os.symlink(target, f"/dev/{name}")
+    if spec.get("private_dev", True):
+        # a minimal /dev: no disks, only the harmless character devices (and GPUs when asked)
+        _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1m")
+        for path, fd in devices.items():
+            if os.path.isdir(fd_path(fd)):
+                os.makedirs(path, exist_ok=True)
+                _mount(fd_path(fd), path, None, MS_BIND | MS_REC)
+            else:
+                open(path, "w").close()
+                _mount(fd_path(fd), path, None, MS_BIND)
+        for name, target in (
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ):
+            os.symlink(target, f"/dev/{name}")
     tmp_size = f"size={int(spec['tmpfs_mb'])}m"
-    os.mkdir("/dev/shm")
+    os.makedirs("/dev/shm", exist_ok=True)
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,{tmp_size}")
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,{tmp_size}")
     # Python and the kit where the private /tmp just covered them (a virtual environment under /tmp), read-only
@@ -307,7 +315,7 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
         os.makedirs(path, exist_ok=True)
         _mount(fd_path(fd), path, None, MS_BIND | MS_REC)
         _make_readonly(path)
-    readonly_later = ["/dev"]
+    readonly_later = ["/dev"] if spec.get("private_dev", True) else []
     null = devices.get("/dev/null")
 
     def hide(path: str) -> None:
@@ -322,7 +330,7 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
             _mount(fd_path(null), path, None, MS_BIND)
             _make_readonly(path)
 
-    for path in ["/run", *spec["sockets"]]:
+    for path in [*(["/run"] if spec.get("hide_run", True) else []), *spec["sockets"]]:
         if os.path.lexists(path) and not any(path == w or path.startswith(w + "/") for w in keep):
             hide(path)
 
@@ -346,6 +354,25 @@ def _setup_mounts(spec: dict, newproc: bool, st: _Status) -> bool:
     for fd in [*keep.values(), *runtime.values(), *devices.values()]:
         os.close(fd)
     return made_proc
+
+
+def _protect_proc(spec: dict, null: str | None) -> None:
+    """In a writable /proc (the GPU set): keep `proc_read_only` read-only and cover `proc_masked`, as container
+    runtimes do (root without capabilities may still write sysctls, sysrq-trigger and IRQ affinities by file mode)."""
+    for path in spec.get("proc_read_only", []):
+        if os.path.lexists(path):
+            _mount(path, path, None, MS_BIND | MS_REC)
+            _make_readonly(path)
+    for path in spec.get("proc_masked", []):
+        if not os.path.lexists(path):
+            continue
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "mode=555,size=4k")
+        else:
+            if null is None:
+                raise OSError(f"cannot cover {path}: no /dev/null")
+            _mount(null, path, None, MS_BIND)
+            _make_readonly(path)
 
 
 def _drop_caps() -> None:

@@ -19,8 +19,8 @@ class Limits:
     output_kb: int = 256  # only the last output_kb of stdout+stderr is kept
 
 
-def _rlimits(limits: Limits, gpu: bool, plan: dict) -> list[list[int]]:
-    """[resource, soft, hard] for the helper's spec. No address-space limit when a GPU is visible (it breaks
+def _rlimits(limits: Limits, no_address_limit: bool, plan: dict) -> list[list[int]]:
+    """[resource, soft, hard] for the helper's spec. No address-space limit in the GPU fence set (it breaks
     CUDA); RLIMIT_NPROC only where the probe found that it binds (`plan["nproc_binds"]`)."""
     mb = 1024 * 1024
     out = [
@@ -28,7 +28,7 @@ def _rlimits(limits: Limits, gpu: bool, plan: dict) -> list[list[int]]:
         [resource.RLIMIT_FSIZE, int(limits.file_size_mb) * mb, int(limits.file_size_mb) * mb],
         [resource.RLIMIT_CORE, 0, 0],
     ]
-    if not gpu:
+    if not no_address_limit:
         out.append([resource.RLIMIT_AS, int(limits.memory_mb) * mb, int(limits.memory_mb) * mb])
     if plan.get("nproc_binds"):
         # RLIMIT_NPROC counts every task of the user, the grader's included: leave room for those

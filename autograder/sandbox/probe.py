@@ -9,9 +9,11 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 
 from ..hardware import gpu_visible
 from .cgroups import _Cgroup, _remove_stale_cgroups
+from .gpu import GPU_MAX_PIDS
 from .limits import Limits, _rlimits
 from .loop import _run
 from .paths import _runtime_paths
@@ -28,6 +30,7 @@ FENCE_NAMES = (
 )
 
 _FORCE_USER_NAMESPACE = False  # tests set this to run the non-root code path (a user namespace) as root
+_FORCE_GPU_FENCES = False  # tests set this to run the GPU fence set on a machine without a GPU
 
 _fence_lock = threading.Lock()
 _fence_cache: dict[str, bool] | None = None
@@ -44,6 +47,11 @@ def fences() -> dict[str, bool]:
         return dict(_fence_cache)
 
 
+def gpu_fences(env: Mapping[str, str]) -> bool:
+    """Whether a child started with `env` gets the GPU fence set (gpu.py): when it can see a GPU (hardware.py)."""
+    return _FORCE_GPU_FENCES or gpu_visible(env)
+
+
 def describe_fences() -> str:
     """One paragraph for the grader's start-up: what is enforced, and what is missing with what to do instead."""
     active = fences()
@@ -53,9 +61,11 @@ def describe_fences() -> str:
     if on:
         text += ", " + ", ".join(on)
     text += "."
-    if gpu_visible(os.environ):
+    if gpu_fences(os.environ):
         text += (
-            " A GPU is visible, so there is no address-space limit (it breaks CUDA); memory is bounded by "
+            " A GPU is visible, so workers get the GPU fence set: the GPU's device files, a /proc in which they "
+            "can name their own threads (its /proc/sys, /proc/driver and the like read-only), at least "
+            f"{GPU_MAX_PIDS} processes and threads, and no address-space limit (it breaks CUDA); memory is bounded by "
             "the memory cgroup" + ("" if active.get("cgroup_memory") else " only, which is MISSING here") + "."
         )
     if not off:

@@ -102,6 +102,7 @@ def graded_notebooks(ctx: dict, item_s: float) -> list[Hostile]:
                 "UDP to loopback",
                 "abstract unix socket",
                 "connect outside / DNS",
+                "write /proc/sys or /proc/sysrq-trigger",
             ],
             needs=("mount_namespace", "read_only_root", "network_namespace", "pid_namespace"),
         )

@@ -181,6 +181,7 @@ class TrainingCheck(CheckBase):
     model_kind: str = "an autoencoder"  # for refusals: "an autoencoder must compress the images, not store them"
     material: str = "the images"
     load_hint: str = ""  # added to the sentence when an export cannot be loaded in safe mode
+    in_notebook: str = "scored by the autograder, which trains your model with the kit's fixed recipe."
 
     # ------------------------------------------------------------------ what a training check says
 
@@ -332,5 +333,9 @@ class TrainingCheck(CheckBase):
                 f"{metric} {value:.4f} {where} (full marks {better} {rule.threshold:.4f}, none {worse} {rule.fail:.4f})"
             )
         fraction = float(np.mean(fractions)) if fractions else 0.0
-        message = "; ".join(parts) + f" after the kit's {thresholds.profile} training recipe."
+        message = "; ".join(parts) + self.after_recipe(thresholds.profile)
         return Verdict(fraction >= 1.0, message, fraction)
+
+    def after_recipe(self, profile: str) -> str:
+        """How the verdict ends: what was measured (a submitted model's check says so)."""
+        return f" after the kit's {profile} training recipe."

@@ -327,6 +327,7 @@ def test_sigkill_mid_batch_then_rerun_gives_the_uninterrupted_results(graded_cla
 def test_class_csv_and_gradebook_of_the_graded_class(graded_class, roomy_course, tmp_path, monkeypatch):
     from test_reports import grades, new_gradebook
 
+    from autograder.grading import plans
     from autograder.reports import write_reports
 
     _, out, _ = graded_class
@@ -336,7 +337,8 @@ def test_class_csv_and_gradebook_of_the_graded_class(graded_class, roomy_course,
     (course / "submitted" / "bob" / A / "timestamp.txt").write_text("2026-12-05 10:00:00.000000 UTC\n")
     (course / "submitted" / "ada" / A).mkdir(parents=True)
     (course / "submitted" / "ada" / A / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC\n")
-    spec_cells = [(c.grade_id, c.points) for c in load_spec(roomy_course.source_notebook(A), A).tests]
+    counted = plans.counted(load_spec(roomy_course.source_notebook(A), A), roomy_course.assignment(A).count)
+    spec_cells = [(c.grade_id, c.points) for c in counted.tests]
     with new_gradebook(course / "gradebook.db", monkeypatch) as gb:
         gb.add_assignment(A)
         gb.add_notebook(A, A)

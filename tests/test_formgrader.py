@@ -212,9 +212,12 @@ def class_rows(course: Path, assignment: str) -> dict[str, dict]:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_formgrader_opens_a_graded_submission_of_each_assignment(course, formgrader, assignment):
+    from autograder.config import load_course
+    from autograder.grading import plans
     from autograder.notebook import load_spec
 
-    spec = load_spec(course / "source" / assignment / f"{assignment}.ipynb", assignment)
+    counts = load_course(course).assignment(assignment).count  # a cell of a check that does not count is not graded
+    spec = plans.counted(load_spec(course / "source" / assignment / f"{assignment}.ipynb", assignment), counts)
     listed = submission_ids(formgrader, assignment)
     assert {"ada", "bob"} <= set(listed)
     for student, sub in listed.items():

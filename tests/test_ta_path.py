@@ -115,7 +115,7 @@ def test_the_ta_path_with_a_scripted_grader(tmp_path):
     from autograder.grading import Grader
 
     (tmp_path / "course").mkdir()
-    course = copy_course(tmp_path / "course", (A,))
+    course = copy_course(tmp_path / "course", (A,), count=("retrain", "submitted"))  # every graded cell counts
     collect_and_check(course, tmp_path)
     real = Grader.create(load_course(course), A, profile="cpu")
     scripted = copy.copy(real)

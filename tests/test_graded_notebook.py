@@ -79,7 +79,10 @@ def test_the_solution_as_formgrader_reads_it(spec, release):
     from nbgrader.utils import compute_checksum
 
     nb, manual = build(SOLUTION, spec, release)
-    assert nb["cells"][0]["id"] == SUMMARY_CELL_ID and f"{spec.max_score / 2:g} / {spec.max_score:g} points" in nb["cells"][0]["source"]
+    assert (
+        nb["cells"][0]["id"] == SUMMARY_CELL_ID
+        and f"{spec.max_score / 2:g} / {spec.max_score:g} points" in nb["cells"][0]["source"]
+    )
     assert graded_ids(nb) == graded_ids(release)  # each graded cell once, in the release's order
     assert nb["metadata"]["kernelspec"] == release["metadata"]["kernelspec"]
     for gid in graded_ids(release):

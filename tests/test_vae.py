@@ -200,7 +200,7 @@ def test_one_epsilon_shared_by_the_latent_dimensions_is_caught_by_randomness_alo
     assert set(failing) == {"sampler_randomness"}
     randomness = SamplerRandomness()
     raw = randomness.probe(shared, batch_size=16, latent_dim=2, seed=0)
-    assert set(raw) == {"first", "second", "again"}  # raw draws only: the property is computed here
+    assert set(raw) == {"first", "second", "again", "args"}  # raw draws and the call: the property is computed here
     assert randomness.properties(raw)["new_noise_each_dimension"] is False
 
 

@@ -206,11 +206,16 @@ class NoiseRandomness(PropertiesCheck):
         first, given = _noisy(fn, images, noise_std, seed)
         again, _ = _noisy(fn, images, noise_std, seed)
         other, _ = _noisy(fn, images, noise_std, int(seed) + 1)
-        return {"first": first, "again": again, "other": other, "given": given}
+        args = {"n_images": int(n_images), "image_shape": [int(s) for s in image_shape], "seed": int(seed)}
+        return {"first": first, "again": again, "other": other, "given": given, "args": args}
 
     def properties(self, raw):
-        """In the grader: the images given were all GREY, so the noise is `first - GREY`."""
+        """In the grader: the images given were all GREY, so the noise is `first - GREY`. The shapes are judged here
+        too, against the call's arguments (the worker's own shape check only words the message)."""
         first, again, other, given = (np.asarray(raw[k], dtype="float64") for k in ("first", "again", "other", "given"))
+        want = (int(raw["args"]["n_images"]), *(int(s) for s in raw["args"]["image_shape"]))
+        if any(a.shape != want for a in (first, again, other, given)):
+            raise ValueError(f"add_noise returned an array of another shape than the images' {fmt_shape(want)}")
         rows = (first - GREY).reshape(len(first), -1)
         return {
             "new_noise_each_image": bool(np.mean(np.any(np.abs(rows[1:] - rows[:1]) > CHANGED, axis=1)) > 0.5),

@@ -365,12 +365,15 @@ class SamplerRandomness(PropertiesCheck):
         layer = _sampler(fn, seed)
         first, second = _sample(layer, z_mean, z_log_var), _sample(layer, z_mean, z_log_var)
         again = _sample(_sampler(fn, seed), z_mean, z_log_var)
-        return {"first": first, "second": second, "again": again}
+        args = {"batch_size": int(batch_size), "latent_dim": int(latent_dim), "seed": int(seed)}
+        return {"first": first, "second": second, "again": again, "args": args}
 
     def properties(self, raw):
-        """In the grader, from the three draws (the same z_mean for every example of the batch)."""
+        """In the grader, from the three draws (the same z_mean for every example of the batch), each of the shape
+        the call's arguments give."""
         first, second, again = (np.asarray(raw[k], dtype="float64") for k in ("first", "second", "again"))
-        if not first.ndim == 2 or first.shape != second.shape or first.shape != again.shape:
+        want = (int(raw["args"]["batch_size"]), int(raw["args"]["latent_dim"]))
+        if first.shape != want or second.shape != want or again.shape != want:
             return dict.fromkeys(self.SAYS, False)
         rows = np.any(np.abs(first[1:] - first[:1]) > 1e-7, axis=1)
         return {

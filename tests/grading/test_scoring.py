@@ -96,3 +96,31 @@ def test_a_probe_result_is_judged_with_the_arguments_of_the_call_not_those_the_w
     assert get("sampler_statistics").judge(other, draws(0), hidden=False).passed  # believed, it would pass
     forged = judge_value(call, share=1.0, name="n", student=Outcome(True, value=other), expected=Reference())
     assert not forged.passed and forged.score == 0 and "sample mean" in forged.message
+
+
+def test_draws_of_another_shape_than_the_call_asks_fail_in_the_grader():
+    """The randomness properties are judged on draws of the shape the call's arguments give, in the grader: a
+    worker that skipped its own shape check and sent draws of another shape gains nothing."""
+    import numpy as np
+
+    from autograder.checks import get
+
+    rng = np.random.default_rng(0)
+    args = {"batch_size": 8, "latent_dim": 3, "seed": 0}
+    honest = {k: rng.standard_normal((8, 3)) for k in ("first", "second")}
+    honest["again"], honest["args"] = honest["first"].copy(), args
+    sampler = get("sampler_randomness")
+    assert sampler.judge(honest, honest, hidden=False).passed
+    wide = {k: np.concatenate([v, v], axis=1) for k, v in honest.items() if k != "args"}
+    assert not sampler.judge({**wide, "args": args}, honest, hidden=False).passed
+
+    images = {"n_images": 4, "image_shape": [5, 5, 1], "seed": 0}
+    noise = get("noise_randomness")
+    grey = np.full((4, 5, 5, 1), 0.5)
+    draws = {"first": grey + rng.normal(0, 0.2, grey.shape), "other": grey + rng.normal(0, 0.2, grey.shape)}
+    good = {**draws, "again": draws["first"].copy(), "given": grey, "args": images}
+    assert noise.judge(good, good, hidden=False).passed
+    flat = {k: v.reshape(4, -1) for k, v in good.items() if k != "args"}
+    from autograder.grading.scoring import safe_judge  # as the grader judges: a raw result of the wrong form fails
+
+    assert not safe_judge(noise, {**flat, "args": images}, good, hidden=False).passed

@@ -87,10 +87,11 @@ def _submit(image, label: str, files: dict[str, bytes]) -> tuple[dict, str]:
 
 
 SOLUTION = (ROOT / "solutions" / A / f"{A}.ipynb").read_bytes()
+WEIGHTS = {f"{A}.weights.h5": (ROOT / "solutions" / A / f"{A}.weights.h5").read_bytes()}  # the shipped course counts them
 
 
 def test_a_solution_gets_full_marks_and_is_told_where_the_written_answer_is_graded(image):
-    result, log = _submit(image, "solution", {f"{A}.ipynb": SOLUTION})
+    result, log = _submit(image, "solution", {f"{A}.ipynb": SOLUTION, **WEIGHTS})
     assert result["max_score"] > 0 and result["score"] == result["max_score"], result["output"]
     assert "graded by hand" in result["output"]
     assert "graded notebook could not be written" not in log
@@ -107,5 +108,5 @@ def test_a_broken_file_gets_zero_with_the_reason(image):
 
 
 def test_a_renamed_upload_is_graded_in_full(image):
-    result, _ = _submit(image, "renamed", {"Homework 1 (final).ipynb": SOLUTION})
+    result, _ = _submit(image, "renamed", {"Homework 1 (final).ipynb": SOLUTION, **WEIGHTS})
     assert result["max_score"] > 0 and result["score"] == result["max_score"], result["output"]

@@ -148,7 +148,8 @@ def check(notebook):
 @click.option(
     "--profile", help="Train with this profile's recipe (default: the one course.yaml names for submitted weights)."
 )
-def train(notebook, assignment, profile):
+@click.option("--seed", type=int, help="The training's seed (default: one drawn for this run).")
+def train(notebook, assignment, profile, seed):
     """Train the notebook's model with the recipe of submitted weights; write <assignment>.weights.h5 beside it."""
     from .config import load_course
     from .train import train_notebook
@@ -157,10 +158,12 @@ def train(notebook, assignment, profile):
         course = load_course()
     except KitError:
         course = None  # a student's machine: the recipe the release notebook records
-    done = train_notebook(Path(notebook), course=course, assignment=assignment, profile=profile, log=click.echo)
+    done = train_notebook(
+        Path(notebook), course=course, assignment=assignment, profile=profile, seed=seed, log=click.echo
+    )
     loss = f", final loss {done.loss:.4f}" if done.loss is not None else ""
     click.echo(
-        f"wrote {done.path} (sha256 {done.sha256}): trained with the '{done.profile}' recipe in "
+        f"wrote {done.path} (sha256 {done.sha256}): trained with the '{done.profile}' recipe, seed {done.seed}, in "
         f"{done.seconds:.0f} s ({done.images:,} images{loss}). Submit it with the notebook."
     )
 

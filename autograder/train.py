@@ -4,12 +4,16 @@ name the grader looks for (`<assignment>.weights.h5`, docs/student-weights.md).
 
 The worker runs the notebook's own set-up and answer cells (heavy cells never run), then the training check's
 probe: the same build, seeded training and export that grading uses, so the file holds exactly what a retrained
-model would export. Inside a course folder the recipe comes from course.yaml; elsewhere (a student's laptop) from
+model would export, seeded with a number drawn for this run (or `--seed`): a student who trains the reference
+solution's code must not get the course's reference weights byte for byte, which `autograder report` flags as
+handed in rather than trained (the reference is trained with the calibration's seeds). Inside a course folder the
+recipe comes from course.yaml; elsewhere (a student's laptop) from
 the recipe `autograder generate` records in the release notebook.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ class Trained:
     path: Path  # the weights file written beside the notebook
     sha256: str
     profile: str
+    seed: int  # the training's seed (the data are the course's, chosen with the course's seed)
     seconds: float
     images: int
     loss: float | None
@@ -48,9 +53,11 @@ def train_notebook(
     course: Course | None,
     assignment: str | None = None,
     profile: str | None = None,
+    seed: int | None = None,
     log=print,
 ) -> Trained:
-    """Train `notebook`'s model with the recipe for submitted weights (or `profile`'s) and write its weights."""
+    """Train `notebook`'s model with the recipe for submitted weights (or `profile`'s) and write its weights.
+    `seed`: the training's seed (default: one drawn for this run)."""
     notebook = Path(notebook)
     name = assignment or notebook.stem
     if course is not None:
@@ -58,7 +65,7 @@ def train_notebook(
         chosen = settings.profiles.get(profile or settings.submitted_profile)
         if chosen is None:
             raise KitError(f"'{profile}' is not a training profile of '{name}' ({', '.join(settings.profiles)}).")
-        seed, data, limits = course.seed, course.data, Limits(**course.limits)
+        data_seed, data, limits = course.seed, course.data, Limits(**course.limits)
         backend = choose_backend(course.backend, None)
     else:
         from .selfcheck import recorded_recipe
@@ -71,15 +78,16 @@ def train_notebook(
             )
         if profile and profile != chosen.name:
             raise KitError(f"{notebook} records the '{chosen.name}' recipe only; run without --profile.")
-        seed, data, limits, backend = 0, {}, STUDENT_LIMITS, students_backend()
+        data_seed, data, limits, backend = 0, {}, STUDENT_LIMITS, students_backend()
+    training_seed = secrets.randbelow(2**31) if seed is None else seed
     spec = _spec(notebook, name)
     call = _training_call(spec, notebook)
     log(
         f"training {notebook.name}'s model with the '{chosen.name}' recipe ({_recipe_words(chosen)}) in a sandboxed "
-        "worker; this takes minutes on a CPU"
+        f"worker, seed {training_seed}; this takes minutes on a CPU"
     )
     plan = Plan(
-        seed=seed,
+        seed=training_seed,
         item_timeout_s=limits.wall_s,
         backend=backend,
         cells=[
@@ -97,13 +105,13 @@ def train_notebook(
                     recipe=chosen.recipe(),
                     data=plans.TRAIN_DATA,
                     export_dir=plans.export_dir(call),
-                    seed=seed,
+                    seed=training_seed,
                 ),
                 chosen.wall_s,
             )
         ],
     )
-    files = {plans.TRAIN_DATA: training_data(spec, chosen, "train", seed=seed, data=data)}
+    files = {plans.TRAIN_DATA: training_data(spec, chosen, "train", seed=data_seed, data=data)}
     target = notebook.parent / file_names(name)[0]
     with tempfile.TemporaryDirectory(prefix="autograder-train-") as tmp:
         run = run_plan(plan, workdir=Path(tmp), limits=limits, hide=[notebook.resolve().parent], files=files)
@@ -131,6 +139,7 @@ def train_notebook(
         target,
         vetted.sha256,
         chosen.name,
+        training_seed,
         float(value.get("train_seconds") or 0.0),
         int(value.get("train_images") or 0),
         float(losses[-1]) if losses else None,

@@ -3,6 +3,9 @@
 nbgrader strips solutions and hidden tests, locks cells and records checksums; solutions are generated without
 executing them (see nbgrader_config.py), so generation is deterministic and `in_sync` can prove the committed
 notebooks match their source. The reference weights, when calibrated, are published next to the release notebook.
+nbgrader runs in a scratch copy of the course, and only a generation that succeeded replaces release/<a>/ and
+solutions/<a>/: nbgrader's `--force` empties the release folder before it checks the gradebook, so a refusal there
+(an assignment whose cells changed after submissions were recorded) would otherwise leave no release notebook.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .config import Course
@@ -20,19 +25,30 @@ from .errors import KitError
 from .files import COURSE_FILE, CoursePaths, atomic_path
 
 
-def generate(course: Course, assignments: list[str], *, root: Path | None = None) -> list[Path]:
-    """Generate into `root` (default: the course itself). Returns the notebooks written."""
-    root = Path(root or course.root)
+def generate(course: Course, assignments: list[str]) -> list[Path]:
+    """Generate release/<a>/ and solutions/<a>/ of the course. Returns the notebooks written."""
+    paths = course.paths
+    with _scratch_course(course, assignments) as scratch:
+        _generate(course, assignments, scratch)
+        copy = CoursePaths(scratch)
+        for name in assignments:
+            for fresh, committed in _outputs(copy, paths, name):
+                made = _generated_files(fresh)
+                for file in made:
+                    with atomic_path(committed / file.name) as part:
+                        shutil.copy2(file, part)
+                for old in _generated_files(committed):
+                    if old.name not in {f.name for f in made}:  # e.g. reference weights no longer calibrated
+                        old.unlink()
+    return [p for name in assignments for p in (paths.release_notebook(name), paths.solution_notebook(name))]
+
+
+def _generate(course: Course, assignments: list[str], root: Path) -> None:
+    """nbgrader's generate_assignment and generate_solution in the course copy at `root`, then the kit's part."""
     paths, out = course.paths, CoursePaths(root)
     # nbgrader runs `alembic` from PATH: the venv's bin folder must come first.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    written = []
     for name in assignments:
-        course.assignment(name)
-        if not paths.source_notebook(name).is_file():
-            raise KitError(
-                f"no source notebook for '{name}' (expected {paths.source_notebook(name).relative_to(paths.root)})."
-            )
         for command in ("generate_assignment", "generate_solution"):
             proc = subprocess.run(
                 [sys.executable, "-m", "nbgrader", command, name, "--force", "--log-level=WARN"],
@@ -54,8 +70,41 @@ def generate(course: Course, assignments: list[str], *, root: Path | None = None
         if trained.is_file():
             with atomic_path(out.solutions_dir(name) / f"{name}.weights.h5") as part:
                 shutil.copy2(trained, part)
-        written += [out.release_notebook(name), out.solution_notebook(name)]
-    return written
+
+
+@contextmanager
+def _scratch_course(course: Course, assignments: list[str]) -> Iterator[Path]:
+    """A temporary course holding course.yaml, nbgrader's configuration and the assignments' sources and reference
+    folders (and a gradebook of its own)."""
+    with tempfile.TemporaryDirectory(prefix="autograder-generate-") as tmp:
+        scratch = Path(tmp)
+        for item in (COURSE_FILE, "nbgrader_config.py"):
+            shutil.copy2(course.root / item, scratch / item)
+        paths, copy = course.paths, CoursePaths(scratch)
+        for name in assignments:
+            course.assignment(name)
+            if not paths.source_notebook(name).is_file():
+                raise KitError(
+                    f"no source notebook for '{name}' (expected {paths.source_notebook(name).relative_to(paths.root)})."
+                )
+            shutil.copytree(paths.source_dir(name), copy.source_dir(name))
+            if paths.reference_dir(name).is_dir():
+                shutil.copytree(paths.reference_dir(name), copy.reference_dir(name))
+        yield scratch
+
+
+def _outputs(copy: CoursePaths, paths: CoursePaths, name: str) -> tuple[tuple[Path, Path], ...]:
+    """(generated, the course's) for the release and solutions folders of `name`."""
+    return (
+        (copy.release_dir(name), paths.release_dir(name)),
+        (copy.solutions_dir(name), paths.solutions_dir(name)),
+    )
+
+
+def _generated_files(folder: Path) -> list[Path]:
+    """What generation writes in a release or solutions folder: every file but the students' wheel that
+    `make wheel` puts beside a release notebook (published, not generated)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".whl") if folder.is_dir() else []
 
 
 def _record_unseen_checks(course: Course, name: str, source: Path, release: Path) -> None:
@@ -74,27 +123,14 @@ def _record_unseen_checks(course: Course, name: str, source: Path, release: Path
 
 def out_of_sync(course: Course, assignments: list[str]) -> list[str]:
     """Generate into a scratch copy of the course and list the committed files that differ from it."""
-    with tempfile.TemporaryDirectory(prefix="autograder-generate-") as tmp:
-        scratch = Path(tmp)
-        for item in (COURSE_FILE, "nbgrader_config.py"):
-            shutil.copy2(course.root / item, scratch / item)
-        paths, copy = course.paths, CoursePaths(scratch)
-        for name in assignments:
-            shutil.copytree(paths.source_dir(name), copy.source_dir(name))
-            if paths.reference_dir(name).is_dir():
-                shutil.copytree(paths.reference_dir(name), copy.reference_dir(name))
-        generate(course, assignments, root=scratch)
+    paths = course.paths
+    with _scratch_course(course, assignments) as scratch:
+        _generate(course, assignments, scratch)
+        copy = CoursePaths(scratch)
         differ = []
         for name in assignments:
-            outputs = (
-                (copy.release_dir(name), paths.release_dir(name)),
-                (copy.solutions_dir(name), paths.solutions_dir(name)),
-            )
-            for fresh, committed in outputs:
-                # The students' wheel that `make wheel` puts beside a release notebook is published, not generated.
-                names = sorted(
-                    {p.name for d in (fresh, committed) if d.is_dir() for p in d.iterdir() if p.suffix != ".whl"}
-                )
+            for fresh, committed in _outputs(copy, paths, name):
+                names = sorted({p.name for d in (fresh, committed) for p in _generated_files(d)})
                 for file in names:
                     a, b = fresh / file, committed / file
                     if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):

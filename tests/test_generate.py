@@ -139,3 +139,16 @@ def test_a_solution_with_the_flag_flipped_is_graded_in_full_without_findings(tmp
     result = graded(grader, with_flag_flipped(ROOT / "solutions" / name / f"{name}.ipynb", tmp_path / "s.ipynb"))
     assert finding_kinds(result) == set()
     assert result["max_score"] > 0 and result["score"] == result["max_score"]
+
+
+def test_a_generation_that_nbgrader_refuses_leaves_the_release_as_it_was(tmp_path):
+    from autograder.errors import KitError
+    from autograder.generate import generate
+
+    root = copy_course(tmp_path)
+    release = root / "release" / "autoencoder" / "autoencoder.ipynb"
+    before = release.read_bytes()
+    (root / "source" / "autoencoder" / "autoencoder.ipynb").write_text('{"cells": [')  # nbgrader cannot read it
+    with pytest.raises(KitError, match="nbgrader generate_assignment autoencoder failed"):
+        generate(load_course(root), ["autoencoder"])
+    assert release.read_bytes() == before

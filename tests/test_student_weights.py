@@ -292,9 +292,26 @@ def trained(weights_course, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("ada")
     shutil.copy(ROOT / "solutions" / A / f"{A}.ipynb", folder / f"{A}.ipynb")
-    done = train_notebook(folder / f"{A}.ipynb", course=weights_course, assignment=A, log=lambda *_: None)
+    done = train_notebook(folder / f"{A}.ipynb", course=weights_course, assignment=A, seed=7, log=lambda *_: None)
     assert done.path == folder / f"{A}.weights.h5" and done.profile == "cpu" and done.images == 3 * 2500
+    assert done.seed == 7  # not the calibration's seed 0: a model of its own, judged by the thresholds' margin
     return folder / f"{A}.ipynb"
+
+
+def test_train_draws_a_seed_per_run_so_it_never_hands_back_the_reference(weights_course, tmp_path):
+    """A student who trains the reference solution's code gets a model of their own, not the reference's bytes
+    (which the class report would flag as handed in)."""
+    from autograder.reports.weights import reference_hashes
+    from autograder.train import train_notebook
+
+    hashes = set()
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        shutil.copy(ROOT / "solutions" / A / f"{A}.ipynb", tmp_path / name / f"{A}.ipynb")
+        done = train_notebook(tmp_path / name / f"{A}.ipynb", course=weights_course, assignment=A, log=lambda *_: None)
+        hashes.add(done.sha256)
+    assert len(hashes) == 2
+    assert not hashes & set(reference_hashes(weights_course.root, A))
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,8 @@ _LIMITS = {
     "memory_mb": (int, 4096),
     "max_pids": (int, 64),
     "file_size_mb": (int, 256),
+    # workers forked from a fork server per backend and side that imported Keras once (docs/isolation.md)
+    "fork_server": (bool, True),
 }
 _SCHEMA = {
     "course": (str, REQUIRED),

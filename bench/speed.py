@@ -14,6 +14,11 @@
     .venv/bin/python bench/speed.py                       # all three (about 20 minutes on 2 cores)
     .venv/bin/python bench/speed.py --skip class          # the two quick ones
     .venv/bin/python bench/speed.py --class-size 10 --workers 2
+    .venv/bin/python bench/speed.py --skip assignments training class --fork-class-size 6   # fork server only
+
+4. The fork server (docs/isolation.md): the same generated class graded by `autograder grade --workers N` with every
+   worker a new interpreter and with every worker forked from a fork server ($AUTOGRADER_FORK_SERVER=0 / 1), the
+   two alternating in one run; prints both medians and their ratio, and checks that every score is the same.
 
 Each section prints the load average before and after it. Writes bench/out/speed.json.
 """
@@ -36,7 +41,7 @@ import class_grading  # noqa: E402 - the generated class and both tools' runs
 from three_assignments import grade_once  # noqa: E402 - one `autograder grade --force` of a solution
 
 OUT = ROOT / "bench" / "out" / "speed.json"
-SECTIONS = ("assignments", "training", "class")
+SECTIONS = ("assignments", "training", "class", "fork_server")
 
 
 def load() -> list[float]:
@@ -210,6 +215,41 @@ def a_class(size: int, workers: int) -> dict:
     return report
 
 
+# ------------------------------------------------------------------------------------------------ 4. fork server
+
+
+def fork_server(size: int, workers: int, repeats: int) -> dict:
+    report: dict = {"load_before": load(), "size": size, "workers": workers}
+    runs: dict[str, list[float]] = {"fresh": [], "forked": []}
+    scores: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="speed-fork-") as tmp:
+        course = class_grading.copy_course(Path(tmp))
+        report["kinds"] = class_grading.make_class(course, size)
+        class_grading.warm(course)
+        for i in range(repeats):
+            for side, switch in (("fresh", "0"), ("forked", "1")):  # alternating: a busy moment slows both alike
+                os.environ["AUTOGRADER_FORK_SERVER"] = switch
+                try:
+                    kit = class_grading.kit(course, workers, Path(tmp) / f"out-{side}-{i}")
+                finally:
+                    del os.environ["AUTOGRADER_FORK_SERVER"]
+                runs[side].append(kit["wall_s"])
+                if scores.setdefault(side, kit["scores"]) != kit["scores"]:
+                    raise SystemExit(f"the {side} gradings gave different scores from one run to the next")
+                print(f"  {side}: {kit['wall_s']:.0f} s, load {load()}", flush=True)
+    if scores["fresh"] != scores["forked"]:
+        raise SystemExit(f"forked and fresh workers scored differently: {scores}")
+    medians = {side: statistics.median(values) for side, values in runs.items()}
+    report.update(
+        runs=runs,
+        median_s=medians,
+        ratio=round(medians["forked"] / medians["fresh"], 3),
+        scores=scores["forked"],
+        load_after=load(),
+    )
+    return report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="gradings per assignment, trainings per side")
@@ -217,6 +257,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="the kit's workers for the class")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
     parser.add_argument("--assignments", nargs="*", default=None)
+    parser.add_argument("--fork-class-size", type=int, default=10, help="the class graded with and without forking")
     args = parser.parse_args()
     names = args.assignments or assignments()
     report = {
@@ -233,6 +274,9 @@ def main() -> int:
     if "class" not in args.skip:
         print(f"a class of {args.class_size} ...", flush=True)
         report["class"] = a_class(args.class_size, args.workers)
+    if "fork_server" not in args.skip:
+        print(f"a class of {args.fork_class_size}, new interpreters against a fork server ...", flush=True)
+        report["fork_server"] = fork_server(args.fork_class_size, args.workers, args.repeats)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=1) + "\n")
     print()
@@ -255,6 +299,12 @@ def main() -> int:
         print(
             f"class of {c['size']}: kit {c['kit_s']:.0f} s / nbgrader {c['nbgrader_s']:.0f} s = {c['ratio']:.2f}; "
             f"load {c['load_before']} -> {c['load_after']}"
+        )
+    if "fork_server" in report:
+        f = report["fork_server"]
+        print(
+            f"class of {f['size']}, fork server / new interpreters: {f['median_s']['forked']:.0f} s / "
+            f"{f['median_s']['fresh']:.0f} s = {f['ratio']:.2f}; load {f['load_before']} -> {f['load_after']}"
         )
     return 0
 

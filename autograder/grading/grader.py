@@ -27,6 +27,7 @@ from ..files import profile_thresholds
 from ..mistakes import Mistake, load_mistakes
 from ..notebook import Spec, load_release, load_spec, read_submission
 from ..results import CheckResult, Finding, SubmissionResult
+from ..runner import worker_start
 from ..runtime import choose_backend, describe_runtime
 from ..sandbox import Limits
 from . import execute, expectations, plans, scoring
@@ -234,6 +235,8 @@ class Grader:
                 machine_busy=run.machine_busy,
             )
         environment = dict(self.environment, profile=self.profile.name, load_average=_load_average())
+        if sub.readable:  # a worker ran
+            environment["worker"] = worker_start(run.forked, self.limits)
         if run.device is not None:  # what the worker's backend really used, rather than what the grader saw
             environment["device"] = run.device.describe()
         fault = scoring.device_fault(self.profile.name, self.backend, run.device)

@@ -12,6 +12,9 @@ fences that work; `fences()` says which those are and `describe_fences()` says w
 A fence that `fences()` found working but that fails during a later run makes that run fail closed: the student
 code is not started, and its ProcessOutcome has `sandbox_failed` set.
 
+With a fork server (zygote.py, docs/isolation.md "The fork server"), H is forked from a server that imported Keras
+once, and B runs the worker in its own memory instead of exec'ing argv; the fences are the same functions.
+
 Modules, each importing only those listed before it:
     helper    the helper process H, A, B (run by its path; built-in modules only)
     limits    `Limits` and the rlimits the helper sets
@@ -21,7 +24,10 @@ Modules, each importing only those listed before it:
     paths     interpreter folders and unix sockets the child's mount view must handle
     loop      one helper process from start to end: start, wait, kill, drain, read its report
     probe     `fences()`, `describe_fences()` and the plan every run asks the helper for
-    run       `run_limited`
+    inprocess B of a fork server's child: the fences, then the worker in the forked memory (imports helper only)
+    zygote    the fork server process and its children (imports helper, inprocess)
+    forkserver the grader's side of a fork server: start it, hand it a run, reap, stop
+    run       `run_limited` (with `fork_server=`, the worker forked from a server where that is safe)
 State that tests replace (`_plan_cache`, `_fence_cache`, `_fence_notes`, `_FORCE_USER_NAMESPACE`,
 `_FORCE_GPU_FENCES`) lives in
 probe.py and is read there at each call: patch it on `autograder.sandbox.probe`, not here.

@@ -11,7 +11,10 @@ modules import it for its constants and `_unescape`.
        private /tmp, /dev and /proc, read-write binds of cwd and `writable`, read-only binds of Python and the kit
        when they lie under /tmp; in the GPU fence set a writable /proc with its dangerous parts read-only, and the
        GPU's device files), forks, reaps, reports
-    B (`_exec_student`): sets rlimits, drops every capability, sets no_new_privs, execs argv
+    B (`_exec_student`): sets rlimits, drops every capability, sets no_new_privs (`_fence_student`), execs argv
+
+A fork server (zygote.py) runs the same steps in a child forked from it (`_enter` with its own B, which runs the
+worker in its own memory instead of exec'ing a new interpreter).
 
 Each step reports one line on the status pipe ("fence NAME 0|1 DETAIL", "exit N", "cpu S", "error MESSAGE"...);
 when `strict` (every run but the probe's), a fence that fails ends the helper with SETUP_FAILED before argv runs.
@@ -103,7 +106,12 @@ def _helper_main(args: list[str]) -> None:
     with os.fdopen(spec_fd, "rb") as fh:
         spec = marshal.loads(fh.read())
     os.set_inheritable(status_fd, False)
-    st = _Status(status_fd, spec["strict"])
+    _enter(spec, _Status(status_fd, spec["strict"]), _exec_student)
+
+
+def _enter(spec: dict, st: _Status, student) -> None:
+    """H: join the run's cgroups, unshare the namespaces, fork A (which forks B to run `student(spec, st)`), wait
+    for A, exit. Run by the helper process, and by a fork server's child (zygote.py) with its own `student`."""
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != spec["parent"]:
@@ -120,7 +128,7 @@ def _helper_main(args: list[str]) -> None:
     pid = os.fork()
     if pid == 0:
         try:
-            _init(spec, st, got)
+            _init(spec, st, got, student)
         except BaseException as err:
             st.fail(f"init: {type(err).__name__}: {err}")
         os._exit(SETUP_FAILED)
@@ -158,8 +166,9 @@ def _unshare(spec: dict, st: _Status) -> dict[str, bool]:
     return got
 
 
-def _init(spec: dict, st: _Status, got: dict) -> None:
-    """Process A: pid 1 of the new pid namespace (when there is one)."""
+def _init(spec: dict, st: _Status, got: dict, student) -> None:
+    """Process A: pid 1 of the new pid namespace (when there is one); B runs `student(spec, st)`, which never
+    returns."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if spec["mounts"] and got.get("mount"):
@@ -174,7 +183,10 @@ def _init(spec: dict, st: _Status, got: dict) -> None:
         st.fence("mounts", False, "no mount namespace")
     child = os.fork()
     if child == 0:
-        _exec_student(spec, st)
+        try:
+            student(spec, st)
+        finally:
+            os._exit(SETUP_FAILED)  # `student` returned or raised past its own handlers: nothing of it runs on
     while True:
         try:
             pid, status, usage = os.wait4(-1, 0)
@@ -402,9 +414,8 @@ def _drop_caps() -> None:
     _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
 
 
-def _exec_student(spec: dict, st: _Status) -> None:
-    """Process B: limits, no capabilities, then exec argv (the status fd closes on exec)."""
-    argv = spec["argv"]
+def _fence_student(spec: dict, st: _Status) -> None:
+    """Process B's fences: its folder, rlimits, no capabilities, no_new_privs. A fence that fails ends B (`st`)."""
     try:
         os.chdir(spec["cwd"])
         for res, soft, hard in spec["rlimits"]:
@@ -419,6 +430,15 @@ def _exec_student(spec: dict, st: _Status) -> None:
                 st.fence("caps", True)
             except OSError as err:
                 st.fence("caps", False, str(err))
+    except BaseException as err:
+        st.fail(f"child setup: {type(err).__name__}: {err}")
+
+
+def _exec_student(spec: dict, st: _Status) -> None:
+    """Process B: limits, no capabilities, then exec argv (the status fd closes on exec)."""
+    argv = spec["argv"]
+    _fence_student(spec, st)
+    try:
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])

@@ -17,6 +17,9 @@ class Limits:
     max_pids: int = 64  # processes and threads of the student's code
     file_size_mb: int = 256
     output_kb: int = 256  # only the last output_kb of stdout+stderr is kept
+    # Workers are forked from a fork server that imported Keras once (zygote.py), where the namespaces allow it
+    # (course.yaml's worker.fork_server; runner.FORK_SERVER_ENV overrides it)
+    fork_server: bool = False
 
 
 def _rlimits(limits: Limits, no_address_limit: bool, plan: dict) -> list[list[int]]:

@@ -7,8 +7,10 @@ share another pipe, which a thread drains keeping only the last `output_kb`.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import functools
+import logging
 import marshal
 import os
 import select
@@ -18,12 +20,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..owntime import OwnClock, process_tree
 from . import helper
 from .cgroups import _Cgroup
 from .limits import Limits
 from .outcome import ProcessOutcome, _outcome, _setup_failure
+
+log = logging.getLogger(__name__)
 
 # run by its path, never as a module (see helper.py)
 HELPER_PATH = os.path.abspath(helper.__file__)
@@ -37,11 +42,13 @@ def _run(
     start: float,
     status_lines: list[str] | None = None,
     watch: Callable[[OwnClock], str | None] | None = None,
+    fork_server=None,
 ) -> ProcessOutcome:
     """Run the helper with `spec` (already in `cgroup`, when there is one) and return how the run ended.
     `status_lines`, when given, receives the helper's report as it came (the probe reads its fence lines).
-    `watch` gets the own-time clock of the helper's process tree (owntime.py), for limits judged on it."""
-    spec_fd = _memfd(marshal.dumps(spec))
+    `watch` gets the own-time clock of the helper's process tree (owntime.py), for limits judged on it.
+    `fork_server` (forkserver.ForkServer): fork the run's first process from it rather than start the helper; when
+    it cannot, the helper runs as without it. The outcome's `forked` says which it was."""
     stdin_fd = _memfd(stdin_data) if stdin_data is not None else os.open(os.devnull, os.O_RDONLY)
     status_r, status_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -51,19 +58,26 @@ def _run(
         pass
     keep = max(1, limits.output_kb) * 1024
     drain = _Drain(out_r, keep)
-    proc = None
+    proc: Any = None
+    if fork_server is not None:
+        try:
+            proc = fork_server.start_run(spec, stdin_fd, out_w, status_w)
+        except OSError as err:  # forkserver.ForkServerError: the server is gone; a new interpreter runs it
+            log.warning("sandbox: the fork server could not run this worker, starting a new one: %s", err)
+    spec_fd = _memfd(marshal.dumps(spec)) if proc is None else os.open(os.devnull, os.O_RDONLY)
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", HELPER_PATH, "_enter", str(spec_fd), str(status_w)],
-            stdin=stdin_fd,
-            stdout=out_w,
-            stderr=out_w,
-            pass_fds=(spec_fd, status_w),
-            env={},
-            cwd=spec["cwd"],
-            start_new_session=True,
-            close_fds=True,
-        )
+        if proc is None:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", HELPER_PATH, "_enter", str(spec_fd), str(status_w)],
+                stdin=stdin_fd,
+                stdout=out_w,
+                stderr=out_w,
+                pass_fds=(spec_fd, status_w),
+                env={},
+                cwd=spec["cwd"],
+                start_new_session=True,
+                close_fds=True,
+            )
     except OSError as err:
         for fd in (out_r, status_r):
             os.close(fd)
@@ -95,8 +109,10 @@ def _run(
     tail = bytes(drain.buf[-keep:]).decode("utf-8", errors="replace")
     stats = cgroup.stats() if cgroup else {}
     if stopped:
-        return ProcessOutcome(None, signal.SIGKILL, True, wall, stopped[0], tail)
-    return _outcome(lines, proc.returncode, timed_out, wall, tail, limits, stats)
+        outcome = ProcessOutcome(None, signal.SIGKILL, True, wall, stopped[0], tail)
+    else:
+        outcome = _outcome(lines, proc.returncode, timed_out, wall, tail, limits, stats)
+    return dataclasses.replace(outcome, forked=not isinstance(proc, subprocess.Popen))
 
 
 def _wait_exit(

@@ -29,6 +29,7 @@ class ProcessOutcome:
     # True when the grader could not set the sandbox up, so the command never ran: the grader's fault, not the
     # student's (`reason` then says so in words). The one field to test for it; never search `reason`.
     sandbox_failed: bool = False
+    forked: bool = False  # its worker was forked from a fork server (zygote.py), not started as a new interpreter
 
 
 def _setup_sentence(detail: str) -> str:

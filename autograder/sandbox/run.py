@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..hardware import gpu_device_paths
 from ..owntime import OwnClock
-from . import probe
+from . import forkserver, probe
 from .cgroups import _Cgroup
 from .gpu import DRIVER_SYS_PATHS, GPU_MAX_PIDS, PROC_MASKED, PROC_READ_ONLY, FenceSet
 from .limits import Limits, _rlimits
@@ -32,6 +32,7 @@ def run_limited(
     stdin_data: bytes | None = None,
     watch: Callable[[OwnClock], str | None] | None = None,
     fence_set: FenceSet | None = None,
+    fork_server: forkserver.ForkServer | None = None,
 ) -> ProcessOutcome:
     """Run `argv` in `cwd` (a scratch directory it may write) with exactly `env`, inside the fences that work
     here, and return how it ended. Never raises because of what the child does. `readable`: folders the command
@@ -40,7 +41,9 @@ def run_limited(
     the own-time clock of the child's process tree (owntime.OwnClock); a sentence from it ends the run at once
     (killed, `timed_out`, with that sentence as the reason): the caller's own deadlines, e.g. per item of a plan.
     `fence_set`: the fences to set up (gpu.FenceSet); default: the GPU set when `env` lets the child see a GPU
-    (`probe.gpu_fences`), else the CPU set."""
+    (`probe.gpu_fences`), else the CPU set. `fork_server`: a server for `argv`'s interpreter and module
+    (forkserver.py) that forks the child instead, in the same fences, where it can (`forkserver.usable`); the
+    outcome's `forked` says whether it did."""
     probe.fences()
     plan = dict(probe._plan_cache or {})  # read at each run: tests replace it
     argv = [os.fspath(a) for a in argv]
@@ -99,8 +102,12 @@ def run_limited(
         "drop_caps": not fs.lifts("caps_dropped"),
         "cgroup_procs": cgroup.procs_files() if cgroup else [],
     }
+    server = None
+    if fork_server is not None and fork_server.alive and fork_server.serves(argv) and forkserver.usable(spec):
+        server = fork_server
+        spec["worker_args"] = argv[len(server.prefix) :]
     try:
-        return _run(spec, limits, cgroup, stdin_data, start, watch=watch)
+        return _run(spec, limits, cgroup, stdin_data, start, watch=watch, fork_server=server)
     finally:
         if cgroup:
             cgroup.remove()

@@ -97,18 +97,19 @@ def bare_fit(assignment: str) -> dict:
     arrays with the profile's recipe. Returns images per second of `fit` alone."""
     import keras
 
-    from autograder.checks import get, is_training
+    from autograder.checks import training_check
     from autograder.checks.student import call_student, keras_model
     from autograder.config import load_course
     from autograder.grading.data import training_data
+    from autograder.grading.plans import submitted
     from autograder.grading.profile import choose_profile
     from autograder.notebook import load_spec
 
     course = load_course(ROOT)
     spec = load_spec(course.source_notebook(assignment), assignment)
     profile = choose_profile(course, assignment, "cpu")
-    call = next(c for c in spec.calls if is_training(c.check))
-    check, recipe = get(call.check), profile.recipe()
+    call = next(c for c in spec.training_calls if not submitted(c))  # the retraining check, not its twin
+    check, recipe = training_check(call.check), profile.recipe()
     data = training_data(spec, profile, "train", seed=course.seed, data=course.data)
     namespace = solution_namespace(assignment)
     keras.utils.set_random_seed(course.seed)

@@ -185,7 +185,15 @@ def nbgrader(course: Path) -> dict:
     )
     start = time.perf_counter()
     run = subprocess.run(
-        [str(BIN / "nbgrader"), "autograde", A, "--force", "--ExecutePreprocessor.timeout=900"],
+        [
+            str(BIN / "nbgrader"),
+            "autograde",
+            A,
+            "--force",
+            "--ExecutePreprocessor.timeout=900",
+            # the course's nbgrader_config.py refuses autograde (the kit grades it); nbgrader's own exporter here
+            "--Autograde.exporter_class=nbconvert.exporters.notebook.NotebookExporter",
+        ],
         cwd=course,
         env=env,
         capture_output=True,
@@ -193,6 +201,8 @@ def nbgrader(course: Path) -> dict:
     )
     wall = time.perf_counter() - start
     graded = len(list((course / "autograded").glob(f"*/{A}/{A}.ipynb")))
+    if graded == 0:
+        raise SystemExit(f"nbgrader autograde graded nothing:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
     return {
         "wall_s": round(wall, 1),
         "graded": graded,

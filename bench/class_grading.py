@@ -60,6 +60,8 @@ def copy_course(dest: Path) -> Path:
             nb = json.loads(path.read_text())
             for cell in _cells(nb, "train"):
                 cell["source"] = TRAIN_AS_RECIPE.strip()
+            for cell in _cells(nb, "save_trained_weights"):  # the full recipe, minutes: the kit never runs it
+                cell["source"] = "# the student's full-recipe training: not run by either tool here"
             path.write_text(json.dumps(nb, indent=1))
     return dest
 

@@ -71,8 +71,8 @@ def fill_gradebook(
     """`write_gradebook` without the logging: (students written, notes on what was skipped and why)."""
     db = CoursePaths(Path(course_root)).gradebook
     fix = (
-        f"run `autograder generate {assignment}` (which runs `nbgrader generate_assignment {assignment}`) in "
-        f"{course_root} first"
+        f"run `nbgrader generate_assignment {assignment}` in {course_root} first (`autograder generate` works in a "
+        "scratch copy and leaves the gradebook as it is)"
     )
     try:
         notes = record_assignment(course_root, assignment)

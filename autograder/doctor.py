@@ -124,7 +124,7 @@ def describe_bisection(result: Bisection) -> list[str]:
 
 def sandbox_probe(backend: str) -> Probe:
     """The real probe: PROBE_CODE in the sandbox, with the worker's environment and the given fence set."""
-    from .runner import WORKER_FLAGS, worker_env, worker_kit
+    from .launch import WORKER_FLAGS, worker_env, worker_kit
     from .sandbox import run_limited
 
     def probe(fence_set: FenceSet) -> ProbeResult:

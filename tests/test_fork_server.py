@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import SOLUTION, graded
 
-from autograder import runner
+from autograder import launch, runner
 from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
-from autograder.runner import FORK_SERVER_ENV, run_plan
+from autograder.launch import FORK_SERVER_ENV
+from autograder.runner import run_plan
 from autograder.sandbox import Limits, fences, run_limited
 from autograder.sandbox.forkserver import ForkServer, ForkServerError
 
@@ -117,7 +118,7 @@ def test_the_run_limits_and_the_wall_clock_still_end_a_forked_worker(tmp_path, m
     assert run.forked
     assert run.outcomes[ItemId(STUDENT, ANSWER, "a")].error == "it ran past its time limit (an endless loop?)"
     assert time.monotonic() - start < 60
-    server = runner.fork_servers.get("tensorflow", runner.STUDENT)
+    server = launch.fork_servers.get("tensorflow", launch.STUDENT)
     assert server is not None and server.alive
     time.sleep(0.2)
     assert _children(server.pid) == []  # reaped, nothing left under the server
@@ -127,18 +128,18 @@ def test_a_run_whose_server_is_gone_starts_a_new_interpreter(tmp_path):
     needs_namespaces()
     folder = tmp_path / "server"
     folder.mkdir()
-    server = ForkServer.start(runner.worker_argv(), env=runner.worker_env(folder, "tensorflow"), cwd=str(folder))
+    server = ForkServer.start(launch.worker_argv(), env=launch.worker_env(folder, "tensorflow"), cwd=str(folder))
     server.proc.kill()
     server.proc.wait()
     scratch = tmp_path / "run"
     scratch.mkdir()
     runner.write_plan(scratch, one_cell("x = 1").to_dict(events="events.jsonl"))
     outcome = run_limited(
-        runner.worker_argv(runner.PLAN),
+        launch.worker_argv(runner.PLAN),
         cwd=scratch,
-        env=runner.worker_env(scratch, "tensorflow"),
+        env=launch.worker_env(scratch, "tensorflow"),
         limits=LIMITS,
-        readable=runner.worker_kit(),
+        readable=launch.worker_kit(),
         fork_server=server,
     )
     assert outcome.returncode == 0 and not outcome.forked, outcome
@@ -149,24 +150,24 @@ def test_a_run_whose_server_is_gone_starts_a_new_interpreter(tmp_path):
 def test_a_server_that_cannot_import_keras_is_refused_and_says_why(tmp_path):
     folder = tmp_path / "server"
     folder.mkdir()
-    env = dict(runner.worker_env(folder, "tensorflow"), KERAS_BACKEND="no-such-backend")
+    env = dict(launch.worker_env(folder, "tensorflow"), KERAS_BACKEND="no-such-backend")
     with pytest.raises(ForkServerError, match="did not get ready"):
-        ForkServer.start(runner.worker_argv(), env=env, cwd=str(folder))
+        ForkServer.start(launch.worker_argv(), env=env, cwd=str(folder))
 
 
 def test_the_switch_and_its_override(monkeypatch):
     monkeypatch.delenv(FORK_SERVER_ENV, raising=False)
-    assert runner.fork_server_wanted(LIMITS) and not runner.fork_server_wanted(FRESH)
+    assert launch.fork_server_wanted(LIMITS) and not launch.fork_server_wanted(FRESH)
     monkeypatch.setenv(FORK_SERVER_ENV, "0")
-    assert not runner.fork_server_wanted(LIMITS)
+    assert not launch.fork_server_wanted(LIMITS)
     monkeypatch.setenv(FORK_SERVER_ENV, "1")
-    assert runner.fork_server_wanted(FRESH)
+    assert launch.fork_server_wanted(FRESH)
 
 
 def test_without_namespaces_no_server_is_started(monkeypatch):
     monkeypatch.setattr("autograder.sandbox.fences", lambda: {"pid_namespace": False, "mount_namespace": True})
-    servers = runner.ForkServers()
-    assert servers.get("tensorflow", runner.STUDENT) is None
+    servers = launch.ForkServers()
+    assert servers.get("tensorflow", launch.STUDENT) is None
     assert "namespaces" in json.dumps(servers.describe())
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import runner
+from autograder import launch, runner
 from autograder.items import ANSWER, STUDENT, Cell, ItemId, Plan
+from autograder.launch import FORK_SERVER_ENV
 from autograder.owntime import process_tree
-from autograder.runner import FORK_SERVER_ENV, run_plan
+from autograder.runner import run_plan
 from autograder.sandbox import Limits, fences
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's fences are Linux-only")
@@ -32,8 +33,8 @@ def server(monkeypatch):
     if not (have.get("pid_namespace") and have.get("mount_namespace")):
         pytest.skip("no pid and mount namespaces here: the fork server is not used")
     monkeypatch.delenv(FORK_SERVER_ENV, raising=False)
-    found = runner.fork_servers.get("tensorflow", runner.STUDENT)
-    assert found is not None and found.alive, runner.fork_servers.describe()
+    found = launch.fork_servers.get("tensorflow", launch.STUDENT)
+    assert found is not None and found.alive, launch.fork_servers.describe()
     threads = len(os.listdir(f"/proc/{found.pid}/task"))
     yield found
     assert found.alive  # still the same process
@@ -97,7 +98,7 @@ assert not got, got
 
 
 def test_a_child_cannot_signal_trace_or_read_the_server(server, tmp_path):
-    folder = runner.fork_servers._folders[next(k for k, s in runner.fork_servers._servers.items() if s is server)]
+    folder = launch.fork_servers._folders[next(k for k, s in launch.fork_servers._servers.items() if s is server)]
     run = run_cells(tmp_path / "a", reach=REACH.format(targets=[server.pid], paths=[folder, f"/proc/{server.pid}"]))
     assert_ok(run, "reach")
 

@@ -41,7 +41,7 @@ class StudentRun:
     sandbox_error: str | None = None  # the sandbox could not be set up: nothing ran
     machine_busy: bool = False  # an item was stopped by the wall-clock backstop, held back by the machine's load
     device: UsedDevice | None = None  # the device the student's worker's backend said it computes on
-    forked: bool = False  # the student's worker was forked from a fork server (runner.ForkServers)
+    forked: bool = False  # the student's worker was forked from a fork server (launch.ForkServers)
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from ..checks.quality.weights_file import SubmittedWeights, find_weights
 from ..config import Course, Profile
 from ..errors import KitError
 from ..files import profile_thresholds
+from ..launch import worker_start
 from ..mistakes import Mistake, load_mistakes
 from ..notebook import Spec, load_release, load_spec, read_submission
 from ..results import CheckResult, Finding, SubmissionResult
-from ..runner import worker_start
 from ..runtime import choose_backend, describe_runtime
 from ..sandbox import Limits
 from . import execute, expectations, plans, scoring

@@ -18,7 +18,7 @@ class Limits:
     file_size_mb: int = 256
     output_kb: int = 256  # only the last output_kb of stdout+stderr is kept
     # Workers are forked from a fork server that imported Keras once (zygote.py), where the namespaces allow it
-    # (course.yaml's worker.fork_server; runner.FORK_SERVER_ENV overrides it)
+    # (course.yaml's worker.fork_server; launch.FORK_SERVER_ENV overrides it)
     fork_server: bool = False
 
 

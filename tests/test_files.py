@@ -4,6 +4,9 @@ thresholds reader."""
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -63,6 +66,22 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
             raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_written_files_get_the_mode_the_umask_gives_any_new_file(tmp_path, umask):
+    """mkstemp's 0600 made thresholds.json, manifests and reports unreadable to a TA's account on a shared course
+    folder; the kit's files now get what `open` would give them under the same umask."""
+    code = (
+        "import os, sys\n"
+        f"os.umask({umask})\n"
+        "from autograder.files import atomic_write\n"
+        "atomic_write(sys.argv[1] + '/kit.json', '{}')\n"
+        "open(sys.argv[1] + '/plain.json', 'w').close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    kit, plain = (stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("kit.json", "plain.json"))
+    assert kit == plain == 0o666 & ~umask
 
 
 def test_plans_written_at_once_into_one_folder_all_land_whole(tmp_path):

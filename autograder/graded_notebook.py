@@ -22,15 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from .files import atomic_write
-from .notebook import (
-    HIDDEN_BEGIN,
-    HIDDEN_END,
-    Spec,
-    Submission,
-    graded_cells,
-    read_notebook_json,
-)
+from .notebook import HIDDEN_BEGIN, HIDDEN_END, Spec
 from .results import ManualAnswer, SubmissionResult, as_result, format_points
+from .submission import Submission, graded_cells, read_notebook_json
 
 SUMMARY_CELL_ID = "autograder-summary"
 # What a HIDDEN TESTS block of a test cell becomes: the checks' results are the cell's output, their inputs stay secret.

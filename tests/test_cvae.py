@@ -363,10 +363,11 @@ def test_the_celeba_switch_reaches_the_grader_and_the_notebook(tmp_path):
 
 def test_the_public_checks_run_in_the_students_kernel(ns, capsys):
     """What a student runs: each test cell without its hidden part, with `run_check` from the setup cell."""
-    from autograder.notebook import _without_hidden, load_spec
+    from autograder.notebook import load_spec
+    from autograder.submission import as_released
 
     for c in load_spec(SOURCE, "cvae").tests:
-        exec(_without_hidden(c.code), ns)
+        exec(as_released(c.code), ns)
     out = capsys.readouterr().out
     # every public call has `expected=` (three shapes, two models, two attribute vectors) but the quality check
     assert out.count("passed:") == 7 and "scored by the autograder" in out

@@ -6,7 +6,8 @@ import pytest
 from conftest import RELEASE, ROOT, SOLUTION, cell, notebook
 
 from autograder.errors import KitError
-from autograder.notebook import load_spec, read_submission
+from autograder.notebook import load_spec
+from autograder.submission import read_submission
 
 SOURCE = ROOT / "source" / "autoencoder" / "autoencoder.ipynb"
 

@@ -26,10 +26,11 @@ from ..errors import KitError
 from ..files import profile_thresholds
 from ..launch import worker_start
 from ..mistakes import Mistake, load_mistakes
-from ..notebook import Spec, load_release, load_spec, read_submission
+from ..notebook import Spec, load_release, load_spec
 from ..results import CheckResult, Finding, SubmissionResult
 from ..runtime import choose_backend, describe_runtime
 from ..sandbox import Limits
+from ..submission import read_submission
 from . import execute, expectations, plans, scoring
 from .profile import choose_profile
 from .workers import Runner, SandboxRunner

@@ -115,7 +115,7 @@ def find_unexplained(
 def answer_code(paths: CoursePaths, assignment: str, student: str, grade_id: str, spec, release) -> str | None:
     """The student's answer cell as the grader took it: from the graded notebook (autograded/), else from the
     submission; None when neither can be read."""
-    from ..notebook import read_submission
+    from ..submission import read_submission
 
     graded = paths.autograded_dir(student, assignment) / f"{assignment}.ipynb"
     submitted = paths.submission_dir(student, assignment)

@@ -254,8 +254,8 @@ def cluster_certs(directory, days):
 def regrade(student, assignment, reason, profile, course_root):
     """Grade STUDENT's submission again, keep the previous results.json beside the new one, and record what changed
     (per check) in their feedback page and in reports/ASSIGNMENT/regrades.csv. The TAs' manual grades stay."""
-    from .regrade import describe
     from .regrade import regrade as run
+    from .regrade_record import describe
 
     course = _course(course_root)
     _say_missing_fences()
@@ -285,7 +285,7 @@ def mistakes():
 def suggest(assignment, code, course_root):
     """Print a mistakes.yaml stub for each group of graded answer cells that fail alike and that no catalogued
     mistake explains (as summary.html lists them)."""
-    from .mistakes import suggest as run
+    from .reports.suggest import suggest as run
 
     course = _course(course_root)
     course.assignment(assignment)

@@ -36,7 +36,7 @@ from .results import (
 )
 
 if TYPE_CHECKING:
-    from .regrade import Regrade
+    from .regrade_record import Regrade
     from .reports.totals import CellGrade
 
 __all__ = [

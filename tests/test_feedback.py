@@ -252,7 +252,7 @@ def test_the_tas_points_comments_and_scores_join_the_page():
 
 
 def test_a_regrade_shows_what_changed():
-    from autograder.regrade import Change, Regrade
+    from autograder.regrade_record import Change, Regrade
 
     record = Regrade(
         time="2026-12-01T10:00:00+00:00",

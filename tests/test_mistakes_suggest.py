@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from conftest import ROOT, SOLUTION, cell, copy_course, notebook, without_quality
 
 from autograder.errors import KitError
-from autograder.mistakes import anonymise, load_catalogue, suggest
+from autograder.mistakes import load_catalogue
 from autograder.notebook import load_spec
 from autograder.reports import write_reports
+from autograder.reports.suggest import anonymise, suggest
 from autograder.results import CheckResult, SubmissionResult, result_json
 
 A = "autoencoder"

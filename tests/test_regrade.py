@@ -16,7 +16,8 @@ from test_feedback import text_of
 from test_reports import FIXTURES, A, gradebook, gradebook_template, make_course  # noqa: F401 - fixtures
 
 from autograder.errors import KitError
-from autograder.regrade import CSV_COLUMNS, REGRADES, compare, read_regrades, regrade
+from autograder.regrade import regrade
+from autograder.regrade_record import CSV_COLUMNS, REGRADES, compare, read_regrades
 from autograder.reports import write_reports
 from autograder.results import SubmissionResult, read_result
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import KitError
 from ..files import CoursePaths, atomic_write
-from ..regrade import read_regrades
+from ..regrade_record import read_regrades
 from ..results import MalformedResult, read_result
 from .gradebook import fill_gradebook, read_grades, write_gradebook
 from .reading import GradedSubmission, collect, find_assignments, metric_rules

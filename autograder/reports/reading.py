@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import KitError
 from ..files import RESULTS, CoursePaths, read_thresholds
-from ..regrade import Regrade, read_regrades
+from ..regrade_record import Regrade, read_regrades
 from ..results import MALFORMED_RESULTS, CheckResult, Finding, MalformedResult, SubmissionResult, as_number, read_result
 from ..student_files import as_utc, read_timestamp
 from .totals import CellGrade, Totals, totals

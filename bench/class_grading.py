@@ -87,12 +87,14 @@ HOSTILE = {
 def make_class(course: Path, n: int, *, hostile: bool = False) -> dict[str, str]:
     """submitted/<student>/autoencoder/autoencoder.ipynb for n students; returns student -> kind. With `hostile`
     (the cluster run), the last of every 10 is hostile (HOSTILE, in turn) instead of broken: 5 correct, 3 mistaken,
-    1 broken, 1 hostile."""
+    1 broken, 1 hostile. The correct ones hand in the solution's trained weights beside the notebook (a 4-point
+    check of the shipped course); the others hand in the notebook alone."""
     from autograder.mistakes import load_mistakes
 
     solution = json.loads((course / "solutions" / A / f"{A}.ipynb").read_text())
     release = json.loads((course / "release" / A / f"{A}.ipynb").read_text())
     mistakes = load_mistakes(ROOT, A)
+    weights = course / "solutions" / A / f"{A}.weights.h5"
     kinds = {}
     for i in range(n):
         student, slot = f"s{i:03d}", i % 10
@@ -125,6 +127,8 @@ def make_class(course: Path, n: int, *, hostile: bool = False) -> dict[str, str]
         folder.mkdir(parents=True)
         text = '{"cells": [ this is not a notebook' if kind == "broken:not_json" else json.dumps(nb, indent=1)
         (folder / f"{A}.ipynb").write_text(text)
+        if kind == "correct" and weights.is_file():  # the trained weights the shipped course asks for, beside it
+            shutil.copy2(weights, folder / weights.name)
         kinds[student] = kind
     return kinds
 

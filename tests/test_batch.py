@@ -67,7 +67,7 @@ class Scripted:
         self.grader.prepare = lambda: None
         self.calls: list[str] = []
 
-    def grade(self, path: Path, *, student: str) -> SubmissionResult:
+    def grade(self, path: Path, *, student: str, weights=None) -> SubmissionResult:
         self.calls.append(student)
         text = Path(path).read_text()
         if "boom" in text:
@@ -387,7 +387,7 @@ def test_a_grading_the_machine_was_too_busy_for_is_retried_and_counted(tmp_path)
     class Busy:
         assignment, calls = A, 0
 
-        def grade(self, path, *, student):
+        def grade(self, path, *, student, weights=None):
             self.calls += 1
             findings = [Finding(MACHINE_BUSY, "too busy")] if self.calls < 3 else []
             return SubmissionResult(A, student, [], findings, 14.0, 1.0, "test")

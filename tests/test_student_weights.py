@@ -339,6 +339,41 @@ def test_the_solution_with_its_trained_weights_gets_full_marks_and_its_hash_reco
     assert "of the model you trained and submitted" in _check(result).message
 
 
+def test_a_dask_worker_grades_the_weights_submitted_beside_the_notebook(weights_course, trained, tmp_path):
+    """A cluster's worker grades a copy of the notebook in a folder of its own: the weights beside the submitted
+    notebook went unread there, and a correct submission lost that check's points on a cluster alone."""
+    from distributed import LocalCluster
+
+    from autograder.batch import grade_paths
+
+    folder = tmp_path / "submitted" / "ada" / A
+    shutil.copytree(trained.parent, folder)
+    got = {}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        for where, how in (("cluster", {"scheduler": cluster.scheduler_address}), ("here", {"workers": 1})):
+            summary = grade_paths(
+                weights_course,
+                [tmp_path / "submitted"],
+                assignment=A,
+                out=tmp_path / where,
+                profile="cpu",
+                log=lambda *_: None,
+                progress=False,
+                **how,
+            )
+            assert summary.graded == 1 and summary.errors == []
+            got[where] = json.loads((tmp_path / where / "ada" / A / "results.json").read_text())
+    raw = (folder / f"{A}.weights.h5").read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    for result in got.values():
+        assert result["score"] == 18, [t["output"] for t in result["tests"]]
+        weights = {"file": f"{A}.weights.h5", "sha256": sha, "bytes": len(raw), "used": True}
+        assert result["extra_data"]["weights"] == weights
+    assert [(t["name"], t["score"]) for t in got["cluster"]["tests"]] == [
+        (t["name"], t["score"]) for t in got["here"]["tests"]
+    ]
+
+
 def test_no_weights_file_costs_that_check_alone(submitted_only, tmp_path):
     shutil.copy(ROOT / "solutions" / A / f"{A}.ipynb", tmp_path / f"{A}.ipynb")
     result = submitted_only.grade(tmp_path / f"{A}.ipynb", student="bob")

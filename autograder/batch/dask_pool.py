@@ -2,7 +2,8 @@
 
     client: the course archive (course.yaml; source/, release/, reference_weights/ and the grading cache of each
             assignment, with the expectations `prepare` computed), broadcast once to every worker;
-            one task per submission: the notebook's bytes, the student, the batch's profile, the client's
+            one task per submission: the notebook's bytes, the trained weights found beside it (vetted by the
+            client, as the local pool does: a SubmittedWeights), the student, the batch's profile, the client's
             `graded_with`
     worker: unpacks the archive once per archive, builds the Grader once per process with the batch's profile,
             refuses to grade when its own `graded_with` differs from the client's (another kit version: a
@@ -43,6 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..checks.quality.weights_file import SubmittedWeights
 from ..config import Course, load_course
 from ..errors import KitError
 from ..files import COURSE_FILE, CoursePaths, atomic_write
@@ -208,6 +210,9 @@ class DaskPool:
             except OSError as err:
                 on_result(job, error_result(job.grader, job.task.student, f"cannot read the notebook: {err}"))
                 continue
+            # the trained weights beside the notebook, found and vetted here (the worker grades a copy of the
+            # notebook, with nothing beside it); None when no counted check measures them
+            weights = job.grader.find_weights(job.task.notebook)
             future = self.client.submit(
                 grade_remote,
                 shared,
@@ -220,6 +225,7 @@ class DaskPool:
                 job.task.notebook.name,
                 content,
                 job.task.student,
+                weights,
                 key=f"grade-{job.task.assignment}-{job.task.student}-{uuid.uuid4().hex[:8]}",
                 resources=task_resources(job.grader, self.profile),
                 pure=False,
@@ -290,9 +296,10 @@ def grade_remote(
     filename: str,
     content: bytes,
     student: str,
+    weights: SubmittedWeights | None = None,
 ) -> SubmissionResult:
     """Runs on a Dask worker: grade one submission's bytes with the grader built from the client's archive, with
-    the client's profile and Keras backend."""
+    the client's profile and Keras backend, and the trained weights the client found beside the notebook."""
     _own_scratch()
     grader = _worker_grader(bundle, bundle_id, assignment, profile, backend, hide)
     mine = graded_with(grader)
@@ -308,7 +315,7 @@ def grade_remote(
         path = Path(tmp) / "submission" / Path(filename).name
         path.parent.mkdir()
         path.write_bytes(content)
-        return grade_safely(grader, path, student=student)
+        return grade_safely(grader, path, student=student, weights=weights)
 
 
 # Runs apart from the worker, in its own session (a kill of the worker's process group spares it): waits for the end

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..checks.quality.weights_file import SubmittedWeights
 from ..config import Course
 from ..errors import KitError
 from ..feedback import render_feedback
@@ -239,14 +240,20 @@ BUSY_BACKOFF_S = (15.0, 60.0)
 
 
 def grade_safely(
-    grader: Grader, path: Path, *, student: str, backoff: tuple[float, ...] = BUSY_BACKOFF_S
+    grader: Grader,
+    path: Path,
+    *,
+    student: str,
+    weights: SubmittedWeights | None = None,
+    backoff: tuple[float, ...] = BUSY_BACKOFF_S,
 ) -> SubmissionResult:
     """Grade one submission; an exception in the grader becomes the result (a `grader_error` finding), never a
-    crash of the batch. A grading the machine was too busy for is retried after each pause of `backoff`."""
+    crash of the batch. A grading the machine was too busy for is retried after each pause of `backoff`.
+    `weights`: as `Grader.grade` takes them."""
     for retries, pause in enumerate((*backoff, None)):
         start = time.monotonic()
         try:
-            result = grader.grade(path, student=student)
+            result = grader.grade(path, student=student, weights=weights)
         except Exception as err:  # noqa: BLE001 - one submission's failure is its own result
             return error_result(grader, student, err, elapsed=time.monotonic() - start, sha256=file_sha256(path))
         result.retries = retries

@@ -216,12 +216,16 @@ class Grader:
         """The trained weights submitted beside `notebook`, vetted, when a counted check measures them."""
         return find_weights(Path(notebook).parent, self.assignment) if self.submitted is not None else None
 
-    def grade(self, path: Path, *, student: str) -> SubmissionResult:
+    def grade(self, path: Path, *, student: str, weights: SubmittedWeights | None = None) -> SubmissionResult:
+        """Grade the notebook at `path`. `weights`: the trained weights found beside the notebook where it was
+        submitted, when that is not beside `path` (a cluster's worker grades a copy of the notebook; the client
+        reads the weights); by default the grader looks beside `path` itself."""
         start = time.monotonic()
         sub = read_submission(Path(path), self.spec, self.release)
         found = list(sub.findings)
         run = execute.StudentRun()
-        weights = self.find_weights(Path(path))
+        if weights is None:
+            weights = self.find_weights(Path(path))
         if weights is not None and weights.problem:
             found.append(Finding(weights.kind or "weights_refused", f"Trained weights: {weights.problem}."))
         if sub.readable:

@@ -220,15 +220,21 @@ def nbgrader(course: Path) -> dict:
 # ---------------------------------------------------------------------------------------------- on a Dask cluster
 
 
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")  # cgroup v1's CPU accounting, where this machine has it
+
+
 class LoopbackCluster:
     """`dask scheduler` and `workers` `dask worker` processes on 127.0.0.1 (one thread each), as docs/class-grading.md
     starts them; a sampler thread records the peak memory (PSS) of each worker's process tree (the worker and the
-    sandboxes it started) every second."""
+    sandboxes it started) every second. Each process starts in a cpuacct cgroup of its own where the machine lets
+    the bench make one (root, cgroup v1): its CPU time then counts everything it ever started, the sandboxes forked by
+    a fork server included, which the worker never reaps itself (a child's rusage would miss them)."""
 
     def __init__(self, folder: Path, workers: int, env: dict[str, str]):
         import psutil
 
         self.folder, self.procs, self.env = folder, [], env
+        self.cpu_groups: dict[str, Path] = {}
         info = folder / "scheduler.json"
         self._start("scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0")
         deadline = time.monotonic() + 120
@@ -257,10 +263,27 @@ class LoopbackCluster:
     def _start(self, name: str, *args: str) -> None:
         extra = ["--scheduler-file", str(self.folder / "scheduler.json")] if name == "scheduler" else []
         cmd = [str(BIN / "dask"), "scheduler" if name == "scheduler" else "worker", *args, *extra]
+        group = CPUACCT / f"{self.folder.parent.name}-{name}"
+        try:
+            group.mkdir()
+            self.cpu_groups[name] = group
+        except OSError:
+            group = None  # no cpuacct here: CPU time falls back to what the worker reaped (see measure)
+
+        def enter_group() -> None:  # in the child, before dask starts: all it starts is counted there
+            if group is not None:
+                (group / "cgroup.procs").write_text(str(os.getpid()))
+
         with open(self.folder / f"{name}.log", "ab") as log:
             self.procs.append(
                 subprocess.Popen(
-                    cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder, env=self.env, start_new_session=True
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.folder,
+                    env=self.env,
+                    start_new_session=True,
+                    preexec_fn=enter_group,
                 )
             )
 
@@ -282,11 +305,17 @@ class LoopbackCluster:
                 self.peak_tree_mb[i] = max(self.peak_tree_mb[i], total / 2**20)
 
     def measure(self) -> list[dict]:
-        """Per worker: CPU seconds of the worker process and of the sandboxes it waited for, its own peak RSS
-        (VmHWM), the peak PSS of its tree as sampled."""
+        """Per worker: CPU seconds of the `dask worker` command and all it started (its cpuacct group; else the
+        worker process and the processes it reaped, which misses forked sandboxes), the worker process's own CPU
+        seconds and peak RSS (VmHWM), the peak PSS of its tree as sampled."""
         out = []
-        for worker, tree_mb in zip(self.workers, self.peak_tree_mb):
+        for i, (worker, tree_mb) in enumerate(zip(self.workers, self.peak_tree_mb)):
             t = worker.cpu_times()
+            group = self.cpu_groups.get(f"w{i + 1}")
+            if group is not None:
+                cpu, source = int((group / "cpuacct.usage").read_text()) / 1e9, "cpuacct cgroup"
+            else:
+                cpu, source = t.user + t.system + t.children_user + t.children_system, "rusage (no forked sandboxes)"
             hwm = next(
                 int(line.split()[1]) / 1024
                 for line in Path(f"/proc/{worker.pid}/status").read_text().splitlines()
@@ -294,7 +323,8 @@ class LoopbackCluster:
             )
             out.append(
                 {
-                    "cpu_s": round(t.user + t.system + t.children_user + t.children_system, 1),
+                    "cpu_s": round(cpu, 1),
+                    "cpu_source": source,
                     "cpu_s_worker_process": round(t.user + t.system, 1),
                     "peak_rss_worker_process_mb": round(hwm),
                     "peak_pss_tree_mb": round(tree_mb),
@@ -318,6 +348,13 @@ class LoopbackCluster:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        for group in self.cpu_groups.values():
+            for _ in range(50):  # a group goes once its last process has been reaped
+                try:
+                    group.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.2)
             proc.wait()
 
 
@@ -349,6 +386,8 @@ def cluster_run(n: int, workers: int) -> dict:
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             per_worker = cluster.measure()
+            group = cluster.cpu_groups.get("scheduler")
+            scheduler_cpu = int((group / "cpuacct.usage").read_text()) / 1e9 if group else None
         finally:
             cluster.close()
         if run.returncode != 0:
@@ -367,6 +406,7 @@ def cluster_run(n: int, workers: int) -> dict:
             "cpu_s": round(cpu, 1),
             "cpu_per_submission_s": round(cpu / n, 2),
             "client_cpu_s": round(client_cpu, 1),
+            "scheduler_cpu_s": None if scheduler_cpu is None else round(scheduler_cpu, 1),
             "workers": per_worker,
             "graded": len(results),
             "mix": dict(Counter(k.split(":")[0] for k in kinds.values())),

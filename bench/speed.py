@@ -79,7 +79,8 @@ def per_assignment(names: list[str], repeats: int) -> dict:
 
 def solution_namespace(assignment: str) -> dict:
     """The solution notebook's setup and answer cells run in one namespace, as the worker runs them."""
-    from autograder.notebook import load_release, load_spec, read_submission
+    from autograder.notebook import load_release, load_spec
+    from autograder.submission import read_submission
     from autograder.worker import compile_cell
 
     spec = load_spec(ROOT / "source" / assignment / f"{assignment}.ipynb", assignment)
@@ -140,7 +141,7 @@ def grader_fit(assignment: str) -> dict:
     """The same training inside the grader: the solution's training probe in its fenced worker."""
     from autograder.config import load_course
     from autograder.grading import Grader
-    from autograder.notebook import read_submission
+    from autograder.submission import read_submission
 
     grader = Grader.create(load_course(ROOT), assignment, profile="cpu")
     sub = read_submission(ROOT / "solutions" / assignment / f"{assignment}.ipynb", grader.spec, grader.release)

@@ -8,7 +8,8 @@ from conftest import ROOT, cell, copy_course, finding_kinds, graded, without_qua
 
 from autograder.config import load_course
 from autograder.generate import out_of_sync
-from autograder.notebook import load_spec, read_submission
+from autograder.notebook import load_spec
+from autograder.submission import read_submission
 
 
 def test_release_and_solutions_match_a_fresh_generation():

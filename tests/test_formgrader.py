@@ -45,7 +45,7 @@ def scripted(grader: Grader) -> Grader:
     """The grader with a scripted `grade`: ada's checks all pass, the others' all fail, cyd gets a finding."""
     fake = copy.copy(grader)
 
-    def grade(path: Path, *, student: str) -> SubmissionResult:
+    def grade(path: Path, *, student: str, weights=None) -> SubmissionResult:
         full = student == "ada"
         checks = [
             CheckResult(

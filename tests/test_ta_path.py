@@ -120,7 +120,7 @@ def test_the_ta_path_with_a_scripted_grader(tmp_path):
     real = Grader.create(load_course(course), A, profile="cpu")
     scripted = copy.copy(real)
 
-    def grade(path: Path, *, student: str) -> SubmissionResult:  # Ada's checks pass, Bob's fail
+    def grade(path: Path, *, student: str, weights=None) -> SubmissionResult:  # Ada's checks pass, Bob's fail
         full = student == "lovelaceada"
         checks = [
             CheckResult(
